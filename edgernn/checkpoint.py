@@ -1,0 +1,124 @@
+"""Checkpoints: config, weights, normalisation, labels or vocabulary, task and metrics.
+
+Saved with ``torch.save`` as plain containers and tensors, and loaded with
+``torch.load(..., weights_only=True)``: loading a checkpoint never runs arbitrary pickle code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edgernn.config import ModelConfig
+from edgernn.contract import Normalization
+from edgernn.deps import require
+from edgernn.errors import CheckpointError, ConfigError, ContractError
+from edgernn.files import atomic_path
+
+CHECKPOINT_KIND = "edgernn.checkpoint"
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    config: ModelConfig
+    state_dict: dict
+    task: str = ""
+    preprocessing: Normalization | None = None
+    postprocessing: Normalization | None = None
+    labels: list[str] | None = None
+    vocabulary: str | None = None
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    edgernn_version: str = ""
+
+    def build_model(self):
+        """The network with these weights, in eval mode."""
+        from edgernn.models import build
+
+        model = build(self.config)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def weights_sha256(self) -> str:
+        return weights_sha256(self.state_dict)
+
+
+def weights_sha256(state_dict: dict) -> str:
+    """A hash of the weights, independent of how they were saved."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
+    torch = require("torch", "saving a checkpoint")
+    from edgernn import __version__
+
+    payload = {
+        "kind": CHECKPOINT_KIND,
+        "format": CHECKPOINT_FORMAT,
+        "edgernn_version": __version__,
+        "config": ckpt.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in ckpt.state_dict.items()},
+        "task": ckpt.task,
+        "preprocessing": asdict(ckpt.preprocessing) if ckpt.preprocessing else None,
+        "postprocessing": asdict(ckpt.postprocessing) if ckpt.postprocessing else None,
+        "labels": list(ckpt.labels) if ckpt.labels else None,
+        "vocabulary": ckpt.vocabulary,
+        "metrics": dict(ckpt.metrics),
+        "training": dict(ckpt.training),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    torch = require("torch", "loading a checkpoint")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with "
+                              f"'edgernn train -o {path}'")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle refusal, truncated zip, not a torch file at all...
+        raise CheckpointError(f"{path} is not a readable edgernn checkpoint (it is corrupt, "
+                              f"truncated, or not a checkpoint: {type(exc).__name__}). Re-create "
+                              f"it with 'edgernn train'") from None
+    if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{path} is a torch file but not an edgernn checkpoint; create one "
+                              f"with 'edgernn train'")
+    fmt = payload.get("format")
+    if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has checkpoint format {fmt!r}, newer than the "
+                              f"{CHECKPOINT_FORMAT} this edgernn reads (it was written by edgernn "
+                              f"{payload.get('edgernn_version', '?')}); upgrade edgernn")
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+        ckpt = Checkpoint(
+            config=config,
+            state_dict=payload["state_dict"],
+            task=payload.get("task") or "",
+            preprocessing=_norm(payload.get("preprocessing")),
+            postprocessing=_norm(payload.get("postprocessing")),
+            labels=payload.get("labels"),
+            vocabulary=payload.get("vocabulary"),
+            metrics=payload.get("metrics") or {},
+            training=payload.get("training") or {},
+            edgernn_version=payload.get("edgernn_version", ""),
+        )
+        ckpt.build_model()  # the weights must fit the config
+    except (KeyError, TypeError, ConfigError, ContractError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
+    return ckpt
+
+
+def _norm(d):
+    return None if d is None else Normalization.from_dict(d, "checkpoint normalization")

@@ -1,0 +1,329 @@
+"""The model contract: everything the runtime needs to know, carried inside the ONNX file.
+
+The exporter writes a :class:`Contract` into the model's ``metadata_props`` under
+:data:`CONTRACT_KEY`; the runtime reads it back with :func:`Contract.from_json`. This module is
+the only definition of that format. It is pure Python (no numpy, torch or onnx) so that both
+sides can import it.
+
+A contract is validated on read: a missing field, a value of the wrong type or an unknown
+format version raises :class:`~edgernn.errors.ContractError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Union
+
+from edgernn.errors import ContractError
+
+CONTRACT_KEY = "edgernn.contract"
+FORMAT_VERSION = 1
+
+GRAPH_KINDS = ("step", "chunk", "sequence")
+DTYPES = ("float32", "float16", "int64", "int32")
+Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
+
+
+# ---------------------------------------------------------------------------- reading helpers
+
+def _expect(obj: dict, key: str, types, where: str, *, optional: bool = False, default=None):
+    if key not in obj:
+        if optional:
+            return default
+        raise ContractError(f"contract field {where}.{key} is missing; re-export the model with "
+                            f"this edgernn version to get a complete contract")
+    value = obj[key]
+    if optional and value is None:
+        return default
+    if isinstance(value, bool) and bool not in _as_tuple(types):
+        raise ContractError(f"contract field {where}.{key} is a bool, expected {_names(types)}")
+    if not isinstance(value, types):
+        raise ContractError(f"contract field {where}.{key} is {type(value).__name__} "
+                            f"({value!r:.60}), expected {_names(types)}")
+    return value
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _names(types) -> str:
+    return " or ".join(t.__name__ for t in _as_tuple(types))
+
+
+def _dims(obj: dict, key: str, where: str) -> list[Dim]:
+    shape = _expect(obj, key, list, where)
+    for i, d in enumerate(shape):
+        if isinstance(d, bool) or not isinstance(d, (int, str)) or (isinstance(d, int) and d < 0):
+            raise ContractError(f"contract field {where}.{key}[{i}] is {d!r}; "
+                                f"each dimension must be a non-negative int or an axis name")
+    return list(shape)
+
+
+def _choice(obj: dict, key: str, choices, where: str, **kw) -> str:
+    value = _expect(obj, key, str, where, **kw)
+    if value is not None and value not in choices:
+        raise ContractError(f"contract field {where}.{key} is {value!r}, expected one of "
+                            f"{', '.join(choices)}")
+    return value
+
+
+def _floats(obj: dict, key: str, where: str, *, optional=False) -> list[float] | None:
+    values = _expect(obj, key, list, where, optional=optional)
+    if values is None:
+        return None
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ContractError(f"contract field {where}.{key}[{i}] is {v!r}, expected a number")
+    return [float(v) for v in values]
+
+
+# ---------------------------------------------------------------------------- the dataclasses
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A data input or output of the graph."""
+
+    name: str
+    shape: list[Dim]
+    dtype: str = "float32"
+    meaning: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "TensorSpec":
+        return cls(name=_expect(d, "name", str, where), shape=_dims(d, "shape", where),
+                   dtype=_choice(d, "dtype", DTYPES, where),
+                   meaning=_expect(d, "meaning", str, where, optional=True, default=""))
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One recurrent state tensor: fed in as ``input``, read back from ``output``.
+
+    ``layout`` names the axes of ``shape``; edgernn's graphs are batch-major
+    (``["batch", "layers_x_directions", "hidden"]``) so that streams stack on axis 0.
+    """
+
+    name: str
+    input: str
+    output: str
+    shape: list[Dim]
+    layout: list[str]
+    dtype: str = "float32"
+    initial: float = 0.0
+
+    @property
+    def batch_axis(self) -> int:
+        return self.layout.index("batch") if "batch" in self.layout else 0
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "StateSpec":
+        spec = cls(name=_expect(d, "name", str, where), input=_expect(d, "input", str, where),
+                   output=_expect(d, "output", str, where), shape=_dims(d, "shape", where),
+                   layout=[str(a) for a in _expect(d, "layout", list, where)],
+                   dtype=_choice(d, "dtype", DTYPES, where),
+                   initial=float(_expect(d, "initial", (int, float), where, optional=True,
+                                         default=0.0)))
+        if len(spec.layout) != len(spec.shape):
+            raise ContractError(f"contract field {where}.layout has {len(spec.layout)} axes but "
+                                f"shape has {len(spec.shape)}")
+        return spec
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``(x - mean) / std`` per feature, applied to frames before the graph sees them."""
+
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "Normalization":
+        norm = cls(mean=_floats(d, "mean", where), std=_floats(d, "std", where))
+        if len(norm.mean) != len(norm.std):
+            raise ContractError(f"contract field {where}: mean has {len(norm.mean)} values, std "
+                                f"has {len(norm.std)}; they must match")
+        if any(s <= 0 for s in norm.std):
+            raise ContractError(f"contract field {where}.std holds a value <= 0")
+        return norm
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the artifact came from."""
+
+    edgernn_version: str
+    torch_version: str = ""
+    opset: int = 0
+    exporter: str = ""
+    weights_sha256: str = ""
+    source: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "Provenance":
+        def text(key):
+            return _expect(d, key, str, where, optional=True, default="")
+        return cls(edgernn_version=_expect(d, "edgernn_version", str, where),
+                   torch_version=text("torch_version"),
+                   opset=_expect(d, "opset", int, where, optional=True, default=0),
+                   exporter=text("exporter"), weights_sha256=text("weights_sha256"),
+                   source=text("source"))
+
+
+@dataclass(frozen=True)
+class Parity:
+    """The parity an artifact was validated to: ``metric`` ≤ ``tolerance`` against ``reference``."""
+
+    reference: str
+    metric: str
+    tolerance: float
+    measured: float
+    data: str = ""
+    details: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "Parity":
+        return cls(reference=_expect(d, "reference", str, where),
+                   metric=_expect(d, "metric", str, where),
+                   tolerance=float(_expect(d, "tolerance", (int, float), where)),
+                   measured=float(_expect(d, "measured", (int, float), where)),
+                   data=_expect(d, "data", str, where, optional=True, default=""),
+                   details=_expect(d, "details", dict, where, optional=True, default={}))
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """How the weights (and activations) were quantized and how much of the model it covers."""
+
+    mode: str
+    weight_tensors: int = 0
+    weight_tensors_int8: int = 0
+    mac_share_int8: float = 0.0
+    calibration: str = ""
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "Quantization":
+        return cls(mode=_expect(d, "mode", str, where),
+                   weight_tensors=_expect(d, "weight_tensors", int, where, optional=True,
+                                          default=0),
+                   weight_tensors_int8=_expect(d, "weight_tensors_int8", int, where,
+                                               optional=True, default=0),
+                   mac_share_int8=float(_expect(d, "mac_share_int8", (int, float), where,
+                                                optional=True, default=0.0)),
+                   calibration=_expect(d, "calibration", str, where, optional=True, default=""),
+                   options=_expect(d, "options", dict, where, optional=True, default={}))
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What an edgernn ONNX file promises its runtime."""
+
+    graph: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    states: list[StateSpec]
+    provenance: Provenance
+    task: str = ""
+    head: str = ""
+    model: dict = field(default_factory=dict)
+    preprocessing: Normalization | None = None
+    postprocessing: Normalization | None = None
+    labels: list[str] | None = None
+    vocabulary: str | None = None
+    parity: list[Parity] = field(default_factory=list)
+    quantization: Quantization | None = None
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.graph not in GRAPH_KINDS:
+            raise ContractError(f"graph kind {self.graph!r} is unknown; expected one of "
+                                f"{', '.join(GRAPH_KINDS)}")
+        if self.graph == "sequence" and self.states:
+            raise ContractError("a 'sequence' graph carries no state; found "
+                                f"{len(self.states)} state(s)")
+        if not self.inputs or not self.outputs:
+            raise ContractError("a contract needs at least one input and one output")
+
+    @property
+    def streamable(self) -> bool:
+        return self.graph in ("step", "chunk")
+
+    def state(self, name: str) -> StateSpec:
+        for s in self.states:
+            if name in (s.name, s.input, s.output):
+                return s
+        raise ContractError(f"no state named {name!r}; this model's states are "
+                            f"{', '.join(s.name for s in self.states) or 'none'}")
+
+    def with_changes(self, **changes) -> "Contract":
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        # Sorted keys and fixed separators: the same contract always gives the same bytes,
+        # which keeps exported files deterministic.
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Contract":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ContractError(f"the contract is not valid JSON ({exc}); the file's metadata "
+                                f"was damaged: re-export the model") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Contract":
+        if not isinstance(data, dict):
+            raise ContractError(f"a contract is a JSON object, got {type(data).__name__}")
+        version = _expect(data, "version", int, "contract")
+        if version > FORMAT_VERSION:
+            raise ContractError(f"this contract has format version {version}, newer than the "
+                                f"{FORMAT_VERSION} this edgernn reads; upgrade edgernn "
+                                f"(pip install -U edgernn)")
+        if version < 1:
+            raise ContractError(f"contract format version {version} is not valid (expected 1)")
+        where = "contract"
+
+        def many(key, spec_cls, optional=False):
+            items = _expect(data, key, list, where, optional=optional, default=[])
+            out = []
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise ContractError(f"contract field {key}[{i}] is {type(item).__name__}, "
+                                        f"expected an object")
+                out.append(spec_cls.from_dict(item, f"{key}[{i}]"))
+            return out
+
+        def one(key, spec_cls):
+            value = _expect(data, key, dict, where, optional=True)
+            return None if value is None else spec_cls.from_dict(value, key)
+
+        provenance = _expect(data, "provenance", dict, where)
+        labels = _expect(data, "labels", list, where, optional=True)
+        if labels is not None and not all(isinstance(v, str) for v in labels):
+            raise ContractError("contract field labels must be a list of strings")
+        return cls(
+            version=version,
+            graph=_choice(data, "graph", GRAPH_KINDS, where),
+            inputs=many("inputs", TensorSpec),
+            outputs=many("outputs", TensorSpec),
+            states=many("states", StateSpec, optional=True),
+            provenance=Provenance.from_dict(provenance, "provenance"),
+            task=_expect(data, "task", str, where, optional=True, default=""),
+            head=_expect(data, "head", str, where, optional=True, default=""),
+            model=_expect(data, "model", dict, where, optional=True, default={}),
+            preprocessing=one("preprocessing", Normalization),
+            postprocessing=one("postprocessing", Normalization),
+            labels=labels,
+            vocabulary=_expect(data, "vocabulary", str, where, optional=True),
+            parity=many("parity", Parity, optional=True),
+            quantization=one("quantization", Quantization),
+        )

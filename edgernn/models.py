@@ -1,0 +1,80 @@
+"""The recurrent network: embedding (lm only) → stacked RNN/LSTM/GRU → head.
+
+Convention, shared with every model edgernn exports: ``forward(x, state=None) -> (y, state)``,
+batch-first inputs, state in torch's layout: ``h`` of shape (layers*directions, B, H), and for
+LSTM the tuple ``(h, c)``.
+"""
+
+from __future__ import annotations
+
+from edgernn.config import ModelConfig
+from edgernn.deps import require
+
+torch = require("torch", "building a model")
+nn = torch.nn
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.input_size, c.embedding_dim) if c.head == "lm" else None
+        rnn_cls = getattr(nn, c.family.torch_module)
+        extra = {"nonlinearity": c.nonlinearity} if c.cell == "rnn" else {}
+        self.rnn = rnn_cls(c.rnn_input_size, c.hidden_size, c.num_layers, batch_first=True,
+                           dropout=c.dropout if c.num_layers > 1 else 0.0,
+                           bidirectional=c.bidirectional, **extra)
+        self.head = nn.Linear(c.hidden_size * c.directions, c.output_size)
+        if c.cell == "lstm":
+            self._open_forget_gates()
+
+    def _open_forget_gates(self):
+        # Forget-gate bias of 1 (Jozefowicz et al., 2015): the cell remembers from the start,
+        # which shortens the plateau on tasks that need long memory.
+        h = self.config.hidden_size
+        with torch.no_grad():
+            for name, p in self.rnn.named_parameters():
+                if name.startswith("bias_ih"):
+                    p[h:2 * h].fill_(1.0)                      # torch gate order i f g o
+
+    @property
+    def family(self):
+        return self.config.family
+
+    def initial_state(self, batch: int):
+        """Zero state in torch's layout for ``batch`` streams."""
+        c = self.config
+        shape = (c.num_layers * c.directions, batch, c.hidden_size)
+        return self.family.pack_state(tuple(torch.zeros(shape) for _ in self.family.states))
+
+    def features(self, x, state=None):
+        """Recurrent outputs for every step: (B, T, H*D), and the final state."""
+        if self.embedding is not None:
+            x = self.embedding(x)                              # (B, T) ids -> (B, T, E)
+        return self.rnn(x, state)                              # (B, T, H*D), state
+
+    def forward_steps(self, x, state=None):
+        """Head applied at every step: (B, T, O). This is what a streamed step returns."""
+        out, state = self.features(x, state)
+        return self.head(out), state
+
+    def forward(self, x, state=None):
+        out, state = self.features(x, state)                   # (B, T, H*D)
+        if self.config.head != "classify_last":
+            return self.head(out), state                       # (B, T, O)
+        if self.config.bidirectional:
+            h = self.config.hidden_size                        # forward dir at T, backward at 0
+            last = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1)
+        else:
+            last = out[:, -1]
+        return self.head(last), state                          # (B, O)
+
+
+def build(config: ModelConfig, seed: int | None = None) -> RecurrentNet:
+    """A freshly initialised network; ``seed`` makes the weights reproducible."""
+    if seed is None:
+        return RecurrentNet(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return RecurrentNet(config)
