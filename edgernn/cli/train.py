@@ -1,0 +1,101 @@
+"""edgernn train"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgernn.cli.common import echo_json, json_option, table
+from edgernn.config import HEADS
+from edgernn.cells import FAMILIES
+
+
+def train_options(f):
+    """Options shared by ``train`` and ``demo``: task, data, model and training overrides."""
+    options = [
+        click.option("--task", "task_name", default="keyword", show_default=True,
+                     type=click.Choice(["keyword", "forecast", "charlm"]),
+                     help="Built-in task (and metric) to train on."),
+        click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Your own data instead of generated data (.npz; .csv for forecast; "
+                          ".txt for charlm). See the README for the layout."),
+        click.option("--cell", type=click.Choice(sorted(FAMILIES)), help="Recurrent cell."),
+        click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]),
+                     help="Activation of 'rnn' cells."),
+        click.option("--hidden", type=click.IntRange(1), help="Hidden units per layer."),
+        click.option("--layers", type=click.IntRange(1), help="Stacked layers."),
+        click.option("--bidirectional", is_flag=True, default=None,
+                     help="Bidirectional layers (whole-sequence use only; cannot stream)."),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True),
+                     help="Dropout between stacked layers."),
+        click.option("--head", type=click.Choice(HEADS), help="Output head."),
+        click.option("--epochs", type=click.IntRange(1), help="Maximum epochs."),
+        click.option("--batch-size", type=click.IntRange(1)),
+        click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate."),
+        click.option("--bptt", type=click.IntRange(1),
+                     help="Truncated BPTT window in steps (stream tasks)."),
+        click.option("--time-budget", type=click.FloatRange(0, min_open=True),
+                     help="Stop after the epoch that passes this many seconds."),
+        click.option("--size", type=click.FloatRange(0, min_open=True), default=1.0,
+                     show_default=True, help="Scale of the generated data set."),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectional, dropout,
+                 head, epochs, batch_size, lr, bptt, time_budget, size, seed, verbose=True):
+    """Train as the options say; returns the :class:`~edgernn.training.TrainResult`."""
+    from edgernn.tasks import get_task
+    from edgernn.training import fit
+
+    task = get_task(task_name)
+    overrides = {"cell": cell, "nonlinearity": nonlinearity, "hidden_size": hidden,
+                 "num_layers": layers, "bidirectional": bidirectional, "dropout": dropout,
+                 "head": head}
+    config = task.model.replace(**{k: v for k, v in overrides.items() if v is not None})
+    training = task.training.replace(epochs=epochs, batch_size=batch_size, lr=lr, bptt=bptt,
+                                     time_budget=time_budget, seed=seed)
+    dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+    return fit(task, dataset, config, training, verbose=verbose)
+
+
+def print_summary(result) -> None:
+    t = result.task
+    rows = [[f"test {t.metric}", result.test_metric]]
+    rows += [[k.replace("_", " "), v] for k, v in result.baseline.items()]
+    rows += [["useful level reached", "yes" if result.reached else "no"],
+             ["epochs (best)", f"{len(result.history)} ({result.best_epoch})"],
+             ["stopped", result.stop_reason], ["seconds", result.seconds]]
+    c = result.config
+    click.echo(f"{t.name}: {c.name} {c.rnn_input_size}->{c.hidden_size}x{c.num_layers}"
+               f" -> {c.output_size} ({c.head})")
+    click.echo(table(rows, ["figure", "value"]))
+
+
+@click.command("train")
+@train_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("model.pt"), show_default=True, help="Checkpoint to write.")
+@json_option
+def command(output, as_json, **options):
+    """Train a recurrent model on a built-in task or your data; write a checkpoint.
+
+    \b
+    Examples:
+      edgernn train --task forecast -o forecast.pt
+      edgernn train --task keyword --cell gru --hidden 64 --epochs 5
+      edgernn train --task forecast --data sensors.csv -o mine.pt
+    """
+    from edgernn.checkpoint import save_checkpoint
+
+    result = run_training(**options)
+    save_checkpoint(output, result.checkpoint())
+    if as_json:
+        echo_json({**result.summary(), "checkpoint": str(output)})
+    else:
+        print_summary(result)
+        click.echo(f"checkpoint: {output}")

@@ -1,0 +1,52 @@
+"""Reading what an ONNX file declares (its contract and its graph signature), via onnxruntime."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import onnxruntime as ort
+
+from edgernn.contract import CONTRACT_KEY, Contract
+from edgernn.errors import ModelError
+
+
+@dataclass(frozen=True)
+class IOInfo:
+    name: str
+    shape: list
+    dtype: str
+
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+              "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(double)": "float64"}
+
+
+def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions | None = None,
+                 providers: list | None = None) -> ort.InferenceSession:
+    """An InferenceSession, with a clear error for a missing or corrupt file."""
+    if not isinstance(model, (bytes, bytearray)):
+        model = os.fspath(model)
+        if not os.path.isfile(model):
+            raise ModelError(f"model file {model} does not exist")
+    try:
+        return ort.InferenceSession(model, sess_options=options,
+                                    providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / etc.
+        where = "the model bytes" if isinstance(model, (bytes, bytearray)) else model
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"ONNX Runtime cannot load {where}: it is not a valid ONNX model or is "
+                         f"corrupt ({first}). Re-export it with 'edgernn export'") from None
+
+
+def contract_of(session: ort.InferenceSession) -> Contract | None:
+    """The embedded contract, or None for an ONNX file edgernn did not write."""
+    text = session.get_modelmeta().custom_metadata_map.get(CONTRACT_KEY)
+    return None if text is None else Contract.from_json(text)
+
+
+def signature(session: ort.InferenceSession) -> tuple[list[IOInfo], list[IOInfo]]:
+    def info(args):
+        return [IOInfo(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in args]
+
+    return info(session.get_inputs()), info(session.get_outputs())

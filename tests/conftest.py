@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny seeded models and the CLI entry point, made here, never downloaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
+    """Run ``edgernn ARGS`` through its real entry point, in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "edgernn", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, input=input, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def forecast_checkpoint(tmp_path_factory) -> Path:
+    """A small forecaster trained for two epochs: enough to be a real checkpoint."""
+    pytest.importorskip("torch")
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.tasks import get_task
+    from edgernn.training import fit
+
+    task = get_task("forecast")
+    result = fit(task, task.generate(seed=0, size=0.2),
+                 task.model.replace(hidden_size=16),
+                 task.training.replace(epochs=2), verbose=False)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "forecast.pt", result.checkpoint())

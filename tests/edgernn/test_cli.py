@@ -1,0 +1,81 @@
+"""The CLI through its real entry point, in subprocesses."""
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize("command", ["train", "info", "demo"])
+def test_every_command_has_help_with_an_example(command):
+    out = run_cli(command, "--help")
+    assert out.returncode == 0
+    assert "Examples:" in out.stdout and f"edgernn {command}" in out.stdout
+
+
+def test_train_then_info(tmp_path):
+    ckpt = tmp_path / "f.pt"
+    out = run_cli("train", "--task", "forecast", "--hidden", "8", "--epochs", "1", "--size",
+                  "0.1", "-o", ckpt, "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)                      # stdout holds the result only
+    assert doc["task"] == "forecast" and doc["checkpoint"] == str(ckpt)
+    assert "epoch   1/1" in out.stderr                # progress went to stderr
+    info = run_cli("info", ckpt, "--json")
+    assert info.returncode == 0, info.stderr
+    meta = json.loads(info.stdout)
+    assert meta["kind"] == "checkpoint" and meta["model"]["hidden_size"] == 8
+    text = run_cli("info", ckpt)
+    assert "MACs per step" in text.stdout and "forecast" in text.stdout
+
+
+def test_info_on_a_missing_file(tmp_path):
+    out = run_cli("info", tmp_path / "nope.pt")
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"Error: {tmp_path / 'nope.pt'} does not exist or is not a "
+                                  f"file; pass a checkpoint (.pt) or an ONNX file (.onnx)")
+
+
+def test_info_on_a_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    out = run_cli("info", bad)
+    assert out.returncode == 1
+    assert "is not a readable edgernn checkpoint" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_info_on_a_corrupt_onnx_file(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    out = run_cli("info", bad)
+    assert out.returncode == 1
+    assert "ONNX Runtime cannot load" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_usage_errors_exit_2():
+    out = run_cli("train", "--task", "speech")
+    assert out.returncode == 2
+    assert "Invalid value for '--task'" in out.stderr
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_bad_data_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "s.csv"
+    bad.write_text("1,2\n3\n")
+    out = run_cli("train", "--task", "forecast", "--data", bad, "-o", tmp_path / "m.pt")
+    assert out.returncode == 1
+    assert "rows must all have the same number of columns" in out.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_commands_needing_torch_name_the_extra(tmp_path):
+    # A 'torch' that fails to import, as on a device install without the extra.
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named torch')\n")
+    out = run_cli("train", "--epochs", "1", env={"PYTHONPATH": str(fake.parent)})
+    assert out.returncode == 1
+    assert "needs torch, which is not installed here" in out.stderr
+    assert "pip install 'edgernn[torch]'" in out.stderr

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+
+from edgernn.errors import DataError
+from edgernn.sampling import sample_logits
+from edgernn.tasks import TASKS, get_task
+from edgernn.tasks.charlm import ALPHABET, generate_text
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_generated_data_is_deterministic_and_finite(name):
+    task = get_task(name)
+    a, b = task.generate(seed=3, size=0.05), task.generate(seed=3, size=0.05)
+    for part in ("train", "val", "test"):
+        sa, sb = getattr(a, part), getattr(b, part)
+        assert np.array_equal(sa.x, sb.x) and np.array_equal(sa.y, sb.y)
+        assert len(sa.x) == len(sa.y) > 0
+        if sa.x.dtype.kind == "f":
+            assert np.isfinite(sa.x).all()
+    assert not np.array_equal(a.train.x, task.generate(seed=4, size=0.05).train.x)
+
+
+def test_unknown_task():
+    from edgernn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown task 'speech'; built-in tasks are keyword"):
+        get_task("speech")
+
+
+def test_generated_text_uses_the_alphabet():
+    text = generate_text(3000, seed=0)
+    assert len(text) == 3000 and set(text) <= set(ALPHABET)
+
+
+# ---------------------------------------------------------------- user data
+
+def test_keyword_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "kw.npz"
+    np.savez(path, x_train=rng.normal(size=(20, 6, 4)).astype(np.float32),
+             y_train=rng.integers(0, 3, 20), x_val=rng.normal(size=(5, 6, 4)),
+             y_val=rng.integers(0, 3, 5), labels=np.array(["yes", "no", "up"]))
+    data = get_task("keyword").load(path)
+    assert data.train.x.shape == (20, 6, 4) and data.labels == ["yes", "no", "up"]
+    assert data.test is data.val  # no test split given: validation stands in
+    cfg = get_task("keyword").fit_config(get_task("keyword").model, data)
+    assert (cfg.input_size, cfg.output_size) == (4, 3)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x_train=np.zeros((3, 4, 2))), r"has no array\(s\) y_train, x_val, y_val"),
+    (dict(x_train=np.zeros((3, 4)), y_train=np.zeros(3, int), x_val=np.zeros((1, 4, 2)),
+          y_val=np.zeros(1, int)), r"'x_train' has shape \(3, 4\).*expected 3 dimensions"),
+    (dict(x_train=np.zeros((3, 4, 2)), y_train=np.zeros(2, int), x_val=np.zeros((1, 4, 2)),
+          y_val=np.zeros(1, int)), "x_train has 3 items but y_train has 2"),
+    (dict(x_train=np.full((3, 4, 2), np.nan), y_train=np.zeros(3, int),
+          x_val=np.zeros((1, 4, 2)), y_val=np.zeros(1, int)), "holds NaN or inf"),
+])
+def test_bad_keyword_npz(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message):
+        get_task("keyword").load(path)
+
+
+def test_not_an_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_text("hello")
+    with pytest.raises(DataError, match="is not a readable .npz file.*keyword .npz holds"):
+        get_task("keyword").load(path)
+    with pytest.raises(DataError, match="does not exist"):
+        get_task("keyword").load(tmp_path / "missing.npz")
+
+
+def test_forecast_csv_with_header(tmp_path):
+    t = np.arange(300)
+    rows = "\n".join(f"{np.sin(i / 7):.4f},{np.cos(i / 5):.4f}" for i in t)
+    path = tmp_path / "s.csv"
+    path.write_text("temp,vibration\n" + rows + "\n")
+    data = get_task("forecast").load(path)
+    assert data.train.x.shape[-1] == 2
+    # targets are the next step of the inputs
+    assert np.allclose(data.train.y[0, :-1], data.train.x[0, 1:])
+    total = sum(s.x.shape[0] * (s.x.shape[1] + 1) for s in (data.train, data.val, data.test))
+    assert total <= 300
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n3,x\n", r"data row 2 \('3,x'\) is not comma-separated numbers"),
+    ("1,2\n3\n", "same number of columns"),
+    ("1,2\n" * 20, "single stream of 20 steps is too short"),
+])
+def test_bad_forecast_csv(tmp_path, content, message):
+    path = tmp_path / "s.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        get_task("forecast").load(path)
+
+
+def test_forecast_npz_streams(tmp_path):
+    path = tmp_path / "s.npz"
+    np.savez(path, series=np.random.default_rng(0).normal(size=(10, 50, 3)))
+    data = get_task("forecast").load(path)
+    assert (len(data.train), len(data.val), len(data.test)) == (8, 1, 1)
+
+
+def test_charlm_text_file(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("hello world, edge devices stream text. " * 80)
+    data = get_task("charlm").load(path)
+    assert set(data.vocabulary) == set("hello world, edge devices stream text. ")
+    path.write_text("too short")
+    with pytest.raises(DataError, match="holds 9 characters; at least 2,000"):
+        get_task("charlm").load(path)
+
+
+def test_sampling_temperature_and_top_k():
+    logits = np.array([0.0, 5.0, 1.0, 4.0])
+    assert sample_logits(logits, temperature=0) == 1
+    rng = np.random.default_rng(0)
+    draws = {sample_logits(logits, temperature=1.0, top_k=2, rng=rng) for _ in range(200)}
+    assert draws == {1, 3}
