@@ -1,0 +1,69 @@
+"""Comparing an ONNX artifact with its PyTorch reference: the pieces export and validate share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def spans(length: int, sizes: list[int] | None) -> list[tuple[int, int]]:
+    """Cut ``length`` steps into consecutive spans of ``sizes`` (cycled); None: one span."""
+    if not sizes:
+        return [(0, length)]
+    out, t, i = [], 0, 0
+    while t < length:
+        n = sizes[i % len(sizes)]
+        out.append((t, min(length, t + n)))
+        t, i = t + n, i + 1
+    return out
+
+
+def random_splits(length: int, rng: np.random.Generator, max_chunk: int = 9) -> list[int]:
+    return [int(v) for v in rng.integers(1, max_chunk + 1, size=length)]
+
+
+def drive(model, x: np.ndarray, chunks: list[int] | None = None):
+    """Run a loaded artifact over ``x`` (B, T, ...) as a stream would.
+
+    step graphs go one step per call; chunk graphs in the given chunk sizes (whole at once when
+    None); sequence graphs in one call. Returns per-step outputs and the final state.
+    """
+    if model.graph == "sequence":
+        return model.run(x)[0], {}
+    states = model.initial_state(x.shape[0])
+    ys = []
+    if model.graph == "step":
+        for t in range(x.shape[1]):
+            y, states = model.run(np.ascontiguousarray(x[:, t]), states)
+            ys.append(y[:, None])
+    else:
+        for a, b in spans(x.shape[1], chunks):
+            y, states = model.run(np.ascontiguousarray(x[:, a:b]), states)
+            ys.append(y)
+    return np.concatenate(ys, axis=1), states
+
+
+@dataclass
+class TensorError:
+    name: str
+    kind: str            # "output" or "state"
+    max_abs: float
+    max_rel: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.tolerance
+
+
+def compare(name: str, kind: str, got: np.ndarray, want: np.ndarray,
+            tolerance: float) -> TensorError:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return TensorError(f"{name} (shape {got.shape} != {want.shape})", kind, float("inf"),
+                           float("inf"), tolerance)
+    diff = np.abs(got - want)
+    rel = diff / np.maximum(np.abs(want), 1e-3)       # relative to the value, floored near zero
+    return TensorError(name, kind, float(diff.max(initial=0)), float(rel.max(initial=0)),
+                       tolerance)
