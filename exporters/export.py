@@ -26,9 +26,9 @@ import onnx
 import torch
 
 from edgernn import __version__
-from edgernn.contract import (CONTRACT_KEY, GRAPH_KINDS, Contract, Parity, Provenance,
-                              StateSpec, TensorSpec)
+from edgernn.contract import GRAPH_KINDS, Contract, Parity, Provenance, StateSpec, TensorSpec
 from edgernn.errors import ExportError
+from edgernn.exporters.artifact import embed_contract
 from edgernn.exporters.graphs import decompose
 from edgernn.exporters.parity import compare, drive, random_splits
 from edgernn.exporters.source import Source, resolve
@@ -215,8 +215,7 @@ def _finish(proto: onnx.ModelProto, contract: Contract) -> bytes:
     del proto.graph.value_info[:]       # optional hints; some pin dynamic axes to example sizes
     _declare_shapes(proto, contract)
     del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = CONTRACT_KEY, contract.to_json()
+    embed_contract(proto, contract)
     try:
         onnx.checker.check_model(proto, full_check=True)
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)

@@ -11,6 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per worker (and per CLI subprocess it starts): with pytest -n auto every core
+    # already has a worker, and oversubscribed intra-op threads make small ops crawl.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def run_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
     """Run ``edgernn ARGS`` through its real entry point, in a subprocess."""

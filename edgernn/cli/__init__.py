@@ -35,9 +35,9 @@ def main():
 
 
 def _register():
-    from edgernn.cli import demo, info, train
+    from edgernn.cli import demo, export, info, train, validate
 
-    for module in (train, info, demo):
+    for module in (train, export, validate, info, demo):
         main.add_command(module.command)
 
 

@@ -8,6 +8,7 @@ import click
 
 from edgernn.cli.common import echo_json, json_option
 from edgernn.cli.train import print_summary, run_training, train_options
+from edgernn.cli.validate import print_report, raise_if_failed
 from edgernn.progress import log
 
 
@@ -16,9 +17,11 @@ from edgernn.progress import log
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/demo"), show_default=True,
               help="Folder for the checkpoint and artifacts.")
+@click.option("--horizon", type=click.IntRange(0), default=10_000, show_default=True,
+              help="Streamed steps for the drift check.")
 @json_option
-def command(out, as_json, **options):
-    """Train the default model of a built-in task and report what it reached.
+def command(out, horizon, as_json, **options):
+    """Train a built-in task's default model, export it to ONNX and validate the file.
 
     \b
     Examples:
@@ -26,13 +29,27 @@ def command(out, as_json, **options):
       edgernn demo --task charlm --out runs/charlm
     """
     from edgernn.checkpoint import save_checkpoint
+    from edgernn.exporters import export, validate
+    from edgernn.exporters.validate import plot, record
 
     out.mkdir(parents=True, exist_ok=True)
-    log(f"[1/1] train '{options['task_name']}'")
+    log(f"[1/3] train '{options['task_name']}'")
     result = run_training(**options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
+    graph = "step" if result.config.streamable else "sequence"
+    log(f"[2/3] export a {graph} graph")
+    exported = export(ckpt_path, out / "model.onnx", graph=graph)
+    log(f"[3/3] validate against PyTorch ({horizon} streamed steps)")
+    report = validate(ckpt_path, [exported.path], horizon=horizon)
+    record(report)
+    plot(report, out / "drift.png")
     if as_json:
-        echo_json({"train": result.summary(), "checkpoint": str(ckpt_path)})
-        return
-    print_summary(result)
-    click.echo(f"checkpoint: {ckpt_path}")
+        echo_json({"train": result.summary(), "checkpoint": str(ckpt_path),
+                   "export": exported.to_dict(), "validate": report.to_dict()})
+    else:
+        print_summary(result)
+        click.echo(f"\nexported {exported.path}: {exported.bytes:,} bytes, {graph} graph, "
+                   f"opset {exported.opset}, {exported.seconds:.2f} s\n")
+        print_report(report)
+        click.echo(f"\nfiles in {out}: model.pt, model.onnx, drift.png")
+    raise_if_failed(report)

@@ -41,6 +41,8 @@ class Task:
     metric: str = ""
     higher_is_better: bool = True
     threshold: float = 0.0        # the "useful level" the default configuration reaches
+    metric_tolerance: float = 0.0  # how far an artifact's metric may move from the reference's
+    metric_relative: bool = False  # ... as a share of the reference value, not in metric units
     model: ModelConfig
     training: TrainConfig
     data_help: str = ""
@@ -66,6 +68,15 @@ class Task:
     def reached(self, value: float, split: Split | None = None) -> bool:
         """Whether ``value`` of the metric is the useful level this task's defaults reach."""
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
+
+    def metric_close(self, reference: float, value: float) -> bool:
+        """Whether an artifact's metric is within tolerance of its reference's."""
+        allowed = self.metric_tolerance * (abs(reference) if self.metric_relative else 1.0)
+        return abs(value - reference) <= allowed + 1e-12
+
+    def stream(self, steps: int, seed: int = 0) -> np.ndarray:
+        """A long realistic input stream, (steps, F) frames or (steps,) ids, for drift checks."""
+        raise NotImplementedError
 
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
         """``config`` with input and output sizes matched to ``data``."""

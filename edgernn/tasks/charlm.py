@@ -69,6 +69,7 @@ class CharLMTask(Task):
     metric = "bpc"
     higher_is_better = False
     threshold = 1.5
+    metric_tolerance = 0.05       # bits per character
     model = ModelConfig(cell="gru", input_size=len(ALPHABET), hidden_size=128, num_layers=1,
                         output_size=len(ALPHABET), head="lm", embedding_dim=32)
     training = TrainConfig(epochs=20, batch_size=32, lr=5e-3, bptt=64, patience=4,
@@ -85,6 +86,10 @@ class CharLMTask(Task):
     def generate(self, seed: int = 0, size: float = 1.0) -> TaskData:
         text = generate_text(max(4000, int(200_000 * size)), seed)
         return self.from_text(text, ALPHABET, "generated")
+
+    def stream(self, steps: int, seed: int = 0) -> np.ndarray:
+        index = {ch: i for i, ch in enumerate(ALPHABET)}
+        return np.array([index[ch] for ch in generate_text(steps, seed)], dtype=np.int64)
 
     def load(self, path) -> TaskData:
         path = Path(path)

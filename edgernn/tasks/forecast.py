@@ -29,6 +29,7 @@ class ForecastTask(Task):
     metric = "mae"
     higher_is_better = False
     threshold = 0.9               # reached when MAE <= 0.9 x the naive last-value MAE
+    metric_tolerance, metric_relative = 0.05, True      # 5% of the reference MAE
     channels, length = 3, 1000
     model = ModelConfig(cell="gru", input_size=3, hidden_size=64, num_layers=1, output_size=3,
                         head="regress")
@@ -36,9 +37,10 @@ class ForecastTask(Task):
                            time_budget=45)
     data_help = HELP
 
-    def _streams(self, rng, n: int) -> np.ndarray:
-        t = np.arange(self.length + 1, dtype=np.float64)
-        out = np.empty((n, self.length + 1, self.channels))
+    def _streams(self, rng, n: int, length: int | None = None) -> np.ndarray:
+        """``n`` streams of ``length`` + 1 steps: (n, length + 1, channels)."""
+        t = np.arange((length or self.length) + 1, dtype=np.float64)
+        out = np.empty((n, t.size, self.channels))
         for i in range(n):
             for c in range(self.channels):
                 periods = rng.uniform(12.0, 120.0, 3)
@@ -58,6 +60,9 @@ class ForecastTask(Task):
         return TaskData(train=_pairs(self._streams(rng, n)),
                         val=_pairs(self._streams(rng, max(2, n // 6))),
                         test=_pairs(self._streams(rng, max(2, n // 6))))
+
+    def stream(self, steps: int, seed: int = 0) -> np.ndarray:
+        return self._streams(np.random.default_rng(seed), 1, steps)[0, :steps]
 
     def load(self, path) -> TaskData:
         path_str = str(path)

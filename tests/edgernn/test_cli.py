@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.mark.parametrize("command", ["train", "info", "demo"])
+@pytest.mark.parametrize("command", ["train", "export", "validate", "info", "demo"])
 def test_every_command_has_help_with_an_example(command):
     out = run_cli(command, "--help")
     assert out.returncode == 0
@@ -79,3 +79,40 @@ def test_commands_needing_torch_name_the_extra(tmp_path):
     assert out.returncode == 1
     assert "needs torch, which is not installed here" in out.stderr
     assert "pip install 'edgernn[torch]'" in out.stderr
+
+
+def test_export_then_info(tmp_path, forecast_checkpoint):
+    out = run_cli("export", forecast_checkpoint, "-o", tmp_path / "m.onnx", "--graph", "chunk",
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["graph"] == "chunk" and doc["max_abs_error"] < 1e-4
+    info = json.loads(run_cli("info", tmp_path / "m.onnx", "--json").stdout)
+    assert info["contract"]["graph"] == "chunk" and info["contract"]["task"] == "forecast"
+
+
+def test_export_bidirectional_step_says_use_sequence(tmp_path):
+    ckpt = tmp_path / "bi.pt"
+    assert run_cli("train", "--task", "keyword", "--bidirectional", "--hidden", "4",
+                   "--layers", "1", "--epochs", "1", "--size", "0.02", "-o", ckpt).returncode == 0
+    out = run_cli("export", ckpt, "-o", tmp_path / "bi.onnx")
+    assert out.returncode == 1
+    assert "is bidirectional" in out.stderr and "Use --graph sequence" in out.stderr
+    assert not (tmp_path / "bi.onnx").exists()
+    assert run_cli("export", ckpt, "-o", tmp_path / "bi.onnx", "--graph",
+                   "sequence").returncode == 0
+
+
+def test_export_missing_checkpoint(tmp_path):
+    out = run_cli("export", tmp_path / "none.pt")
+    assert out.returncode == 1
+    assert f"checkpoint {tmp_path / 'none.pt'} does not exist" in out.stderr
+
+
+def test_demo_runs_the_pipeline(tmp_path):
+    out = run_cli("demo", "--task", "forecast", "--hidden", "8", "--epochs", "1", "--size",
+                  "0.1", "--horizon", "300", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "parity against PyTorch" in out.stdout and "drift 300 steps" in out.stdout
+    assert "[3/3] validate" in out.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"model.pt", "model.onnx", "drift.png"}

@@ -1,0 +1,59 @@
+"""edgernn export"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgernn.cli.common import echo_json, json_option, table
+
+
+def export_options(f):
+    for option in reversed([
+        click.option("--graph", type=click.Choice(["step", "chunk", "sequence"]), default="step",
+                     show_default=True, help="One step per call, T steps per call (T dynamic), "
+                     "or whole sequences without state (the only kind for bidirectional models)."),
+        click.option("--ops", type=click.Choice(["fused", "decomposed"]), default="fused",
+                     show_default=True, help="ONNX LSTM/GRU/RNN operators, or the cell written "
+                     "with MatMul and element-wise ops (step graphs)."),
+        click.option("--opset", type=click.IntRange(14), default=17, show_default=True,
+                     help="ONNX opset (dynamo writes 18 or newer)."),
+        click.option("--exporter", type=click.Choice(["torchscript", "dynamo"]),
+                     default="torchscript", show_default=True, help="Which torch exporter."),
+    ]):
+        f = option(f)
+    return f
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="ONNX file to write [default: CHECKPOINT with .onnx].")
+@export_options
+@json_option
+def command(checkpoint, output, graph, ops, opset, exporter, as_json):
+    """Export a checkpoint to ONNX with explicit state and an embedded contract.
+
+    The file is checked against PyTorch in ONNX Runtime first; one that fails is not written.
+
+    \b
+    Examples:
+      edgernn export model.pt -o model.onnx
+      edgernn export model.pt --graph chunk -o model.chunk.onnx
+      edgernn export model.pt --ops decomposed --exporter dynamo -o model.dec.onnx
+    """
+    from edgernn.exporters import export
+
+    output = output or checkpoint.with_suffix(".onnx")
+    result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"wrote {output}")
+    click.echo(table([["graph", f"{graph} ({ops} ops)"], ["exporter", exporter],
+                      ["opset", result.opset], ["size", f"{result.bytes:,} bytes"],
+                      ["states", ", ".join(s.name for s in result.contract.states) or "none"],
+                      ["max abs error vs torch", result.max_abs_error],
+                      ["export time", f"{result.seconds:.2f} s"],
+                      ["ops", " ".join(result.op_types)]], ["field", "value"]))

@@ -1,0 +1,83 @@
+"""edgernn validate"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgernn.cli.common import echo_json, json_option, table
+from edgernn.errors import ParityError
+
+HEADER = ["artifact", "check", "tensor", "max abs", "max rel", "tolerance", ""]
+
+
+def print_report(report) -> None:
+    click.echo(f"parity against PyTorch ({report.reference})")
+    click.echo(table(report.rows(), HEADER))
+
+
+def raise_if_failed(report) -> None:
+    if report.passed:
+        return
+    failed = [f"{Path(a.path).name}: " + ", ".join(
+        [f"{c.name}/{e.name} {e.max_abs:.2g} > {e.tolerance:.1g}" for c in a.checks
+         for e in c.errors if not e.passed]
+        + (["drift"] if a.drift and not a.drift.passed else [])
+        + (["task metric"] if not a.metric_ok else []))
+        for a in report.artifacts if not a.passed]
+    raise ParityError("parity exceeds tolerance in " + "; ".join(failed) +
+                      ". Re-export (try --ops or --exporter), or loosen the tolerance if the "
+                      "difference is expected (e.g. quantized files)", report)
+
+
+@click.command("validate")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--atol", type=float, default=1e-4, show_default=True,
+              help="Max abs error per output and state (random, split and task inputs).")
+@click.option("--drift-tol", type=float, default=1e-3, show_default=True,
+              help="Max per-step output error over the long horizon.")
+@click.option("--horizon", type=click.IntRange(0), default=10_000, show_default=True,
+              help="Steps of a realistic stream for the drift curve (0 to skip).")
+@click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-metric", is_flag=True, help="Do not require the task metric to match.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of the drift curves.")
+@click.option("--record", is_flag=True,
+              help="Write the measured parity into each passing artifact's contract.")
+@json_option
+def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed, no_metric,
+            plot, record, as_json):
+    """Compare ONNX artifacts with the PyTorch checkpoint they came from.
+
+    Every output and state on random and task inputs, streamed step by step and in random
+    chunk splits, drift over a long horizon, ONNX's reference evaluator as a third opinion, and
+    the task metric. Exits 1 when a tolerance is exceeded.
+
+    \b
+    Examples:
+      edgernn validate model.pt model.onnx
+      edgernn validate model.pt step.onnx chunk.onnx --json --plot drift.png --record
+    """
+    from edgernn.exporters import Tolerances, validate
+    from edgernn.exporters.validate import plot as plot_drift
+    from edgernn.exporters.validate import record as record_parity
+
+    tolerances = Tolerances(atol=atol, drift=drift_tol, evaluator=atol,
+                            check_metric=not no_metric)
+    report = validate(checkpoint, list(artifacts), tolerances=tolerances, batch=batch,
+                      steps=steps, horizon=horizon, seed=seed)
+    if plot:
+        plot_drift(report, plot)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        print_report(report)
+        if plot:
+            click.echo(f"drift plot: {plot}")
+    if record:
+        record_parity(report)
+    raise_if_failed(report)
