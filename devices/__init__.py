@@ -1,0 +1,1 @@
+"""Device profiles and example device apps (see docs)."""
