@@ -1,13 +1,15 @@
 """A loaded model: one ONNX Runtime session and its contract, shareable across threads.
 
-A :class:`Model` holds no per-stream state; :meth:`Model.stream` makes a
-:class:`~edgernn.runtime.stream.Stream` that does.
+A :class:`Model` holds no per-stream state: :meth:`Model.stream` makes a
+:class:`~edgernn.runtime.stream.Stream` that does, :meth:`Model.pool` a
+:class:`~edgernn.runtime.pool.Pool` of many.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +17,39 @@ import onnxruntime as ort
 
 from edgernn.contract import Contract, StateSpec
 from edgernn.errors import ModelError, StreamingError
-from edgernn.runtime.metadata import contract_of, open_session
+from edgernn.runtime import providers as _providers
+from edgernn.runtime.infer import as_constant, infer_contract
+from edgernn.runtime.metadata import contract_of, open_session, signature
 
 _NP = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32}
 
 
+class InferredContractWarning(UserWarning):
+    """The model carries no contract; the runtime inferred one (the message says what)."""
+
+
 class Model:
     def __init__(self, session: ort.InferenceSession, contract: Contract, fingerprint: str,
-                 source: str = "<bytes>"):
+                 source: str = "<bytes>", constants: dict | None = None,
+                 profile: str | None = None):
         self.session = session
         self.contract = contract
-        self.fingerprint = fingerprint      # sha256 of the file: graph and weights
+        self.fingerprint = fingerprint
         self.source = source
+        self.profile = profile
         self.input = contract.inputs[0]
         self.output = contract.outputs[0]
         self.states: list[StateSpec] = list(contract.states)
         self.input_dtype = _NP[self.input.dtype]
-        self._output_names = [o.name for o in contract.outputs] + [s.output for s in self.states]
-        self._extra_feeds: dict[str, np.ndarray] = {}
+        self.constants = {k: as_constant(v) for k, v in (constants or {}).items()}
+        self.constant_values = {k: ort.OrtValue.ortvalue_from_numpy(v)
+                                for k, v in self.constants.items()}
+        self.inferred: str = ""
+        self._output_names = [self.output.name] + [s.output for s in self.states]
+
+    def __repr__(self) -> str:
+        return (f"Model({self.source!r}, graph={self.graph!r}, states="
+                f"{[s.name for s in self.states]}, providers={self.providers})")
 
     # ---------------------------------------------------------------- facts
 
@@ -45,11 +62,19 @@ class Model:
         """The execution providers the session actually got, best first."""
         return self.session.get_providers()
 
+    @property
+    def labels(self) -> list[str] | None:
+        return self.contract.labels
+
+    @property
+    def vocabulary(self) -> str | None:
+        return self.contract.vocabulary
+
     def initial_state(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Fresh state for ``batch`` streams, batch on each state's batch axis."""
         out = {}
         for s in self.states:
-            shape = [batch if d == "batch" or i == s.batch_axis else d
+            shape = [batch if i == s.batch_axis and "batch" in s.layout else d
                      for i, d in enumerate(s.shape)]
             if any(isinstance(d, str) for d in shape):
                 raise ModelError(f"state {s.name} has a symbolic axis other than batch "
@@ -60,45 +85,89 @@ class Model:
     # ---------------------------------------------------------------- running
 
     def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None):
-        """One session call on a batch: returns ``(y, new_states)``; ``states`` is not changed."""
-        feeds = {self.input.name: x, **self._extra_feeds}
+        """One plain session call on a batch: ``(y, new_states)``; ``states`` is not changed."""
+        feeds = {self.input.name: x, **self.constants}
         if self.states:
             if states is None:
                 states = self.initial_state(x.shape[0])
             for s in self.states:
                 feeds[s.input] = states[s.name]
         outs = self.session.run(self._output_names, feeds)
-        y = outs[0]
-        new = {s.name: outs[len(self.contract.outputs) + i] for i, s in enumerate(self.states)}
-        return y, new
+        return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
 
     def stream(self, *, normalize: bool = True):
+        """A new stream with its own state, starting fresh."""
         from edgernn.runtime.stream import Stream
 
+        self._require_streaming()
+        return Stream(self, normalize=normalize)
+
+    def pool(self, *, normalize: bool = True):
+        """A pool that steps many independent streams in one batched call."""
+        from edgernn.runtime.pool import Pool
+
+        self._require_streaming()
+        return Pool(self, normalize=normalize)
+
+    def _require_streaming(self):
         if not self.contract.streamable:
             raise StreamingError(f"this model is a '{self.graph}' graph (whole sequences, no "
                                  f"state out), so it cannot stream; export a step or chunk graph "
                                  f"of a unidirectional model, or call model.run(x) on whole "
                                  f"sequences")
-        return Stream(self, normalize=normalize)
 
 
-def load(model: str | os.PathLike | bytes, *, providers: list | None = None,
-         threads: int | None = None) -> Model:
-    """Load an ONNX file (or its bytes) that carries an edgernn contract."""
-    data = bytes(model) if isinstance(model, (bytes, bytearray)) else None
-    if data is None:
+def _fingerprint(data: bytes, contract: Contract | None) -> str:
+    """Names the model a snapshot belongs to: its weights and state layout, not its metadata
+    (recording parity or re-exporting as another graph kind keeps snapshots valid)."""
+    if contract is not None and contract.provenance.weights_sha256:
+        parts = [contract.provenance.weights_sha256,
+                 contract.quantization.mode if contract.quantization else "fp32"]
+        parts += [f"{s.name}:{s.shape}:{s.dtype}" for s in contract.states]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | None = None,
+         threads: int | None = None, states=None, constants: dict | None = None) -> Model:
+    """Load an ONNX model (a path or its bytes) for streaming.
+
+    ``profile`` (a device profile name or object) picks providers, threads and session settings;
+    ``providers`` and ``threads`` override it. For a file without an edgernn contract, name the
+    state pairs with ``states={input: output}`` and fixed inputs with ``constants``, or let the
+    runtime infer them (it warns with what it inferred).
+    """
+    if isinstance(model, (bytes, bytearray)):
+        data, source = bytes(model), "<bytes>"
+    else:
         path = Path(model)
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
-        data = path.read_bytes()
-    options = ort.SessionOptions()
+        data, source = path.read_bytes(), str(path)
+    prof = None
+    if profile is not None:
+        from edgernn.devices import get_profile
+
+        prof = get_profile(profile) if isinstance(profile, str) else profile
+    options = prof.session_options() if prof else ort.SessionOptions()
+    threads = threads if threads is not None else (prof.threads if prof else None)
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    session = open_session(data, options, providers)
+    wanted = providers if providers is not None else (prof.provider_list() if prof else None)
+    session = open_session(data, options, _providers.resolve(wanted))
     contract = contract_of(session)
-    source = "<bytes>" if isinstance(model, (bytes, bytearray)) else str(model)
-    if contract is None:
-        raise ModelError(f"{source} carries no edgernn contract; export it with 'edgernn export'")
-    return Model(session, contract, hashlib.sha256(data).hexdigest(), source)
+    said = ""
+    if contract is None or states is not None:
+        inputs, outputs = signature(session)
+        contract, said = infer_contract(inputs, outputs, states, constants, source)
+        if states is None:
+            warnings.warn(f"{source} carries no edgernn contract; {said}",
+                          InferredContractWarning, stacklevel=2)
+    elif constants:
+        raise ModelError("constants are for models without an edgernn contract; this one has "
+                         "its own")
+    loaded = Model(session, contract, _fingerprint(data, contract if not said else None),
+                   source, constants, prof.name if prof else None)
+    loaded.inferred = said
+    return loaded

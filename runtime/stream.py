@@ -1,93 +1,216 @@
 """A stream: one sequence's state, advanced a step or a chunk at a time.
 
 The state changes only when a call succeeds: a bad frame (wrong shape or dtype, NaN) raises and
-leaves the stream exactly where it was.
+leaves the stream exactly where it was. A stream is cheap; make one per sequence (per user,
+per sensor, per utterance). One stream is not meant to be stepped from two threads at once;
+different streams of one model may run in parallel threads.
 """
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from edgernn.errors import DataError, NonFiniteError
+from edgernn.files import atomic_write_bytes
+from edgernn.runtime import snapshot as _snapshot
+from edgernn.runtime.engine import Engine
+from edgernn.sampling import sample_logits, softmax
+
+
+class FramePrep:
+    """Checks frames against the model's input and applies the contract's normalisation."""
+
+    def __init__(self, model, normalize: bool):
+        has_time = model.graph == "chunk"
+        self.frame_shape = tuple(model.input.shape[2 if has_time else 1:])
+        if any(isinstance(d, str) for d in self.frame_shape):
+            raise DataError(f"input {model.input.name} has symbolic frame axes "
+                            f"{model.input.shape}; the runtime needs fixed frame sizes")
+        self.dtype = model.input_dtype
+        self.integer = np.issubdtype(self.dtype, np.integer)
+        pre = model.contract.preprocessing if normalize else None
+        self.mean = None if pre is None else np.asarray(pre.mean, np.float32)
+        self.inv_std = None if pre is None else (1.0 / np.asarray(pre.std, np.float32))
+
+    def __call__(self, frames, many: bool) -> np.ndarray:
+        """Frames as the graph takes them, with a leading batch axis of the given size."""
+        a = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
+        got = a.shape[1:] if many else a.shape
+        if a.ndim != len(self.frame_shape) + many or got != self.frame_shape:
+            want = ("T",) * many + self.frame_shape
+            what = "takes frames" if many else "takes one frame"
+            raise DataError(f"this model {what} of shape ({', '.join(map(str, want))}"
+                            f"{',' if len(want) == 1 else ''}); got an array of shape {a.shape}")
+        if self.integer:
+            if a.dtype.kind not in "iu":
+                raise DataError(f"this model takes integer token ids, got {a.dtype} values")
+            return np.ascontiguousarray(a, dtype=self.dtype)
+        if a.dtype.kind not in "fiub":
+            raise DataError(f"this model takes numeric frames, got dtype {a.dtype}")
+        if not np.isfinite(a).all():
+            bad = int(a.size - np.isfinite(a).sum())
+            raise NonFiniteError(f"the frame holds {bad} NaN or infinite value(s); the "
+                                 f"stream's state was left unchanged. Clean or drop the frame")
+        if self.mean is not None:
+            a = (a - self.mean) * self.inv_std
+        return np.ascontiguousarray(a, dtype=self.dtype)
 
 
 class Stream:
     def __init__(self, model, normalize: bool = True):
         self.model = model
-        shape = model.input.shape
-        has_time = model.graph == "chunk"
-        self.frame_shape = tuple(shape[2 if has_time else 1:])        # per-step frame, e.g. (F,)
-        pre = model.contract.preprocessing if normalize else None
-        self._mean = None if pre is None else np.asarray(pre.mean, np.float32)
-        self._inv_std = None if pre is None else (1.0 / np.asarray(pre.std, np.float32))
-        self.reset()
+        self._prep = FramePrep(model, normalize)
+        self.frame_shape = self._prep.frame_shape
+        self._chunk = model.graph == "chunk"
+        lead = (1, 1) if self._chunk else (1,)
+        out = tuple(model.output.shape[len(lead):])
+        fixed = all(isinstance(d, int) for d in out)
+        self._engine = Engine(model, 1, x_shape=lead + self.frame_shape,
+                              y_shape=lead + out if fixed else None)
+        self._x = None if self._engine.x is None else self._engine.x.reshape(self.frame_shape)
+        self._fast = (self._x is not None and not self._prep.integer)
+        self._mean, self._inv_std = self._prep.mean, self._prep.inv_std
+        self._lead = (None,) * len(lead)        # adds the batch (and time) axes to a frame
+        self._first = (0,) * len(lead)          # takes them off an output
+        self.steps = 0
 
     # ---------------------------------------------------------------- state
 
     def reset(self) -> None:
-        """Back to the initial state, as a fresh stream."""
-        self._state = self.model.initial_state(1)
+        """Back to the initial state: the stream then behaves exactly like a fresh one."""
+        self._engine.set_state(self.model.initial_state(1))
         self.steps = 0
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of the current state, batch axis included (batch of one)."""
-        return {k: v.copy() for k, v in self._state.items()}
+        """A copy of the current state (batch axis of one included)."""
+        return self._engine.get_state()
+
+    def snapshot(self) -> bytes:
+        """The state as bytes, naming the model it belongs to."""
+        return _snapshot.dumps(self.model.fingerprint, self.state, self.steps)
+
+    def restore(self, data: bytes) -> None:
+        """Continue from a snapshot of this model (another model's is refused)."""
+        states, steps = _snapshot.loads(data, self.model.fingerprint)
+        expected = self.model.initial_state(1)
+        for name, value in expected.items():
+            if name not in states or states[name].shape != value.shape:
+                from edgernn.errors import SnapshotError
+
+                raise SnapshotError(f"the snapshot's state {name!r} does not fit this model "
+                                    f"(expected shape {value.shape})")
+        self._engine.set_state(states)
+        self.steps = steps
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a snapshot to ``path`` atomically: never a half-written file."""
+        atomic_write_bytes(path, self.snapshot())
+
+    def load(self, path: str | os.PathLike) -> None:
+        from edgernn.errors import SnapshotError
+
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise SnapshotError(f"cannot read snapshot {path}: {exc.strerror}") from None
+        self.restore(data)
 
     # ---------------------------------------------------------------- stepping
 
     def step(self, frame) -> np.ndarray:
         """Consume one time step; return that step's output."""
-        x = self._prepare(frame, steps=None)                          # (1, *frame)
-        if self.model.graph == "chunk":
-            y, new = self.model.run(x[:, None], self._state)
-            y = y[:, 0]
+        x = self._x
+        if self._fast and type(frame) is np.ndarray and frame.shape == self.frame_shape \
+                and frame.dtype.kind == "f":
+            # The hot path: normalise straight into the bound input buffer, check, run.
+            if self._mean is not None:
+                np.subtract(frame, self._mean, out=x)
+                np.multiply(x, self._inv_std, out=x)
+            else:
+                np.copyto(x, frame)
+            if not math.isfinite(x.dot(x)):          # NaN/inf survive a dot; so may huge values
+                self._check_finite(frame, x)
+        elif x is not None:
+            np.copyto(x, self._prep(frame, many=False))
         else:
-            y, new = self.model.run(x, self._state)
-        self._state = new
+            y = self._engine.run(self._prep(frame, many=False)[self._lead])
+            self.steps += 1
+            return y[self._first]
+        y = self._engine.run_bound()
         self.steps += 1
-        return y[0]
+        return y[self._first].copy()
+
+    def _check_finite(self, frame: np.ndarray, x: np.ndarray) -> None:
+        if not np.isfinite(frame).all():
+            self._prep(frame, many=False)             # raises NonFiniteError with the count
+        if not np.isfinite(x).all():
+            raise DataError("the normalised frame overflows float32; check the frame's units "
+                            "against the model's preprocessing")
 
     def feed(self, frames) -> np.ndarray:
         """Consume many time steps in one call; return one output per step, (T, *out)."""
-        x = self._prepare(frames, steps=True)                         # (1, T, *frame)
-        if x.shape[1] == 0:
-            raise DataError("feed() got no frames; pass an array of shape (T, "
-                            f"{', '.join(map(str, self.frame_shape))}) with T >= 1")
-        if self.model.graph == "chunk":
-            y, new = self.model.run(x, self._state)
-            self._state = new
-            self.steps += x.shape[1]
-            return y[0]
-        state, outs = self._state, []
-        for t in range(x.shape[1]):
-            y, state = self.model.run(x[:, t], state)
-            outs.append(y[0])
-        self._state = state
-        self.steps += x.shape[1]
-        return np.stack(outs)
-
-    # ---------------------------------------------------------------- input checks
-
-    def _prepare(self, frames, steps) -> np.ndarray:
-        a = np.asarray(frames)
-        want = ("T",) + self.frame_shape if steps else self.frame_shape
-        got_shape = a.shape[1:] if steps else a.shape
-        if a.ndim != len(want) or got_shape != self.frame_shape:
-            what = "feed() takes frames" if steps else "step() takes one frame"
-            raise DataError(f"{what} of shape ({', '.join(map(str, want))}) for this model; got "
-                            f"an array of shape {a.shape}")
-        dtype = self.model.input_dtype
-        if np.issubdtype(dtype, np.integer):
-            if a.dtype.kind not in "iu":
-                raise DataError(f"this model takes integer token ids, got {a.dtype} values")
-        elif a.dtype.kind not in "fiub":
-            raise DataError(f"this model takes numeric frames, got dtype {a.dtype}")
+        x = self._prep(frames, many=True)                             # (T, *frame)
+        if x.shape[0] == 0:
+            raise DataError("feed() got no frames; pass at least one")
+        if self._chunk:
+            y = self._engine.run(x[None])[0]
         else:
-            if not np.isfinite(a).all():
-                bad = int(np.size(a) - np.isfinite(a).sum())
-                raise NonFiniteError(f"the frame holds {bad} NaN or infinite value(s); the "
-                                     f"stream's state was left unchanged. Clean or drop the frame")
-            if self._mean is not None:
-                a = (a - self._mean) * self._inv_std
-        return np.ascontiguousarray(a, dtype=dtype)[None]
+            saved = self._engine.get_state()
+            outs = []
+            try:
+                for t in range(x.shape[0]):
+                    if self._x is not None:
+                        np.copyto(self._x, x[t])
+                        outs.append(self._engine.run_bound()[0].copy())
+                    else:
+                        outs.append(self._engine.run(x[t:t + 1])[0])
+            except BaseException:
+                self._engine.set_state(saved)     # all or nothing, like one chunk call
+                raise
+            y = np.stack(outs)
+        self.steps += x.shape[0]
+        return y
+
+    # ---------------------------------------------------------------- reading outputs
+
+    def probabilities(self, y: np.ndarray) -> np.ndarray:
+        """Softmax over the last axis of a classifier's or language model's output."""
+        return softmax(np.asarray(y, np.float64))
+
+    def label(self, y: np.ndarray) -> str:
+        """The most likely class, by name when the contract has labels."""
+        i = int(np.argmax(y))
+        labels = self.model.labels
+        return labels[i] if labels and i < len(labels) else str(i)
+
+    def denormalize(self, y: np.ndarray) -> np.ndarray:
+        """A regressor's output in the data's units (the contract's postprocessing)."""
+        post = self.model.contract.postprocessing
+        if post is None:
+            return np.asarray(y)
+        return np.asarray(y) * np.asarray(post.std, np.float32) + np.asarray(post.mean,
+                                                                              np.float32)
+
+    def sample(self, y: np.ndarray, *, temperature: float = 1.0, top_k: int | None = None,
+               rng: np.random.Generator | None = None) -> str:
+        """A character drawn from a language model's logits (needs a vocabulary)."""
+        vocab = self.model.vocabulary
+        if not vocab:
+            raise DataError("this model has no vocabulary in its contract; sample() is for "
+                            "character language models")
+        return vocab[sample_logits(y, temperature=temperature, top_k=top_k, rng=rng)]
+
+    def encode(self, text: str) -> np.ndarray:
+        """Characters to token ids with the contract's vocabulary."""
+        vocab = self.model.vocabulary or ""
+        index = {ch: i for i, ch in enumerate(vocab)}
+        missing = sorted({ch for ch in text if ch not in index})
+        if missing:
+            raise DataError(f"character(s) {''.join(missing)!r} are not in this model's "
+                            f"vocabulary {vocab!r}")
+        return np.array([index[ch] for ch in text], dtype=np.int64)

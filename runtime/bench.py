@@ -1,0 +1,187 @@
+"""Measuring the runtime against plain ONNX Runtime on the same file, in the same run.
+
+Every figure is a median over many calls, with the alternatives interleaved in rounds so that
+a noisy machine affects them alike. The plain baselines do the same necessary work as a stream
+(frame in, state fed back, output out) without edgernn: ``session.run`` with numpy feeds, and
+IOBinding with double-buffered state bound once (the fastest way to call ONNX Runtime from
+Python that we know).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from edgernn.runtime.model import load
+
+
+def _timed(fn, n: int) -> np.ndarray:
+    out = np.empty(n)
+    clock = time.perf_counter_ns
+    for i in range(n):
+        t0 = clock()
+        fn()
+        out[i] = clock() - t0
+    return out
+
+
+def interleaved(fns: dict, calls: int, rounds: int = 10) -> dict[str, np.ndarray]:
+    """Per-call nanoseconds of each function, measured in alternating rounds."""
+    per = max(1, calls // rounds)
+    for fn in fns.values():
+        for _ in range(min(200, calls)):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(_timed(fn, per))
+    return {k: np.concatenate(v) for k, v in times.items()}
+
+
+def _summary(ns: np.ndarray) -> dict:
+    return {"p50_us": float(np.median(ns) / 1e3), "p99_us": float(np.percentile(ns, 99) / 1e3)}
+
+
+class PlainORT:
+    """What a careful user writes with onnxruntime alone, for the same model and file."""
+
+    def __init__(self, model, batch: int = 1):
+        self.model = model
+        self.session = model.session
+        self.batch = batch
+        shape = tuple(d if isinstance(d, int) else batch for d in model.input.shape)
+        if model.graph == "chunk":
+            shape = (batch, 1) + shape[2:]
+        rng = np.random.default_rng(0)
+        self.x = (rng.integers(0, 2, shape) if model.input_dtype == np.int64
+                  else rng.standard_normal(shape)).astype(model.input_dtype)
+        self.state = model.initial_state(batch)
+        self.names = [model.output.name] + [s.output for s in model.states]
+
+    def run(self):
+        feeds = {self.model.input.name: self.x, **self.model.constants}
+        for s in self.model.states:
+            feeds[s.input] = self.state[s.name]
+        outs = self.session.run(self.names, feeds)
+        for i, s in enumerate(self.model.states):
+            self.state[s.name] = outs[1 + i]
+        return outs[0]
+
+    def iobinding(self):
+        """A callable: IOBinding, double-buffered state bound once, frame copied in, y out."""
+        from edgernn.runtime.engine import Engine
+
+        out = self.model.output.shape[1:]
+        if self.model.graph != "step" or not all(isinstance(d, int) for d in out):
+            return None
+        engine = Engine(self.model, self.batch, x_shape=self.x.shape,
+                        y_shape=(self.batch, *out))
+        x = engine.x
+        frame = self.x
+
+        def call():
+            np.copyto(x, frame)
+            return engine.run_bound().copy()
+
+        return call
+
+
+def step_latency(path, *, steps: int = 3000, threads: int = 1) -> dict:
+    model = load(path, threads=threads)
+    stream = model.stream(normalize=False)
+    plain = PlainORT(model)
+    frame = plain.x.reshape(stream.frame_shape)
+    fns = {"stream.step": lambda: stream.step(frame), "plain session.run": plain.run}
+    bound = plain.iobinding()
+    if bound is not None:
+        fns["plain iobinding"] = bound
+    times = interleaved(fns, steps)
+    out = {k: _summary(v) for k, v in times.items()}
+    fastest = min((v["p50_us"] for k, v in out.items() if k != "stream.step"))
+    out["stream_overhead_vs_fastest_plain"] = out["stream.step"]["p50_us"] / fastest - 1
+    return out
+
+
+def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads: int = 1) -> dict:
+    model = load(path, threads=threads)
+    out = {}
+    for n in counts:
+        pool = model.pool(normalize=False)
+        ids = [pool.open() for _ in range(n)]
+        plain = PlainORT(model, batch=n)
+        frames = {i: plain.x[j].reshape(plain.x.shape[1 + (model.graph == "chunk"):])
+                  for j, i in enumerate(ids)}
+        times = interleaved({"pool.step": lambda: pool.step(frames),
+                             "plain batched session.run": plain.run}, steps, rounds=5)
+        out[n] = {k: float(np.median(v) / 1e3 / n) for k, v in times.items()}
+    return out
+
+
+_CHILD = """
+import resource, sys, numpy as np
+mode, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "stream":
+    import edgernn.runtime as rt
+    m = rt.load(path, threads=1); s = m.stream(normalize=False)
+    f = np.zeros(s.frame_shape, m.input_dtype)
+    for _ in range(steps): s.step(f)
+else:
+    import onnxruntime as ort
+    o = ort.SessionOptions(); o.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    ins = {i.name: np.zeros([1 if not isinstance(d, int) else d for d in i.shape],
+           np.int64 if "int64" in i.type else np.float32) for i in sess.get_inputs()}
+    for _ in range(steps): sess.run(None, ins)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(path, mode: str, steps: int = 500) -> float:
+    """Peak resident memory of a fresh process that streams ``steps`` steps (``mode``: stream
+    through edgernn, or plain onnxruntime)."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, mode, os.fspath(path), str(steps)],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0
+
+
+def import_seconds() -> float:
+    code = ("import time; t = time.perf_counter(); import edgernn.runtime; "
+            "print(time.perf_counter() - t)")
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(3)]
+    return float(np.median(runs))
+
+
+def torch_step_latency(checkpoint, *, steps: int = 1000) -> dict | None:
+    """PyTorch eager, one step per call with state carried (host side; None without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from edgernn.checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)
+    model = load_checkpoint(checkpoint).build_model()
+    cfg = model.config
+    x = (torch.zeros(1, 1, dtype=torch.int64) if cfg.head == "lm"
+         else torch.randn(1, 1, cfg.input_size))
+    state = [None]
+
+    def step():
+        with torch.no_grad():
+            y, state[0] = model.forward_steps(x, state[0])
+
+    return _summary(interleaved({"torch": step}, steps, rounds=2)["torch"])
+
+
+def to_json(doc) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True, default=float)
+
+
+__all__ = ["PlainORT", "import_seconds", "interleaved", "peak_rss_mb", "pool_throughput",
+           "step_latency", "torch_step_latency"]

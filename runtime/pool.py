@@ -1,0 +1,156 @@
+"""Many independent streams stepped together in one batched call.
+
+Each stream's state is one row (on each state's batch axis) of the pool's state arrays. A call
+``step({id: frame, ...})`` gathers the rows of the streams that have a frame, runs the model
+once on that batch, and scatters the new state back: streams join (``open``) and leave
+(``close``) at any time, and each one's results equal running it alone. A lock makes the pool
+safe to use from several threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+
+from edgernn.errors import DataError, SnapshotError, StreamingError
+from edgernn.runtime import snapshot as _snapshot
+from edgernn.runtime.stream import FramePrep
+
+
+class Pool:
+    def __init__(self, model, normalize: bool = True, capacity: int = 16):
+        for s in model.states:
+            if "batch" not in s.layout:
+                raise StreamingError(f"state {s.name} has no batch axis ({s.shape}); this model "
+                                     f"runs one stream per call, so it cannot be pooled")
+        self.model = model
+        self._prep = FramePrep(model, normalize)
+        self._lock = threading.Lock()
+        self._next_id = itertools.count()
+        self._rows: dict[int, int] = {}
+        self._steps: dict[int, int] = {}
+        self._free: list[int] = list(range(capacity - 1, -1, -1))   # pop() takes row 0 first
+        self._state = model.initial_state(capacity)
+        self._chunk = model.graph == "chunk"
+        self._axes = {s.name: s.batch_axis for s in model.states}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def ids(self) -> list[int]:
+        return list(self._rows)
+
+    def _axis(self, name: str) -> int:
+        return self._axes[name]
+
+    def _grow(self) -> None:
+        capacity = self._capacity()
+        extra = self.model.initial_state(capacity)
+        self._state = {n: np.concatenate([a, extra[n]], axis=self._axis(n))
+                       for n, a in self._state.items()}
+        self._free.extend(range(capacity * 2 - 1, capacity - 1, -1))
+
+    def _capacity(self) -> int:
+        s = self.model.states[0]
+        return self._state[s.name].shape[s.batch_axis]
+
+    def _row(self, stream_id: int) -> int:
+        try:
+            return self._rows[stream_id]
+        except KeyError:
+            raise DataError(f"no open stream with id {stream_id!r} in this pool; open() one "
+                            f"first (open ids: {sorted(self._rows)[:10]})") from None
+
+    def _write_rows(self, rows, values: dict[str, np.ndarray]) -> None:
+        for n, a in self._state.items():
+            index = [slice(None)] * a.ndim
+            index[self._axis(n)] = rows
+            a[tuple(index)] = values[n]
+
+    # ---------------------------------------------------------------- membership
+
+    def open(self) -> int:
+        """A new stream with fresh state; returns its id."""
+        with self._lock:
+            if not self._free:
+                self._grow()
+            row = self._free.pop()
+            self._write_rows([row], self.model.initial_state(1))
+            stream_id = next(self._next_id)
+            self._rows[stream_id] = row
+            self._steps[stream_id] = 0
+            return stream_id
+
+    def close(self, stream_id: int) -> None:
+        with self._lock:
+            self._free.append(self._row(stream_id))
+            del self._rows[stream_id], self._steps[stream_id]
+
+    def reset(self, stream_id: int) -> None:
+        with self._lock:
+            self._write_rows([self._row(stream_id)], self.model.initial_state(1))
+            self._steps[stream_id] = 0
+
+    # ---------------------------------------------------------------- stepping
+
+    def step(self, frames: dict) -> dict:
+        """One time step for each stream in ``frames`` ({id: frame}); returns {id: output}."""
+        if not frames:
+            return {}
+        with self._lock:
+            try:
+                rows = np.fromiter(map(self._rows.__getitem__, frames), np.intp, len(frames))
+            except KeyError as exc:
+                self._row(exc.args[0])                               # raises a clear error
+            try:
+                stacked = np.stack(list(frames.values()))
+            except ValueError:
+                raise DataError(f"the frames have different shapes; each takes shape "
+                                f"{self._prep.frame_shape}") from None
+            x = self._prep(stacked, many=True)                      # (k, *frame)
+            k = len(rows)
+            # Streams opened in order and stepped together occupy rows 0..k-1: use views.
+            dense = rows[0] == 0 and rows[-1] == k - 1 and (k < 3 or bool(
+                (np.diff(rows) == 1).all()))
+            states = {n: self._gather(n, a, rows, k, dense) for n, a in self._state.items()}
+            y, new = self.model.run(x[:, None] if self._chunk else x, states)
+            for n, a in self._state.items():
+                self._scatter(n, a, rows, k, dense, new[n])
+            for i in frames:
+                self._steps[i] += 1
+            return dict(zip(frames, y[:, 0] if self._chunk else y))
+
+    def _gather(self, name, a, rows, k, dense):
+        axis = self._axes[name]
+        if dense and axis == 0:
+            return a[:k]
+        return np.take(a, rows, axis=axis)
+
+    def _scatter(self, name, a, rows, k, dense, value):
+        axis = self._axes[name]
+        if dense and axis == 0:
+            a[:k] = value
+        else:
+            index = [slice(None)] * a.ndim
+            index[axis] = rows
+            a[tuple(index)] = value
+
+    # ---------------------------------------------------------------- snapshots
+
+    def snapshot(self, stream_id: int) -> bytes:
+        with self._lock:
+            row = self._row(stream_id)
+            state = {n: np.take(a, [row], axis=self._axis(n)) for n, a in self._state.items()}
+            return _snapshot.dumps(self.model.fingerprint, state, self._steps[stream_id])
+
+    def restore(self, stream_id: int, data: bytes) -> None:
+        states, steps = _snapshot.loads(data, self.model.fingerprint)
+        fresh = self.model.initial_state(1)
+        if set(states) != set(fresh) or any(states[n].shape != v.shape for n, v in fresh.items()):
+            raise SnapshotError("the snapshot's states do not fit this model")
+        with self._lock:
+            self._write_rows([self._row(stream_id)], states)
+            self._steps[stream_id] = steps
