@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test device-test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
+	$(MAKE) --no-print-directory device-test
+
+# The device install: the built wheel in a fresh venv without torch or onnx, running the
+# runtime tests on models the host side made.
+DEVICE := build/device
+device-test: $(STAMP)
+	rm -rf $(DEVICE)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(DEVICE)/wheel .
+	$(PYTHON) -m venv $(DEVICE)/venv
+	$(DEVICE)/venv/bin/python -m pip install --quiet -c constraints.txt $(DEVICE)/wheel/*.whl pytest hypothesis
+	$(DEVICE)/venv/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'onnx') if u.find_spec(m)]; sys.exit(f'device venv has {bad}' if bad else 0)"
+	$(BIN)/python -m tests.runtime.models $(DEVICE)/models
+	cp -r tests $(DEVICE)/tests
+	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -81,11 +81,11 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
                           f"step graphs, not '{graph}'. Use --graph step, or --ops fused")
     core = decompose(src.module).eval() if ops == "decomposed" else src.module
     module = src.graph(graph, core)
-    args, names, dynamic = _signature(src, graph)
+    args, names, dynamic = _signature(src, graph, module)
     if exporter == "dynamo":
         opset = max(opset, DYNAMO_MIN_OPSET)
     proto = _to_onnx(module, args, names, dynamic, opset, exporter)
-    contract = _contract(src, graph, ops, exporter, proto, module, args)
+    contract = _contract(src, graph, ops, exporter, proto, module, args, 1 in dynamic["y"])
     max_err = _parity_check(src, proto, contract, tolerance)
     contract = contract.with_changes(parity=[Parity(
         "torch", "max_abs", tolerance, max_err, "random inputs at export (3 streams, 23 steps)")])
@@ -102,7 +102,22 @@ def _check_choice(name, value, choices):
         raise ExportError(f"{name} {value!r} is unknown; expected one of {', '.join(choices)}")
 
 
-def _signature(src: Source, graph: str):
+def has_time_axis(module, args) -> bool:
+    """Whether the graph's output follows the input's time axis (one output per step)."""
+    x = args[0]
+    if x.shape[1] < 2:
+        return False
+    with torch.no_grad():
+        a = _y(module(*args))
+        b = _y(module(x[:, :-1], *args[1:]))
+    return a.dim() >= 2 and a.shape[1] == x.shape[1] and b.shape[1] == x.shape[1] - 1
+
+
+def _y(out):
+    return out if torch.is_tensor(out) else out[0]
+
+
+def _signature(src: Source, graph: str, module):
     """Example arguments, names and dynamic axes of the graph."""
     x = src.example[:, 0] if graph == "step" else src.example
     batch = x.shape[0]
@@ -111,11 +126,9 @@ def _signature(src: Source, graph: str):
     state_out = [f"{n}_out" for n in state_in]
     axes = {"x": {0: "batch"} if graph == "step" else {0: "batch", 1: "time"}}
     axes.update({n: {0: "batch"} for n in state_in + state_out})
-    y_axes = {0: "batch"}
-    if graph != "step" and src.per_step:
-        y_axes[1] = "time"
-    axes["y"] = y_axes
     args = (x, *states) if state_in else (x,)
+    axes["y"] = {0: "batch", 1: "time"} if graph != "step" and has_time_axis(module, args) \
+        else {0: "batch"}
     return args, (["x", *state_in], ["y", *state_out]), axes
 
 
@@ -169,13 +182,12 @@ def _opset(proto: onnx.ModelProto) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def _contract(src: Source, graph, ops, exporter, proto, module, args) -> Contract:
+def _contract(src: Source, graph, ops, exporter, proto, module, args, time_out) -> Contract:
     with torch.no_grad():
-        out = module(*args)
-    y = out if graph == "sequence" else out[0]
+        y = _y(module(*args))
     x = args[0]
     lead = ["batch"] if graph == "step" else ["batch", "time"]
-    y_lead = ["batch", "time"] if graph != "step" and src.per_step else ["batch"]
+    y_lead = ["batch", "time"] if time_out else ["batch"]
     dtype = "int64" if x.dtype in (torch.int64, torch.int32) else "float32"
     states = [] if graph == "sequence" else [
         StateSpec(name=n, input=n, output=f"{n}_out", shape=["batch", *shape],
@@ -263,7 +275,7 @@ def _parity_check(src: Source, proto, contract: Contract, tolerance: float) -> f
         raise ExportError(f"the exported {contract.graph} graph fails in ONNX Runtime on inputs "
                           f"of another length than the example ({str(exc).splitlines()[0][:200]})"
                           f"; nothing was written. Try --exporter with another value") from None
-    if not src.per_step and contract.graph != "sequence":
+    if want_y.ndim < got_y.ndim:                   # one output per sequence: the last step's
         got_y = got_y[:, -1]
     errors = [compare("y", "output", got_y, want_y, tolerance)]
     errors += [compare(s.name, "state", got_states[s.name], w, tolerance)

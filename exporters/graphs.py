@@ -103,7 +103,9 @@ class GraphModule(nn.Module):
         super().__init__()
         self.core, self.kind, self.n_states = core, kind, n_states
         # edgernn's own networks expose the head at every step: that is what a stream returns.
-        self.call = core.forward_steps if per_step and hasattr(core, "forward_steps") else core
+        # A whole-sequence graph computes what the model's forward does (e.g. one label).
+        stepwise = per_step and kind != "sequence" and hasattr(core, "forward_steps")
+        self.call = core.forward_steps if stepwise else core
 
     def _pack(self, states):
         if not states:

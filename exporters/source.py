@@ -113,10 +113,18 @@ def resolve(model, example_input=None) -> Source:
     names = _state_names(layers, len(states))
     shapes = [tuple(s.transpose(0, 1).shape[1:]) if s.dim() == 3 else tuple(s.shape[1:])
               for s in states]
-    per_step = y.dim() >= 2 and y.shape[1] == example.shape[1] if config is None \
-        else True
+    per_step = config is not None or _follows_time(module, example, y)
     return Source(module, example, names, shapes, per_step, bidirectional, name, config,
                   checkpoint)
+
+
+def _follows_time(module, example, y) -> bool:
+    """Whether ``module`` returns one output per step (checked at two lengths)."""
+    if example.shape[1] < 2 or y.dim() < 2 or y.shape[1] != example.shape[1]:
+        return False
+    with torch.no_grad():
+        shorter = module(example[:, :-1])[0]
+    return shorter.dim() >= 2 and shorter.shape[1] == example.shape[1] - 1
 
 
 def _example(module, config, example_input) -> torch.Tensor:

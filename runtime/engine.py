@@ -28,7 +28,6 @@ class Engine:
         self._buffers = [self._allocate(), self._allocate()]
         self._cur = 0
         self.set_state(model.initial_state(batch))
-        self._binding = self.session.io_binding()       # the general path: bound per call
         self.x = self.y = None
         self._preset: list = []
         if x_shape is not None and y_shape is not None:
@@ -87,9 +86,10 @@ class Engine:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """One call on ``x`` of any length (batch first); returns a new output array."""
-        b = self._bind(self._binding, self._cur)
-        b.bind_cpu_input(self.model.input.name, x)
+        b = self.session.io_binding()                   # y bound first: get_outputs()[0]
         b.bind_output(self._y_name, "cpu")
+        b.bind_cpu_input(self.model.input.name, x)
+        self._bind(b, self._cur)
         self.session.run_with_iobinding(b)
         self._cur ^= 1
         return b.get_outputs()[0].numpy()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option
+from edgernn.cli.common import echo_json, json_option, table
 from edgernn.cli.train import print_summary, run_training, train_options
 from edgernn.cli.validate import print_report, raise_if_failed
 from edgernn.progress import log
@@ -33,23 +33,55 @@ def command(out, horizon, as_json, **options):
     from edgernn.exporters.validate import plot, record
 
     out.mkdir(parents=True, exist_ok=True)
-    log(f"[1/3] train '{options['task_name']}'")
+    log(f"[1/4] train '{options['task_name']}'")
     result = run_training(**options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
     graph = "step" if result.config.streamable else "sequence"
-    log(f"[2/3] export a {graph} graph")
+    log(f"[2/4] export a {graph} graph")
     exported = export(ckpt_path, out / "model.onnx", graph=graph)
-    log(f"[3/3] validate against PyTorch ({horizon} streamed steps)")
+    log(f"[3/4] validate against PyTorch ({horizon} streamed steps)")
     report = validate(ckpt_path, [exported.path], horizon=horizon)
     record(report)
     plot(report, out / "drift.png")
+    streaming = None
+    if graph == "step":
+        log("[4/4] stream through edgernn.runtime, next to PyTorch eager")
+        streaming = _stream_latency(exported.path, ckpt_path, result)
     if as_json:
         echo_json({"train": result.summary(), "checkpoint": str(ckpt_path),
-                   "export": exported.to_dict(), "validate": report.to_dict()})
+                   "export": exported.to_dict(), "validate": report.to_dict(),
+                   "streaming": streaming})
     else:
         print_summary(result)
         click.echo(f"\nexported {exported.path}: {exported.bytes:,} bytes, {graph} graph, "
                    f"opset {exported.opset}, {exported.seconds:.2f} s\n")
         print_report(report)
+        if streaming:
+            click.echo("\nstreaming one step per call, state carried, 1 thread (microseconds):")
+            click.echo(table([[k, v["p50_us"], v["p99_us"]] for k, v in streaming.items()],
+                             ["engine", "p50", "p99"]))
         click.echo(f"\nfiles in {out}: model.pt, model.onnx, drift.png")
     raise_if_failed(report)
+
+
+def _stream_latency(onnx_path, ckpt_path, result, steps: int = 2000) -> dict:
+    """Stream the task's own frames through the runtime; time it next to PyTorch eager."""
+    import numpy as np
+
+    from edgernn.runtime import bench, load
+
+    stream = load(onnx_path, threads=1).stream()
+    frames = result.task.stream(steps, seed=7)
+    it = iter(range(10**9))
+
+    def step():
+        stream.step(frames[next(it) % steps])
+
+    figures = {"edgernn.runtime stream.step": bench.interleaved({"s": step}, steps,
+                                                                rounds=2)["s"]}
+    out = {k: {"p50_us": float(np.median(v) / 1e3), "p99_us": float(np.percentile(v, 99) / 1e3)}
+           for k, v in figures.items()}
+    torch_fig = bench.torch_step_latency(ckpt_path, steps=steps // 2)
+    if torch_fig:
+        out["pytorch eager"] = torch_fig
+    return out

@@ -1,0 +1,67 @@
+"""Small ONNX models for the runtime tests, made here from seeded tiny networks.
+
+Runs on the host (needs torch and onnx). The runtime tests use these files and nothing else, so
+they also run in a device install: ``python -m tests.runtime.models DIR`` writes the files,
+and ``EDGERNN_TEST_MODELS=DIR pytest tests/runtime`` runs the tests without torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+NAMES = ("lstm_step", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
+         "no_contract", "not_recurrent", "other_weights")
+
+
+def build_models(folder: str | Path) -> Path:
+    import onnx
+    import torch
+
+    from edgernn.config import ModelConfig
+    from edgernn.contract import Normalization
+    from edgernn.checkpoint import Checkpoint
+    from edgernn.exporters import export
+    from edgernn.models import build
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lstm = ModelConfig(cell="lstm", input_size=4, hidden_size=8, num_layers=2, output_size=3,
+                       head="classify_step")
+    ckpt = Checkpoint(config=lstm, state_dict=build(lstm, seed=0).state_dict(), task="",
+                      preprocessing=Normalization([0.5, -1.0, 0.0, 2.0], [2.0, 1.0, 0.5, 3.0]),
+                      labels=["low", "mid", "high"])
+    export(ckpt, folder / "lstm_step.onnx", graph="step")
+    export(ckpt, folder / "lstm_chunk.onnx", graph="chunk")
+    other = Checkpoint(config=lstm, state_dict=build(lstm, seed=1).state_dict())
+    export(other, folder / "other_weights.onnx", graph="step")
+    gru = ModelConfig(cell="gru", input_size=4, hidden_size=8, num_layers=1, output_size=2,
+                      head="regress")
+    export(build(gru, seed=0), folder / "gru_step_decomposed.onnx", ops="decomposed")
+    lm = ModelConfig(cell="gru", input_size=12, hidden_size=8, num_layers=1, output_size=12,
+                     head="lm", embedding_dim=4)
+    export(Checkpoint(config=lm, state_dict=build(lm, seed=0).state_dict(),
+                      vocabulary="abcdefgh .,\n"), folder / "lm_step.onnx")
+    bidi = lstm.replace(bidirectional=True, head="classify_last")
+    export(build(bidi, seed=0), folder / "bidi_sequence.onnx", graph="sequence")
+
+    # A stateful model someone else exported: a bare GRU, names h0 -> hn, no contract.
+    rnn = torch.nn.GRU(4, 6, batch_first=True).eval()
+    torch.manual_seed(0)
+    torch.onnx.export(rnn, (torch.randn(1, 1, 4), torch.zeros(1, 1, 6)),
+                      str(folder / "no_contract.onnx"), input_names=["input", "h0"],
+                      output_names=["output", "hn"], dynamic_axes={"input": {1: "time"}},
+                      opset_version=17, dynamo=False)
+    proto = onnx.load(folder / "no_contract.onnx")
+    del proto.metadata_props[:]
+    onnx.save(proto, folder / "no_contract.onnx")
+    # Not recurrent at all.
+    torch.onnx.export(torch.nn.Linear(4, 2).eval(), (torch.randn(1, 4),),
+                      str(folder / "not_recurrent.onnx"), input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False)
+    return folder
+
+
+if __name__ == "__main__":
+    build_models(sys.argv[1])
+    print(sys.argv[1])

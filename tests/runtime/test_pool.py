@@ -1,0 +1,113 @@
+"""The pool: many streams in one batched call, each equal to running it alone."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgernn.errors import DataError, SnapshotError
+from edgernn.runtime import load
+
+ATOL = 1e-5   # batched and single-row matrix products may round differently (~1e-7 observed)
+
+ops = st.lists(st.one_of(st.just(("open",)), st.tuples(st.just("close"), st.integers(0, 50)),
+                         st.tuples(st.just("step"), st.integers(1, 2 ** 16))),
+               min_size=1, max_size=40)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(schedule=ops, graph=st.sampled_from(["lstm_step", "lstm_chunk", "gru_step_decomposed"]))
+def test_pool_equals_lone_streams_while_streams_join_and_leave(models, schedule, graph):
+    model = load(models / f"{graph}.onnx")
+    pool = model.pool()
+    alone = {}
+    rng = np.random.default_rng(0)
+    for op in schedule:
+        if op[0] == "open":
+            alone[pool.open()] = model.stream()
+        elif op[0] == "close" and alone:
+            victim = sorted(alone)[op[1] % len(alone)]
+            pool.close(victim)
+            del alone[victim]
+        elif op[0] == "step" and alone:
+            chosen = [i for k, i in enumerate(sorted(alone)) if op[1] >> (k % 16) & 1] \
+                or sorted(alone)[:1]
+            frames = {i: rng.normal(size=4).astype(np.float32) for i in chosen}
+            out = pool.step(frames)
+            assert set(out) == set(chosen)
+            for i in chosen:
+                np.testing.assert_allclose(out[i], alone[i].step(frames[i]), rtol=0, atol=ATOL)
+    assert len(pool) == len(alone)
+
+
+def test_pool_grows_past_its_capacity(models):
+    model = load(models / "lstm_step.onnx")
+    pool = model.pool()
+    ids = [pool.open() for _ in range(40)]
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    out = pool.step(dict(zip(ids, x)))
+    for i, frame in zip(ids, x):
+        np.testing.assert_allclose(out[i], model.stream().step(frame), rtol=0, atol=ATOL)
+
+
+def test_pool_is_safe_from_several_threads(models):
+    model = load(models / "lstm_step.onnx")
+    pool = model.pool()
+    inputs = [np.random.default_rng(s).normal(size=(100, 4)).astype(np.float32) for s in range(4)]
+    ids = [pool.open() for _ in inputs]
+    results = [[] for _ in inputs]
+
+    def work(k):
+        for frame in inputs[k]:
+            results[k].append(pool.step({ids[k]: frame})[ids[k]])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, x in enumerate(inputs):
+        np.testing.assert_allclose(np.stack(results[k]), model.stream().feed(x), rtol=0,
+                                   atol=ATOL)
+
+
+def test_pool_snapshots_and_reset(models):
+    model = load(models / "lstm_step.onnx")
+    pool = model.pool()
+    a = pool.open()
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    for f in x[:3]:
+        pool.step({a: f})
+    blob = pool.snapshot(a)
+    stream = model.stream()
+    stream.restore(blob)                          # pool and stream snapshots interchange
+    np.testing.assert_allclose(pool.step({a: x[3]})[a], stream.step(x[3]), rtol=0, atol=ATOL)
+    b = pool.open()
+    pool.restore(b, blob)
+    np.testing.assert_allclose(pool.step({b: x[3]})[b], model.stream().feed(x[:4])[-1], rtol=0,
+                               atol=ATOL)
+    pool.reset(a)
+    np.testing.assert_allclose(pool.step({a: x[0]})[a], model.stream().step(x[0]), rtol=0,
+                               atol=ATOL)
+    other = load(models / "other_weights.onnx").pool()
+    c = other.open()
+    with pytest.raises(SnapshotError, match="belongs to another model"):
+        other.restore(c, blob)
+
+
+def test_pool_errors(models):
+    pool = load(models / "lstm_step.onnx").pool()
+    a = pool.open()
+    with pytest.raises(DataError, match="no open stream with id 99"):
+        pool.step({99: np.zeros(4)})
+    with pytest.raises(DataError, match=r"takes frames of shape \(T, 4\)"):
+        pool.step({a: np.zeros(3)})
+    with pytest.raises(DataError, match="frames have different shapes"):
+        b = pool.open()
+        pool.step({a: np.zeros(4), b: np.zeros(3)})
+    pool.close(a)
+    with pytest.raises(DataError, match="no open stream with id 0"):
+        pool.close(a)
+    assert pool.step({}) == {}
