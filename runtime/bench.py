@@ -137,7 +137,10 @@ else:
     ins = {i.name: np.zeros([1 if not isinstance(d, int) else d for d in i.shape],
            np.int64 if "int64" in i.type else np.float32) for i in sess.get_inputs()}
     for _ in range(steps): sess.run(None, ins)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:   # VmHWM starts afresh at exec; ru_maxrss would include the parent's image before it
+    print([int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0])
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
