@@ -35,9 +35,9 @@ def main():
 
 
 def _register():
-    from edgernn.cli import bench, demo, export, info, run, train, validate
+    from edgernn.cli import bench, demo, export, info, quantize, run, train, validate
 
-    for module in (train, export, validate, run, bench, info, demo):
+    for module in (train, export, quantize, validate, run, bench, info, demo):
         main.add_command(module.command)
 
 

@@ -33,24 +33,29 @@ def command(out, horizon, as_json, **options):
     from edgernn.exporters.validate import plot, record
 
     out.mkdir(parents=True, exist_ok=True)
-    log(f"[1/4] train '{options['task_name']}'")
+    log(f"[1/5] train '{options['task_name']}'")
     result = run_training(**options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
     graph = "step" if result.config.streamable else "sequence"
-    log(f"[2/4] export a {graph} graph")
+    log(f"[2/5] export a {graph} graph")
     exported = export(ckpt_path, out / "model.onnx", graph=graph)
-    log(f"[3/4] validate against PyTorch ({horizon} streamed steps)")
+    log(f"[3/5] validate against PyTorch ({horizon} streamed steps)")
     report = validate(ckpt_path, [exported.path], horizon=horizon)
     record(report)
     plot(report, out / "drift.png")
     streaming = None
     if graph == "step":
-        log("[4/4] stream through edgernn.runtime, next to PyTorch eager")
+        log("[4/5] stream through edgernn.runtime, next to PyTorch eager")
         streaming = _stream_latency(exported.path, ckpt_path, result)
+    log("[5/5] quantize to int8 (dynamic) behind the quality gate")
+    from edgernn.exporters.quantize import Gate, quantize
+
+    quant = quantize(exported.path, out / "model.int8.onnx", checkpoint=ckpt_path,
+                     gate=Gate(horizon=max(horizon, 100)))
     if as_json:
         echo_json({"train": result.summary(), "checkpoint": str(ckpt_path),
                    "export": exported.to_dict(), "validate": report.to_dict(),
-                   "streaming": streaming})
+                   "streaming": streaming, "quantize": quant.to_dict()})
     else:
         print_summary(result)
         click.echo(f"\nexported {exported.path}: {exported.bytes:,} bytes, {graph} graph, "
@@ -60,7 +65,9 @@ def command(out, horizon, as_json, **options):
             click.echo("\nstreaming one step per call, state carried, 1 thread (microseconds):")
             click.echo(table([[k, v["p50_us"], v["p99_us"]] for k, v in streaming.items()],
                              ["engine", "p50", "p99"]))
-        click.echo(f"\nfiles in {out}: model.pt, model.onnx, drift.png")
+        click.echo("\nfp32 against int8 (dynamic):")
+        click.echo(table(_summary_rows(quant), ["figure", "fp32", "int8", "int8 / fp32"]))
+        click.echo(f"\nfiles in {out}: model.pt, model.onnx, model.int8.onnx, drift.png")
     raise_if_failed(report)
 
 
@@ -85,3 +92,16 @@ def _stream_latency(onnx_path, ckpt_path, result, steps: int = 2000) -> dict:
     if torch_fig:
         out["pytorch eager"] = torch_fig
     return out
+
+
+def _summary_rows(q) -> list[list]:
+    rows = [["size (bytes)", q.bytes_fp32, q.bytes_out, q.size_ratio]]
+    if q.latency_fp32_us:
+        rows.append(["step latency (us)", q.latency_fp32_us, q.latency_out_us,
+                     q.latency_out_us / q.latency_fp32_us])
+    if q.metric_fp32 is not None:
+        rows.append([f"task {q.metric}", q.metric_fp32, q.metric_out, "ok" if q.metric_ok
+                     else "FAIL"])
+    rows.append(["worst error / fp32 std", 0.0, q.worst_error,
+                 f"{q.coverage.mac_share_int8:.0%} MACs int8"])
+    return rows

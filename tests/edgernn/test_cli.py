@@ -114,5 +114,6 @@ def test_demo_runs_the_pipeline(tmp_path):
                   "0.1", "--horizon", "300", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
     assert "parity against PyTorch" in out.stdout and "drift 300 steps" in out.stdout
-    assert "[3/4] validate" in out.stderr and "pytorch eager" in out.stdout
-    assert {p.name for p in tmp_path.iterdir()} >= {"model.pt", "model.onnx", "drift.png"}
+    assert "[3/5] validate" in out.stderr and "fp32 against int8" in out.stdout and "pytorch eager" in out.stdout
+    assert {p.name for p in tmp_path.iterdir()} >= {"model.pt", "model.onnx", "model.int8.onnx",
+                                                    "drift.png"}

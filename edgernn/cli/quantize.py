@@ -1,0 +1,84 @@
+"""edgernn quantize"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgernn.cli.common import echo_json, json_option, table
+
+
+def report_rows(r) -> list[list]:
+    c = r.coverage
+    rows = [["mode", f"{r.mode} (recurrent path {r.recurrent})"],
+            ["size", f"{r.bytes_out:,} bytes = {r.size_ratio:.3f} x fp32 ({r.bytes_fp32:,})"],
+            ["int8 weight matrices", f"{c.weight_tensors_int8} of {c.weight_tensors}"],
+            ["int8 share of MACs per step", f"{c.mac_share_int8:.1%}"],
+            ["worst error / fp32 std", f"{r.worst_error:.4g} (gate {r.gate.max_error})"],
+            ["error first -> last tenth", f"{r.drift_first:.3g} -> {r.drift_last:.3g} over "
+                                          f"{r.gate.horizon} steps"]]
+    if r.metric_fp32 is not None:
+        rows.append([f"task {r.metric}", f"{r.metric_out:.4f} vs fp32 {r.metric_fp32:.4f}"
+                                         f" ({'ok' if r.metric_ok else 'FAIL'})"])
+    if r.latency_fp32_us:
+        rows.append(["step latency", f"{r.latency_out_us:.1f} us vs fp32 {r.latency_fp32_us:.1f}"
+                                     f" us = {r.latency_out_us / r.latency_fp32_us:.2f}x"])
+    if c.calibration:
+        rows.append(["calibration", c.calibration])
+    return rows
+
+
+@click.command("quantize")
+@click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Quantized file [default: MODEL.int8.onnx, or MODEL.fp16.onnx].")
+@click.option("--mode", type=click.Choice(["dynamic", "static", "fp16"]), default="dynamic",
+              show_default=True)
+@click.option("--checkpoint", type=click.Path(path_type=Path),
+              help="The checkpoint the model came from: lets quantize re-export fused GRU/RNN "
+                   "(and LSTM for static/fp16) in the decomposed form that quantizes.")
+@click.option("--calibration", help="static: a built-in task name or an .npz with 'x' frames "
+                                    "[default: the model's own task data].")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]),
+              default="minmax", show_default=True, help="static: calibration method.")
+@click.option("--per-channel", is_flag=True, help="Per-channel weight scales.")
+@click.option("--full-range", is_flag=True,
+              help="Full 8-bit weight range. Saturates on x86 AVX2 without VNNI; not portable.")
+@click.option("--recurrent", type=click.Choice(["auto", "int8", "fp32"]), default="auto",
+              show_default=True, help="Hidden-to-hidden products: int8, kept fp32, or int8 "
+                                      "falling back to fp32 when the gate fails.")
+@click.option("--horizon", type=click.IntRange(100), default=10_000, show_default=True,
+              help="Streamed steps the gate checks for drift.")
+@click.option("--max-error", type=float, default=0.5, show_default=True,
+              help="Gate: worst |quantized - fp32| in units of the fp32 output std.")
+@click.option("--force", is_flag=True, help="Write the file even if it fails the gate.")
+@json_option
+def command(model_path, output, mode, checkpoint, calibration, method, per_channel, full_range,
+            recurrent, horizon, max_error, force, as_json):
+    """Quantize an exported model and check it against the fp32 original.
+
+    Over the gate's tolerance it exits 1 and writes nothing (unless --force); otherwise it
+    records mode, coverage, calibration and measured parity in the contract.
+
+    \b
+    Examples:
+      edgernn quantize model.onnx -o model.int8.onnx
+      edgernn quantize gru.onnx --checkpoint gru.pt -o gru.int8.onnx
+      edgernn quantize model.onnx --mode static --method percentile --checkpoint model.pt
+    """
+    from edgernn.exporters.quantize import Gate, quantize
+
+    suffix = ".fp16.onnx" if mode == "fp16" else ".int8.onnx"
+    output = output or model_path.with_name(model_path.name.removesuffix(".onnx") + suffix)
+    report = quantize(model_path, output, mode=mode, checkpoint=checkpoint,
+                      calibration=calibration, method=method, per_channel=per_channel,
+                      reduce_range=not full_range, recurrent=recurrent,
+                      gate=Gate(horizon=horizon, max_error=max_error), force=force)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    click.echo(f"wrote {output}" + ("" if report.passed else " (FAILED the gate; --force)"))
+    click.echo(table(report_rows(report), ["figure", "value"]))
+    for note in report.notes:
+        click.echo(f"note: {note}")

@@ -1,0 +1,142 @@
+"""Quantization: every cell, each mode, really int8, behind the gate."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from edgernn.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from edgernn.config import ModelConfig  # noqa: E402
+from edgernn.contract import Normalization  # noqa: E402
+from edgernn.errors import ConfigError, ExportError, ModelError, ParityError  # noqa: E402
+from edgernn.exporters import export  # noqa: E402
+from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.models import build  # noqa: E402
+from edgernn.runtime import load  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
+
+CELLS = {"lstm": ("lstm", "tanh"), "gru": ("gru", "tanh"), "rnn-tanh": ("rnn", "tanh"),
+         "rnn-relu": ("rnn", "relu")}
+GATE = Gate(horizon=500)
+
+
+def artifact(tmp_path, cell, act="tanh"):
+    cfg = ModelConfig(cell=cell, nonlinearity=act, input_size=6, hidden_size=32, num_layers=2,
+                      output_size=4, head="classify_step")
+    ckpt = Checkpoint(config=cfg, state_dict=build(cfg, seed=0).state_dict(),
+                      preprocessing=Normalization([1.0] * 6, [2.0] * 6),
+                      labels=["a", "b", "c", "d"])
+    path = save_checkpoint(tmp_path / f"{cell}.pt", ckpt)
+    return path, export(path, tmp_path / f"{cell}.onnx").path
+
+
+def calibration(tmp_path, scale=1.0):
+    x = np.random.default_rng(0).normal(1.0, 2.0, size=(8, 40, 6)) * scale
+    np.savez(tmp_path / f"calib{scale:g}.npz", x=x.astype(np.float32))
+    return str(tmp_path / f"calib{scale:g}.npz")
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_every_cell_and_mode_is_really_int8(tmp_path, cell, mode):
+    ckpt, fp32 = artifact(tmp_path, *CELLS[cell])
+    out = tmp_path / "q.onnx"
+    report = quantize(fp32, out, mode=mode, checkpoint=ckpt, gate=GATE,
+                      calibration=calibration(tmp_path) if mode == "static" else None,
+                      measure_latency=False)
+    assert report.passed and report.coverage.weight_tensors_int8 > 0
+    assert report.coverage.mac_share_int8 > 0.9
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    ops = {n.op_type for n in onnx.load(out).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeLSTM", "QuantizeLinear", "DynamicQuantizeLinear"}
+    model = load(out)
+    c = model.contract
+    assert c.quantization.mode == mode and c.labels == ["a", "b", "c", "d"]
+    assert c.preprocessing.mean == [1.0] * 6 and c.provenance.weights_sha256
+    assert any(p.reference == "fp32" for p in c.parity)
+    y = model.stream().feed(np.random.default_rng(1).normal(size=(5, 6)))
+    assert y.shape == (5, 4) and np.isfinite(y).all()
+
+
+def test_fp16(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "gru")
+    report = quantize(fp32, tmp_path / "h.onnx", mode="fp16", checkpoint=ckpt, gate=GATE)
+    assert report.passed and report.size_ratio < 0.8     # tiny model: graph and contract weigh in
+    inits = onnx.load(tmp_path / "h.onnx").graph.initializer
+    assert all(t.data_type == onnx.TensorProto.FLOAT16 for t in inits if len(t.dims) == 2)
+    assert any("CPU target" in n for n in report.notes)
+    assert load(tmp_path / "h.onnx").contract.quantization.mode == "fp16"
+
+
+def test_gate_rejects_absurd_calibration_and_writes_nothing(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "lstm")
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ParityError, match="fails the quality gate: worst error .* Nothing was "
+                                          "written"):
+        quantize(fp32, out, mode="static", checkpoint=ckpt, gate=GATE, recurrent="int8",
+                 calibration=calibration(tmp_path, scale=1e4), measure_latency=False)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == ["lstm.onnx"]
+
+
+def test_fused_gru_without_checkpoint_is_refused(tmp_path):
+    _, fp32 = artifact(tmp_path, "gru")
+    with pytest.raises(ConfigError, match="leaves fused GRU operators in fp32, so this would be "
+                                          "a silent no-op"):
+        quantize(fp32, tmp_path / "q.onnx")
+
+
+def test_a_file_that_is_not_an_edgernn_model(tmp_path):
+    torch.onnx.export(torch.nn.Linear(3, 2), (torch.randn(1, 3),), str(tmp_path / "l.onnx"),
+                      dynamo=False)
+    with pytest.raises(ModelError, match="carries no edgernn contract"):
+        quantize(tmp_path / "l.onnx", tmp_path / "q.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(ModelError, match="is not a readable ONNX file"):
+        quantize(tmp_path / "junk.onnx", tmp_path / "q.onnx")
+
+
+def test_quantizing_twice_is_refused(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "lstm")
+    quantize(fp32, tmp_path / "q.onnx", gate=GATE, measure_latency=False)
+    with pytest.raises(ConfigError, match="already quantized"):
+        quantize(tmp_path / "q.onnx", tmp_path / "qq.onnx")
+
+
+def test_keeping_the_recurrent_path_fp32(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "gru")
+    full = quantize(fp32, None, checkpoint=ckpt, recurrent="int8", gate=GATE,
+                    measure_latency=False)
+    partial = quantize(fp32, None, checkpoint=ckpt, recurrent="fp32", gate=GATE,
+                       measure_latency=False)
+    assert partial.recurrent == "fp32" and full.recurrent == "int8"
+    assert 0 < partial.coverage.weight_tensors_int8 < full.coverage.weight_tensors_int8
+    assert partial.coverage.mac_share_int8 < full.coverage.mac_share_int8
+
+
+def test_silent_no_op_is_an_error(tmp_path, monkeypatch):
+    import importlib
+
+    q = importlib.import_module("edgernn.exporters.quantize")
+    ckpt, fp32 = artifact(tmp_path, "lstm")
+    monkeypatch.setattr(q, "_dynamic", lambda src, dst, *a: onnx.save(onnx.load(src), dst))
+    with pytest.raises(ExportError, match="converted no weight matrix to int8"):
+        quantize(fp32, tmp_path / "q.onnx")
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_cli(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "rnn")
+    out = run_cli("quantize", fp32, "--checkpoint", ckpt, "--horizon", "300", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["passed"] and doc["coverage"]["weight_tensors_int8"] > 0
+    assert (tmp_path / "rnn.int8.onnx").exists() and doc["size_ratio"] < 1
+    bad = run_cli("quantize", fp32, "--checkpoint", ckpt, "--mode", "static", "--recurrent",
+                  "int8", "--calibration", calibration(tmp_path, 1e4), "-o", tmp_path / "x.onnx",
+                  "--horizon", "300")
+    assert bad.returncode == 1 and "fails the quality gate" in bad.stderr
+    assert not (tmp_path / "x.onnx").exists()
