@@ -58,11 +58,21 @@ class Profile:
 
     def usable(self) -> tuple[bool, str]:
         """Whether this machine's onnxruntime has the profile's first choice of provider."""
+        import platform
+
         available = set(ort.get_available_providers())
         first = self.provider_names()[0]
-        if first in available:
-            return True, f"{first} available"
-        return False, f"{first} not in this onnxruntime build (falls back to CPU)"
+        if first not in available:
+            return False, f"{first} not in this onnxruntime build (falls back to CPU)"
+        machine = platform.machine()
+        if self.arch and machine not in self.arch:
+            return True, (f"{first} available; the profile targets {'/'.join(self.arch)}, this "
+                          f"is {machine}")
+        return True, f"{first} available"
+
+    def quantize_mode(self) -> str | None:
+        """The quantize mode that gives this profile's preferred precision (None: fp32)."""
+        return {"int8": "dynamic", "fp16": "fp16"}.get(self.precision)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -35,10 +35,13 @@ def main():
 
 
 def _register():
-    from edgernn.cli import bench, demo, export, info, quantize, run, train, validate
+    from edgernn.cli import (bench, demo, devices, export, info, quantize, run, train,
+                             validate)
 
     for module in (train, export, quantize, validate, run, bench, info, demo):
         main.add_command(module.command)
+    main.add_command(devices.devices_command)
+    main.add_command(devices.doctor_command)
 
 
 _register()

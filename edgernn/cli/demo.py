@@ -19,14 +19,17 @@ from edgernn.progress import log
               help="Folder for the checkpoint and artifacts.")
 @click.option("--horizon", type=click.IntRange(0), default=10_000, show_default=True,
               help="Streamed steps for the drift check.")
+@click.option("--profile", help="Device profile: its preferred graph, ops and precision, and "
+                                "its providers for streaming (see 'edgernn devices').")
 @json_option
-def command(out, horizon, as_json, **options):
+def command(out, horizon, profile, as_json, **options):
     """Train a built-in task's default model, export it to ONNX and validate the file.
 
     \b
     Examples:
       edgernn demo                      # keyword spotting, LSTM 40->128x2->10
       edgernn demo --task charlm --out runs/charlm
+      edgernn demo --profile arm64-cpu
     """
     from edgernn.checkpoint import save_checkpoint
     from edgernn.exporters import export, validate
@@ -36,22 +39,28 @@ def command(out, horizon, as_json, **options):
     log(f"[1/5] train '{options['task_name']}'")
     result = run_training(**options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
-    graph = "step" if result.config.streamable else "sequence"
-    log(f"[2/5] export a {graph} graph")
-    exported = export(ckpt_path, out / "model.onnx", graph=graph)
+    from edgernn.cli.export import resolve_form
+
+    graph, ops = resolve_form(profile, None, None)
+    if not result.config.streamable:
+        graph, ops = "sequence", "fused"
+    log(f"[2/5] export a {graph} graph ({ops} ops)")
+    exported = export(ckpt_path, out / "model.onnx", graph=graph, ops=ops)
     log(f"[3/5] validate against PyTorch ({horizon} streamed steps)")
     report = validate(ckpt_path, [exported.path], horizon=horizon)
     record(report)
     plot(report, out / "drift.png")
     streaming = None
-    if graph == "step":
+    if graph != "sequence":
         log("[4/5] stream through edgernn.runtime, next to PyTorch eager")
-        streaming = _stream_latency(exported.path, ckpt_path, result)
-    log("[5/5] quantize to int8 (dynamic) behind the quality gate")
+        streaming = _stream_latency(exported.path, ckpt_path, result, profile)
+    from edgernn.devices import get_profile
     from edgernn.exporters.quantize import Gate, quantize
 
-    quant = quantize(exported.path, out / "model.int8.onnx", checkpoint=ckpt_path,
-                     gate=Gate(horizon=max(horizon, 100)))
+    mode = (get_profile(profile).quantize_mode() if profile else None) or "dynamic"
+    log(f"[5/5] quantize ({mode}) behind the quality gate")
+    quant = quantize(exported.path, out / f"model.{'fp16' if mode == 'fp16' else 'int8'}.onnx",
+                     mode=mode, checkpoint=ckpt_path, gate=Gate(horizon=max(horizon, 100)))
     if as_json:
         echo_json({"train": result.summary(), "checkpoint": str(ckpt_path),
                    "export": exported.to_dict(), "validate": report.to_dict(),
@@ -65,26 +74,29 @@ def command(out, horizon, as_json, **options):
             click.echo("\nstreaming one step per call, state carried, 1 thread (microseconds):")
             click.echo(table([[k, v["p50_us"], v["p99_us"]] for k, v in streaming.items()],
                              ["engine", "p50", "p99"]))
-        click.echo("\nfp32 against int8 (dynamic):")
-        click.echo(table(_summary_rows(quant), ["figure", "fp32", "int8", "int8 / fp32"]))
-        click.echo(f"\nfiles in {out}: model.pt, model.onnx, model.int8.onnx, drift.png")
+        q = "fp16" if mode == "fp16" else "int8"
+        click.echo(f"\nfp32 against {q} ({mode}):")
+        click.echo(table(_summary_rows(quant), ["figure", "fp32", q, f"{q} / fp32"]))
+        for note in quant.notes:
+            click.echo(f"note: {note}")
+        click.echo(f"\nfiles in {out}: model.pt, model.onnx, model.{q}.onnx, drift.png")
     raise_if_failed(report)
 
 
-def _stream_latency(onnx_path, ckpt_path, result, steps: int = 2000) -> dict:
+def _stream_latency(onnx_path, ckpt_path, result, profile=None, steps: int = 2000) -> dict:
     """Stream the task's own frames through the runtime; time it next to PyTorch eager."""
     import numpy as np
 
     from edgernn.runtime import bench, load
 
-    stream = load(onnx_path, threads=1).stream()
+    stream = load(onnx_path, profile=profile, threads=1).stream()
     frames = result.task.stream(steps, seed=7)
     it = iter(range(10**9))
 
     def step():
         stream.step(frames[next(it) % steps])
 
-    figures = {"edgernn.runtime stream.step": bench.interleaved({"s": step}, steps,
+    figures = {f"edgernn.runtime stream.step ({', '.join(stream.model.providers)})": bench.interleaved({"s": step}, steps,
                                                                 rounds=2)["s"]}
     out = {k: {"p50_us": float(np.median(v) / 1e3), "p99_us": float(np.percentile(v, 99) / 1e3)}
            for k, v in figures.items()}

@@ -11,12 +11,15 @@ from edgernn.cli.common import echo_json, json_option, table
 
 def export_options(f):
     for option in reversed([
-        click.option("--graph", type=click.Choice(["step", "chunk", "sequence"]), default="step",
-                     show_default=True, help="One step per call, T steps per call (T dynamic), "
-                     "or whole sequences without state (the only kind for bidirectional models)."),
-        click.option("--ops", type=click.Choice(["fused", "decomposed"]), default="fused",
-                     show_default=True, help="ONNX LSTM/GRU/RNN operators, or the cell written "
-                     "with MatMul and element-wise ops (step graphs)."),
+        click.option("--graph", type=click.Choice(["step", "chunk", "sequence"]),
+                     help="One step per call, T steps per call (T dynamic), or whole sequences "
+                     "without state (the only kind for bidirectional models) [default: the "
+                     "profile's, else step]."),
+        click.option("--ops", type=click.Choice(["fused", "decomposed"]),
+                     help="ONNX LSTM/GRU/RNN operators, or the cell written with MatMul and "
+                     "element-wise ops (step graphs) [default: the profile's, else fused]."),
+        click.option("--profile", help="Device profile whose preferred graph and ops to "
+                                       "export (see 'edgernn devices')."),
         click.option("--opset", type=click.IntRange(14), default=17, show_default=True,
                      help="ONNX opset (dynamo writes 18 or newer)."),
         click.option("--exporter", type=click.Choice(["torchscript", "dynamo"]),
@@ -26,13 +29,23 @@ def export_options(f):
     return f
 
 
+def resolve_form(profile, graph, ops) -> tuple[str, str]:
+    """Explicit options win, then the profile's preference, then step/fused."""
+    if profile:
+        from edgernn.devices import get_profile
+
+        p = get_profile(profile)
+        return graph or p.graph, ops or (p.ops if (graph or p.graph) == "step" else "fused")
+    return graph or "step", ops or "fused"
+
+
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write [default: CHECKPOINT with .onnx].")
 @export_options
 @json_option
-def command(checkpoint, output, graph, ops, opset, exporter, as_json):
+def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
     """Export a checkpoint to ONNX with explicit state and an embedded contract.
 
     The file is checked against PyTorch in ONNX Runtime first; one that fails is not written.
@@ -42,9 +55,11 @@ def command(checkpoint, output, graph, ops, opset, exporter, as_json):
       edgernn export model.pt -o model.onnx
       edgernn export model.pt --graph chunk -o model.chunk.onnx
       edgernn export model.pt --ops decomposed --exporter dynamo -o model.dec.onnx
+      edgernn export model.pt --profile arm64-cpu -o model.arm64.onnx
     """
     from edgernn.exporters import export
 
+    graph, ops = resolve_form(profile, graph, ops)
     output = output or checkpoint.with_suffix(".onnx")
     result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter)
     if as_json:

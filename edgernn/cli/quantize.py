@@ -33,8 +33,9 @@ def report_rows(r) -> list[list]:
 @click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Quantized file [default: MODEL.int8.onnx, or MODEL.fp16.onnx].")
-@click.option("--mode", type=click.Choice(["dynamic", "static", "fp16"]), default="dynamic",
-              show_default=True)
+@click.option("--mode", type=click.Choice(["dynamic", "static", "fp16"]),
+              help="[default: the profile's precision, else dynamic]")
+@click.option("--profile", help="Device profile whose preferred precision to produce.")
 @click.option("--checkpoint", type=click.Path(path_type=Path),
               help="The checkpoint the model came from: lets quantize re-export fused GRU/RNN "
                    "(and LSTM for static/fp16) in the decomposed form that quantizes.")
@@ -54,7 +55,7 @@ def report_rows(r) -> list[list]:
               help="Gate: worst |quantized - fp32| in units of the fp32 output std.")
 @click.option("--force", is_flag=True, help="Write the file even if it fails the gate.")
 @json_option
-def command(model_path, output, mode, checkpoint, calibration, method, per_channel, full_range,
+def command(model_path, output, mode, profile, checkpoint, calibration, method, per_channel, full_range,
             recurrent, horizon, max_error, force, as_json):
     """Quantize an exported model and check it against the fp32 original.
 
@@ -67,7 +68,17 @@ def command(model_path, output, mode, checkpoint, calibration, method, per_chann
       edgernn quantize gru.onnx --checkpoint gru.pt -o gru.int8.onnx
       edgernn quantize model.onnx --mode static --method percentile --checkpoint model.pt
     """
+    from edgernn.errors import ConfigError
     from edgernn.exporters.quantize import Gate, quantize
+
+    if mode is None and profile:
+        from edgernn.devices import get_profile
+
+        mode = get_profile(profile).quantize_mode()
+        if mode is None:
+            raise ConfigError(f"profile {profile!r} prefers fp32 artifacts: there is nothing to "
+                              f"quantize for it. Pass --mode to quantize anyway")
+    mode = mode or "dynamic"
 
     suffix = ".fp16.onnx" if mode == "fp16" else ".int8.onnx"
     output = output or model_path.with_name(model_path.name.removesuffix(".onnx") + suffix)

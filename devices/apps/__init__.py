@@ -1,0 +1,1 @@
+"""Small complete device apps that embed ``edgernn.runtime`` (run with ``python -m``)."""

@@ -1,0 +1,88 @@
+"""The device apps, end to end, on models the tests make."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def app(name, *args, input=None):
+    return subprocess.run([sys.executable, "-m", f"edgernn.devices.apps.{name}", *map(str, args)],
+                          capture_output=True, text=True, input=input, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def forecaster(forecast_checkpoint, tmp_path_factory):
+    from edgernn.exporters import export
+
+    return export(forecast_checkpoint, tmp_path_factory.mktemp("fc") / "f.onnx").path
+
+
+@pytest.fixture(scope="module")
+def charlm(tmp_path_factory):
+    from edgernn.checkpoint import save_checkpoint
+    from edgernn.exporters import export
+    from edgernn.tasks import get_task
+    from edgernn.training import fit
+
+    task = get_task("charlm")
+    r = fit(task, task.generate(size=0.1), task.model.replace(hidden_size=48),
+            task.training.replace(epochs=4), verbose=False)
+    d = tmp_path_factory.mktemp("lm")
+    return export(save_checkpoint(d / "lm.pt", r.checkpoint()), d / "lm.onnx").path
+
+
+def sensor_rows(n, spike_at=None, seed=3):
+    from edgernn.tasks import get_task
+
+    s = get_task("forecast").stream(n, seed=seed)
+    if spike_at is not None:
+        s[spike_at, 1] += 10.0
+    return ["a,b,c"] + [",".join(f"{v:.5f}" for v in row) for row in s]
+
+
+def test_sensor_monitor_alerts_and_resumes(forecaster, tmp_path):
+    rows = sensor_rows(300, spike_at=250)
+    state = tmp_path / "m.state"
+    first = app("sensor_monitor", forecaster, "--state", state, input="\n".join(rows[:151]))
+    assert first.returncode == 0, first.stderr
+    assert state.exists() and json.loads(first.stderr)["steps"] == 150
+    second = app("sensor_monitor", forecaster, "--state", state, input="\n".join(rows[151:]))
+    alerts = [json.loads(v) for v in second.stdout.splitlines()]
+    assert json.loads(second.stderr)["steps"] == 300
+    assert alerts and alerts[0]["step"] == 251 and alerts[0]["channel"] == 1
+    # resuming gives the same alerts as one uninterrupted run
+    whole = app("sensor_monitor", forecaster, input="\n".join(rows))
+    assert [json.loads(v) for v in whole.stdout.splitlines()] == alerts
+
+
+def test_autocomplete_suggests_without_disturbing_the_stream(charlm):
+    out = app("autocomplete", charlm, input="alert: pump battery at 4\nthe quiet \n")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(v) for v in out.stdout.splitlines()]
+    assert [r["typed"] for r in rows] == ["alert: pump battery at 4", "the quiet "]
+    assert all(isinstance(r["suggestion"], str) for r in rows)
+    assert any(r["suggestion"] for r in rows)
+
+
+def test_multi_sensor_pool_equals_single_streams(forecaster):
+    from edgernn.runtime import load
+
+    rows = [np.array([float(v) for v in r.split(",")]) for r in sensor_rows(12)[1:]]
+    lines = []
+    for t in range(4):
+        for k in range(3):
+            lines.append(f"s{k}," + ",".join(map(str, rows[t + 4 * k])))
+    lines += ["s1,close", "s0," + ",".join(map(str, rows[4]))]
+    out = app("multi_sensor", forecaster, input="\n".join(lines) + "\n")
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(v) for v in out.stdout.splitlines()]
+    assert json.loads(out.stderr) == {"ticks": 5, "open_sensors": 2}
+    stream = load(forecaster).stream()
+    expect = [stream.denormalize(stream.step(rows[t].astype(np.float32))) for t in range(5)]
+    s0 = [g["forecast"] for g in got if g["sensor"] == "s0"]
+    np.testing.assert_allclose(s0, expect, atol=1e-3)

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from edgernn.devices import all_profiles, builtin_names, get_profile
+from edgernn.errors import ConfigError
+from tests.conftest import run_cli
+
+
+def test_builtin_profiles_cover_the_device_families():
+    assert {"x86-cpu", "arm64-cpu", "nvidia-gpu", "mobile"} <= set(builtin_names())
+    for p in all_profiles():
+        assert p.why and p.description and p.providers
+        assert p.ops in ("fused", "decomposed") and p.precision in ("fp32", "fp16", "int8")
+
+
+def test_profiles_load_from_the_installed_package():
+    import edgernn.devices
+
+    # resources come from the package (a wheel install has no checkout beside it)
+    assert get_profile("x86-cpu").source == "x86-cpu"
+    assert edgernn.devices.__file__
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"name": "x"}, "field 'providers' is missing"),
+    ({"name": "x", "providers": "CPU"}, "field 'providers' is 'CPU'"),
+    ({"name": "x", "providers": [1]}, r"field 'providers\[0\]' is 1"),
+    ({"name": "x", "providers": ["CPUExecutionProvider"], "threads": 0}, "'threads' must be"),
+    ({"name": "x", "providers": ["CPUExecutionProvider"], "precision": "int4"},
+     "field 'precision' is 'int4'"),
+    ({"name": "x", "providers": ["CPUExecutionProvider"], "colour": "red"},
+     r"unknown field\(s\) colour"),
+])
+def test_malformed_user_profile_names_the_field(tmp_path, content, message):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ConfigError, match=message):
+        get_profile(str(path))
+
+
+def test_user_profile_file(tmp_path):
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps({"name": "board", "providers": ["CPUExecutionProvider"],
+                                "threads": 2, "precision": "int8", "ops": "decomposed"}))
+    p = get_profile(str(path))
+    assert p.threads == 2 and p.quantize_mode() == "dynamic"
+    assert p.session_options().intra_op_num_threads == 2
+
+
+def test_devices_and_doctor_cli():
+    out = run_cli("devices", "--json")
+    rows = json.loads(out.stdout)
+    assert {r["name"] for r in rows} >= {"x86-cpu", "nvidia-gpu"}
+    assert next(r for r in rows if r["name"] == "x86-cpu")["usable"]
+    doc = json.loads(run_cli("doctor", "--json").stdout)
+    assert doc["recommended_profile"] in builtin_names()
+    assert "CPUExecutionProvider" in doc["providers"] and doc["onnxruntime"]
+    assert "recommended profile" in run_cli("doctor").stdout
