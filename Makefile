@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test device-test bench clean
+.PHONY: demo test device-test bench arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ device-test: $(STAMP)
 	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/export_bench.py
+	$(BIN)/python benchmarks/runtime_bench.py
+	$(BIN)/python benchmarks/quantize_bench.py
+
+# ARM64 under qemu user-mode emulation (needs root, apt and PyPI; about two minutes).
+arm64: $(STAMP)
+	$(BIN)/python scripts/arm64_check.py
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info

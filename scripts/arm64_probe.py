@@ -1,0 +1,22 @@
+"""Runs on the device side only (edgernn.runtime): stream seeded frames through each model given
+and save outputs and final states to an .npz. Used by arm64_check.py on x86 and under qemu."""
+
+import sys
+
+import numpy as np
+
+import edgernn.runtime as rt
+
+out_path, paths = sys.argv[1], sys.argv[2:]
+results = {}
+for path in paths:
+    model = rt.load(path, threads=1)
+    stream = model.stream()
+    x = np.random.default_rng(0).normal(size=(300, *stream.frame_shape)).astype(np.float32)
+    ys = np.concatenate([stream.feed(x[:100]), np.stack([stream.step(f) for f in x[100:]])])
+    name = path.rsplit("/", 1)[-1]
+    results[f"{name}:y"] = ys
+    for k, v in stream.state.items():
+        results[f"{name}:{k}"] = v
+np.savez(out_path, **results)
+print("ok", len(paths))
