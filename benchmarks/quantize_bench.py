@@ -53,7 +53,8 @@ def main() -> None:
                      "latency_ratio": r.latency_out_us / r.latency_fp32_us,
                      "metric": r.metric, "metric_fp32": r.metric_fp32,
                      "metric_int8": r.metric_out, "metric_ok": r.metric_ok,
-                     "worst_error_over_std": r.worst_error, "drift_first": r.drift_first,
+                     "worst_error_over_std": r.worst_error, "p99_error_over_std": r.error_p99,
+                     "drift_first": r.drift_first,
                      "drift_last": r.drift_last, "recurrent": r.recurrent,
                      "mac_share_int8": r.coverage.mac_share_int8})
         print(f"done {name}", file=sys.stderr)
@@ -61,12 +62,13 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"{args.mode} int8 vs fp32, {args.horizon} streamed steps per drift check")
-    print(f"{'case':15} {'size':>6} {'latency':>8} {'metric fp32 -> int8':>26} {'worst/std':>9} "
-          f"{'err first->last tenth':>22} gate")
+    print(f"{'case':15} {'size':>6} {'latency':>8} {'metric fp32 -> int8':>26} {'p99/std':>8} "
+          f"{'worst/std':>9} {'err first->last tenth':>22} gate")
     for r in rows:
         print(f"{r['case']:15} {r['size_ratio']:6.3f} {r['latency_ratio']:7.2f}x "
               f"{r['metric']:>6} {r['metric_fp32']:8.4f} -> {r['metric_int8']:8.4f} "
-              f"{r['worst_error_over_std']:9.4f} {r['drift_first']:10.4f} -> {r['drift_last']:.4f}"
+              f"{r['p99_error_over_std']:8.4f} {r['worst_error_over_std']:9.4f} "
+              f"{r['drift_first']:10.4f} -> {r['drift_last']:.4f}"
               f" {'ok' if r['passed'] else 'FAIL'} ({r['recurrent']})")
 
 

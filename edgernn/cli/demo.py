@@ -114,6 +114,6 @@ def _summary_rows(q) -> list[list]:
     if q.metric_fp32 is not None:
         rows.append([f"task {q.metric}", q.metric_fp32, q.metric_out, "ok" if q.metric_ok
                      else "FAIL"])
-    rows.append(["worst error / fp32 std", 0.0, q.worst_error,
+    rows.append(["p99 error / fp32 std", 0.0, q.error_p99,
                  f"{q.coverage.mac_share_int8:.0%} MACs int8"])
     return rows

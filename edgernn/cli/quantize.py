@@ -15,7 +15,8 @@ def report_rows(r) -> list[list]:
             ["size", f"{r.bytes_out:,} bytes = {r.size_ratio:.3f} x fp32 ({r.bytes_fp32:,})"],
             ["int8 weight matrices", f"{c.weight_tensors_int8} of {c.weight_tensors}"],
             ["int8 share of MACs per step", f"{c.mac_share_int8:.1%}"],
-            ["worst error / fp32 std", f"{r.worst_error:.4g} (gate {r.gate.max_error})"],
+            ["p99 error / fp32 std", f"{r.error_p99:.4g} (gate {r.gate.max_error}); worst "
+                                     f"{r.worst_error:.4g}"],
             ["error first -> last tenth", f"{r.drift_first:.3g} -> {r.drift_last:.3g} over "
                                           f"{r.gate.horizon} steps"]]
     if r.metric_fp32 is not None:
@@ -51,8 +52,9 @@ def report_rows(r) -> list[list]:
                                       "falling back to fp32 when the gate fails.")
 @click.option("--horizon", type=click.IntRange(100), default=10_000, show_default=True,
               help="Streamed steps the gate checks for drift.")
-@click.option("--max-error", type=float, default=0.5, show_default=True,
-              help="Gate: worst |quantized - fp32| in units of the fp32 output std.")
+@click.option("--max-error", type=float, default=0.25, show_default=True,
+              help="Gate: 99th percentile of the per-step |quantized - fp32|, in units of the "
+                   "fp32 output std.")
 @click.option("--force", is_flag=True, help="Write the file even if it fails the gate.")
 @json_option
 def command(model_path, output, mode, profile, checkpoint, calibration, method, per_channel, full_range,

@@ -74,7 +74,7 @@ def test_fp16(tmp_path):
 def test_gate_rejects_absurd_calibration_and_writes_nothing(tmp_path):
     ckpt, fp32 = artifact(tmp_path, "lstm")
     out = tmp_path / "bad.onnx"
-    with pytest.raises(ParityError, match="fails the quality gate: worst error .* Nothing was "
+    with pytest.raises(ParityError, match="fails the quality gate: p99 error .* Nothing was "
                                           "written"):
         quantize(fp32, out, mode="static", checkpoint=ckpt, gate=GATE, recurrent="int8",
                  calibration=calibration(tmp_path, scale=1e4), measure_latency=False)
