@@ -175,8 +175,9 @@ def main() -> None:
           f"numpy {rate['numpy_matmul']:.1f}) -> {floor_us:.2f} us per stream-step")
     for n, v in doc["pool"].items():
         print(f"   pool {n:4d} streams: {v['pool.step']:6.2f} us/stream-step = {v['x_floor']:.2f}x "
-              f"floor, {v['x_lone_step']:.3f}x lone step (plain batched run "
-              f"{v['plain batched session.run']:.2f})")
+              f"floor, {v['x_lone_step']:.3f}x lone step; step_many {v['pool.step_many']:.2f} "
+              f"({v['pool.step_many'] / floor_us:.2f}x floor); plain batched run "
+              f"{v['plain batched session.run']:.2f}")
     print(f"\n4. import edgernn.runtime {doc['import_runtime_s']:.3f} s; peak RSS streaming "
           f"{doc['peak_rss_mb']['stream']:.1f} MB (plain onnxruntime "
           f"{doc['peak_rss_mb']['plain']:.1f} MB)")

@@ -36,7 +36,7 @@ from edgernn.files import atomic_write_bytes
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"
-OPS = ("fused", "decomposed")
+OPS = ("fused", "decomposed", "compact")
 DYNAMO_MIN_OPSET = 18     # torch 2.13's dynamo exporter cannot reliably convert down to 17
 EXPORT_TOLERANCE = 1e-4   # float32 rounding over a few dozen steps is ~1e-6; real bugs are ~1e-1
 
@@ -76,16 +76,32 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "
                           f"steps, so it cannot run as a '{graph}' graph with state. Use "
                           f"--graph sequence (whole sequences in, no state out)")
-    if ops == "decomposed" and graph != "step":
-        raise ExportError(f"--ops decomposed writes the cell out for one step; it applies to "
+    if ops != "fused" and graph != "step":
+        raise ExportError(f"--ops {ops} writes the cell out for one step; it applies to "
                           f"step graphs, not '{graph}'. Use --graph step, or --ops fused")
-    core = decompose(src.module).eval() if ops == "decomposed" else src.module
-    module = src.graph(graph, core)
-    args, names, dynamic = _signature(src, graph, module)
-    if exporter == "dynamo":
-        opset = max(opset, DYNAMO_MIN_OPSET)
-    proto = _to_onnx(module, args, names, dynamic, opset, exporter)
-    contract = _contract(src, graph, ops, exporter, proto, module, args, 1 in dynamic["y"])
+    if ops == "compact":
+        if src.config is None:
+            raise ExportError("--ops compact builds edgernn's own networks (a checkpoint or an "
+                              "edgernn model); for other modules use --ops fused or decomposed")
+        from edgernn.exporters.compact import build_compact
+
+        proto, exporter = build_compact(src.module, opset), "edgernn"
+        cfg = src.config
+        x = src.example[:, 0]
+        contract = _contract(src, graph, ops, exporter, proto, x, [cfg.output_size], False,
+                             [(cfg.num_layers * cfg.hidden_size,)] * len(src.state_names))
+    else:
+        core = decompose(src.module).eval() if ops == "decomposed" else src.module
+        module = src.graph(graph, core)
+        args, names, dynamic = _signature(src, graph, module)
+        if exporter == "dynamo":
+            opset = max(opset, DYNAMO_MIN_OPSET)
+        proto = _to_onnx(module, args, names, dynamic, opset, exporter)
+        with torch.no_grad():
+            y = _y(module(*args))
+        time_out = 1 in dynamic["y"]
+        contract = _contract(src, graph, ops, exporter, proto, args[0],
+                             list(y.shape[2 if time_out else 1:]), time_out, src.state_shapes)
     max_err = _parity_check(src, proto, contract, tolerance)
     contract = contract.with_changes(parity=[Parity(
         "torch", "max_abs", tolerance, max_err, "random inputs at export (3 streams, 23 steps)")])
@@ -182,18 +198,21 @@ def _opset(proto: onnx.ModelProto) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def _contract(src: Source, graph, ops, exporter, proto, module, args, time_out) -> Contract:
-    with torch.no_grad():
-        y = _y(module(*args))
-    x = args[0]
+_LAYOUTS = {1: ["batch", "hidden"], 2: ["batch", "layers_x_directions", "hidden"]}
+
+
+def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_out: bool,
+              state_shapes) -> Contract:
+    """The contract of a graph taking ``x`` and returning outputs of shape (batch[, time],
+    *y_tail) and states of ``state_shapes`` (without batch)."""
     lead = ["batch"] if graph == "step" else ["batch", "time"]
     y_lead = ["batch", "time"] if time_out else ["batch"]
     dtype = "int64" if x.dtype in (torch.int64, torch.int32) else "float32"
+    layouts = {**_LAYOUTS, 1: ["batch", "layers_x_hidden"]} if ops == "compact" else _LAYOUTS
     states = [] if graph == "sequence" else [
         StateSpec(name=n, input=n, output=f"{n}_out", shape=["batch", *shape],
-                  layout=["batch", "layers_x_directions", "hidden"] if len(shape) == 2
-                  else ["batch", "hidden"])
-        for n, shape in zip(src.state_names, src.state_shapes)]
+                  layout=layouts[len(shape)])
+        for n, shape in zip(src.state_names, state_shapes)]
     ckpt, cfg = src.checkpoint, src.config
     meaning = {"classify_last": "class logits", "classify_step": "class logits per step",
                "regress": "forecast (denormalise with postprocessing)",
@@ -202,7 +221,7 @@ def _contract(src: Source, graph, ops, exporter, proto, module, args, time_out) 
         graph=graph,
         inputs=[TensorSpec("x", lead + list(x.shape[len(lead):]), dtype,
                            "token ids" if dtype == "int64" else "frames (normalised)")],
-        outputs=[TensorSpec("y", y_lead + list(y.shape[len(y_lead):]), "float32", meaning)],
+        outputs=[TensorSpec("y", y_lead + list(y_tail), "float32", meaning)],
         states=states,
         provenance=Provenance(edgernn_version=__version__,
                               torch_version=torch.__version__.split("+")[0],

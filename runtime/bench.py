@@ -114,9 +114,10 @@ def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads:
         pool = model.pool(normalize=False)
         ids = [pool.open() for _ in range(n)]
         plain = PlainORT(model, batch=n)
-        frames = {i: plain.x[j].reshape(plain.x.shape[1 + (model.graph == "chunk"):])
-                  for j, i in enumerate(ids)}
+        batch = plain.x.reshape((n,) + plain.x.shape[1 + (model.graph == "chunk"):])
+        frames = dict(zip(ids, batch))
         times = interleaved({"pool.step": lambda: pool.step(frames),
+                             "pool.step_many": lambda: pool.step_many(ids, batch),
                              "plain batched session.run": plain.run}, steps, rounds=5)
         out[n] = {k: float(np.median(v) / 1e3 / n) for k, v in times.items()}
     return out

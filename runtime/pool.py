@@ -100,17 +100,24 @@ class Pool:
         """One time step for each stream in ``frames`` ({id: frame}); returns {id: output}."""
         if not frames:
             return {}
+        try:
+            stacked = np.stack(list(frames.values()))
+        except ValueError:
+            raise DataError(f"the frames have different shapes; each takes shape "
+                            f"{self._prep.frame_shape}") from None
+        return dict(zip(frames, self.step_many(list(frames), stacked)))
+
+    def step_many(self, ids, frames) -> np.ndarray:
+        """The array form of :meth:`step` for server loops: ``frames[j]`` is stream ``ids[j]``'s
+        frame, (k, *frame); returns the outputs in the same order, (k, *out)."""
         with self._lock:
             try:
-                rows = np.fromiter(map(self._rows.__getitem__, frames), np.intp, len(frames))
+                rows = np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
             except KeyError as exc:
                 self._row(exc.args[0])                               # raises a clear error
-            try:
-                stacked = np.stack(list(frames.values()))
-            except ValueError:
-                raise DataError(f"the frames have different shapes; each takes shape "
-                                f"{self._prep.frame_shape}") from None
-            x = self._prep(stacked, many=True)                      # (k, *frame)
+            x = self._prep(frames, many=True)                       # (k, *frame)
+            if len(x) != len(rows):
+                raise DataError(f"{len(rows)} stream ids but {len(x)} frames")
             k = len(rows)
             # Streams opened in order and stepped together occupy rows 0..k-1: use views.
             dense = rows[0] == 0 and rows[-1] == k - 1 and (k < 3 or bool(
@@ -119,9 +126,9 @@ class Pool:
             y, new = self.model.run(x[:, None] if self._chunk else x, states)
             for n, a in self._state.items():
                 self._scatter(n, a, rows, k, dense, new[n])
-            for i in frames:
+            for i in ids:
                 self._steps[i] += 1
-            return dict(zip(frames, y[:, 0] if self._chunk else y))
+            return y[:, 0] if self._chunk else y
 
     def _gather(self, name, a, rows, k, dense):
         axis = self._axes[name]

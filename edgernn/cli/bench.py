@@ -62,11 +62,11 @@ def command(model_path, checkpoint, steps, streams, threads, as_json):
     click.echo(table(rows, ["figure", "p50 us", "p99 us"]))
     click.echo(f"stream overhead vs fastest plain call: "
                f"{lat['stream_overhead_vs_fastest_plain']:+.1%}\n")
-    pool_rows = [[n, v["pool.step"], v["plain batched session.run"],
+    pool_rows = [[n, v["pool.step"], v["pool.step_many"], v["plain batched session.run"],
                   v["pool.step"] / lat["stream.step"]["p50_us"]]
                  for n, v in doc["pool_us_per_stream_step"].items()]
-    click.echo(table(pool_rows, ["streams", "pool us/stream-step", "plain batched us",
-                                 "x lone stream step"]))
+    click.echo(table(pool_rows, ["streams", "pool.step us/stream-step", "step_many",
+                                 "plain batched", "x lone stream step"]))
     m = doc["peak_rss_mb"]
     click.echo(f"\npeak RSS streaming 500 steps: edgernn {m['stream']:.1f} MB, plain onnxruntime "
                f"{m['plain']:.1f} MB; import edgernn.runtime {doc['import_runtime_s']:.3f} s")

@@ -15,9 +15,10 @@ def export_options(f):
                      help="One step per call, T steps per call (T dynamic), or whole sequences "
                      "without state (the only kind for bidirectional models) [default: the "
                      "profile's, else step]."),
-        click.option("--ops", type=click.Choice(["fused", "decomposed"]),
-                     help="ONNX LSTM/GRU/RNN operators, or the cell written with MatMul and "
-                     "element-wise ops (step graphs) [default: the profile's, else fused]."),
+        click.option("--ops", type=click.Choice(["fused", "decomposed", "compact"]),
+                     help="ONNX LSTM/GRU/RNN operators; the cell written with MatMul and "
+                     "element-wise ops; or edgernn's own fewest-node step graph (step graphs) "
+                     "[default: the profile's, else fused]."),
         click.option("--profile", help="Device profile whose preferred graph and ops to "
                                        "export (see 'edgernn devices')."),
         click.option("--opset", type=click.IntRange(14), default=17, show_default=True,

@@ -12,7 +12,7 @@ import numpy as np
 from edgernn.errors import DataError
 
 
-def _frames(source, fmt: str, text_model: bool):
+def _frames(source, fmt: str):
     """Yield frames one at a time from a file or stdin."""
     if fmt == "npy":
         try:
@@ -47,7 +47,7 @@ def _frames(source, fmt: str, text_model: bool):
             stream.close()
 
 
-def _format(fmt_suffix: str, source: str, explicit: str | None, text_model: bool) -> str:
+def _format(source: str, explicit: str | None, text_model: bool) -> str:
     if explicit:
         return explicit
     if source != "-":
@@ -92,11 +92,11 @@ def command(model_path, source, fmt, state_file, raw, profile, threads, temperat
     if state_file and state_file.exists():
         stream.load(state_file)
     text_model = bool(model.vocabulary) and model.input_dtype == np.int64
-    fmt = _format("", source, fmt, text_model)
+    fmt = _format(source, fmt, text_model)
     rng = np.random.default_rng(seed)
     head = model.contract.head
     try:
-        for frame in _frames(source, fmt, text_model):
+        for frame in _frames(source, fmt):
             if fmt == "text":
                 frame = stream.encode(frame)[0]
             y = stream.step(frame)

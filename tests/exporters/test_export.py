@@ -23,8 +23,8 @@ from edgernn.runtime import load  # noqa: E402
 ATOL = 1e-5
 CELLS = {"rnn-tanh": ("rnn", "tanh"), "rnn-relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
          "gru": ("gru", "tanh")}
-FORMS = [("step", "fused", False), ("step", "decomposed", False), ("chunk", "fused", False),
-         ("sequence", "fused", True)]
+FORMS = [("step", "fused", False), ("step", "decomposed", False), ("step", "compact", False),
+         ("chunk", "fused", False), ("sequence", "fused", True)]
 EXPORTERS = ["torchscript", "dynamo"]
 # torch 2.13's dynamo exporter unrolls the vanilla RNN to the example length in chunk and
 # sequence graphs; export catches it in its parity check and refuses to write the file.
@@ -45,15 +45,23 @@ def assert_matches(model, module, batch, chunks=None, steps=11):
     assert got_y.shape == want_y.shape and got_y.dtype == np.float32
     np.testing.assert_allclose(got_y, want_y, rtol=0, atol=ATOL)
     for spec, want in zip(model.states, want_states):
-        assert got_states[spec.name].shape == want.shape
-        np.testing.assert_allclose(got_states[spec.name], want, rtol=0, atol=ATOL)
+        got = got_states[spec.name]
+        if spec.layout == ["batch", "layers_x_hidden"]:      # compact: (B, L, H) merged
+            want = want.reshape(want.shape[0], -1)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("exporter", EXPORTERS)
-@pytest.mark.parametrize("graph, ops, bidi", FORMS, ids=[f"{g}-{o}" for g, o, _ in FORMS])
-@pytest.mark.parametrize("layers", [1, 2, 3])
-@pytest.mark.parametrize("cell", sorted(CELLS))
-def test_matrix(cell, layers, graph, ops, bidi, exporter):
+# The compact form is written by edgernn itself: no torch exporter is involved.
+MATRIX = [(cell, layers, form, exporter) for cell in sorted(CELLS) for layers in (1, 2, 3)
+          for form in FORMS for exporter in EXPORTERS
+          if not (form[1] == "compact" and exporter == "dynamo")]
+
+
+@pytest.mark.parametrize("cell, layers, form, exporter", MATRIX,
+                         ids=[f"{c}-{n}-{f[0]}-{f[1]}-{e}" for c, n, f, e in MATRIX])
+def test_matrix(cell, layers, form, exporter):
+    graph, ops, bidi = form
     name, act = CELLS[cell]
     module = tiny(name, act, layers, bidi)
     if exporter == "dynamo" and (name, graph) in DYNAMO_REFUSES:
@@ -66,6 +74,8 @@ def test_matrix(cell, layers, graph, ops, bidi, exporter):
     fused_op = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[name]
     if ops == "decomposed":
         assert fused_op not in ops_used and "MatMul" in ops_used
+    elif ops == "compact":
+        assert fused_op not in ops_used and "Gemm" in ops_used and "Transpose" not in ops_used
     elif exporter == "torchscript":
         assert fused_op in ops_used
     model = load(result.model_bytes)
@@ -175,9 +185,15 @@ def test_bidirectional_refuses_streaming_graphs(graph):
         export(tiny("gru", "tanh", 1, True), None, graph=graph)
 
 
-def test_decomposed_is_for_step_graphs():
+@pytest.mark.parametrize("ops", ["decomposed", "compact"])
+def test_written_out_forms_are_for_step_graphs(ops):
     with pytest.raises(ExportError, match="applies to step graphs, not 'chunk'"):
-        export(tiny("gru", "tanh", 1, False), None, graph="chunk", ops="decomposed")
+        export(tiny("gru", "tanh", 1, False), None, graph="chunk", ops=ops)
+
+
+def test_compact_is_for_edgernn_models():
+    with pytest.raises(ExportError, match="--ops compact builds edgernn's own networks"):
+        export(torch.nn.GRU(3, 4, batch_first=True), None, ops="compact")
 
 
 def test_module_not_following_the_convention():

@@ -111,3 +111,18 @@ def test_pool_errors(models):
     with pytest.raises(DataError, match="no open stream with id 0"):
         pool.close(a)
     assert pool.step({}) == {}
+
+
+def test_step_many_is_the_array_form_of_step(models):
+    model = load(models / "lstm_chunk.onnx")
+    a, b = model.pool(), model.pool()
+    ids_a = [a.open() for _ in range(5)]
+    ids_b = [b.open() for _ in range(5)]
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype(np.float32)
+    for t in range(3):
+        many = a.step_many(ids_a[::-1], x[t][::-1])
+        one = b.step(dict(zip(ids_b, x[t])))
+        np.testing.assert_allclose(many[::-1], np.stack([one[i] for i in ids_b]), rtol=0,
+                                   atol=ATOL)
+    with pytest.raises(DataError, match="5 stream ids but 4 frames"):
+        a.step_many(ids_a, x[0][:4])

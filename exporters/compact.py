@@ -1,0 +1,134 @@
+"""The compact step graph: edgernn's own networks written straight to ONNX with the fewest nodes.
+
+A step on ONNX Runtime costs about as much in per-node overhead as in arithmetic (see
+docs/runtime.md): the fused ``LSTM`` operator only takes time-major state, so the torch
+exporters wrap it in transposes, slices and squeezes. This form builds the step graph directly:
+
+- state is one 2-D tensor per kind, ``(batch, layers * hidden)``, cut into layers by one
+  ``Split`` and put back by one ``Concat`` (still batch-major: streams stack on axis 0);
+- each layer is one ``Gemm`` over ``[x, h]`` with the gate blocks reordered so that all sigmoid
+  gates are contiguous (LSTM: i, f, o | g), then a handful of element-wise nodes;
+- the head is one ``Gemm``.
+
+Only for edgernn's :class:`~edgernn.models.RecurrentNet` (unidirectional, step graphs); export
+checks it against PyTorch like every other form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class _Graph:
+    def __init__(self):
+        self.nodes, self.inits, self._n = [], [], 0
+
+    def name(self, base: str) -> str:
+        self._n += 1
+        return f"{base}_{self._n}"
+
+    def const(self, base: str, array: np.ndarray) -> str:
+        name = self.name(base)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs) -> list[str]:
+        outs = [self.name(op_type.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, name=self.name(op_type),
+                                           **attrs))
+        return outs
+
+    def one(self, op_type: str, inputs: list[str], **attrs) -> str:
+        return self.op(op_type, inputs, **attrs)[0]
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def _lstm_layer(g: _Graph, x: str, h: str, c: str, w_ih, w_hh, b, hidden: int):
+    # torch gate order i f g o -> i f o g: sigmoid gates contiguous, tanh gate last
+    order = np.r_[0:2 * hidden, 3 * hidden:4 * hidden, 2 * hidden:3 * hidden]
+    w = np.concatenate([w_ih, w_hh], axis=1)[order]                    # (4H, I+H)
+    xh = g.one("Concat", [x, h], axis=1)                                # (B, I+H)
+    gates = g.one("Gemm", [xh, g.const("w", w), g.const("b", b[order])], transB=1)
+    sig_in, tanh_in = g.op("Split", [gates, g.const("split", np.array(
+        [3 * hidden, hidden], np.int64))], n_out=2, axis=1)
+    i, f, o = g.op("Split", [g.one("Sigmoid", [sig_in])], n_out=3, axis=1,
+                   num_outputs=3)
+    c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [tanh_in])])])
+    h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
+    return h_new, (h_new, c_new)
+
+
+def _gru_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b_ih, b_hh, hidden: int):
+    gi = g.one("Gemm", [x, g.const("w_ih", w_ih), g.const("b_ih", b_ih)], transB=1)
+    gh = g.one("Gemm", [h, g.const("w_hh", w_hh), g.const("b_hh", b_hh)], transB=1)
+    sizes = g.const("split", np.array([2 * hidden, hidden], np.int64))
+    gi_rz, gi_n = g.op("Split", [gi, sizes], n_out=2, axis=1)
+    gh_rz, gh_n = g.op("Split", [gh, sizes], n_out=2, axis=1)
+    r, z = g.op("Split", [g.one("Sigmoid", [g.one("Add", [gi_rz, gh_rz])])], n_out=2, axis=1,
+                num_outputs=2)
+    n = g.one("Tanh", [g.one("Add", [gi_n, g.one("Mul", [r, gh_n])])])
+    h_new = g.one("Add", [n, g.one("Mul", [z, g.one("Sub", [h, n])])])    # (1-z)n + zh
+    return h_new, (h_new,)
+
+
+def _rnn_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b, act: str):
+    xh = g.one("Concat", [x, h], axis=1)
+    pre = g.one("Gemm", [xh, g.const("w", np.concatenate([w_ih, w_hh], 1)), g.const("b", b)],
+                transB=1)
+    h_new = g.one("Tanh" if act == "tanh" else "Relu", [pre])
+    return h_new, (h_new,)
+
+
+def build_compact(model, opset: int = 18) -> onnx.ModelProto:
+    """The compact step graph of ``model`` (an edgernn RecurrentNet), inputs x, h[, c]."""
+    cfg = model.config
+    fam, hidden, layers = cfg.family, cfg.hidden_size, cfg.num_layers
+    opset = max(opset, 18)                       # Split(num_outputs) is opset 18
+    g = _Graph()
+    params = {k: _np(v) for k, v in model.state_dict().items()}
+    x = "x"
+    if cfg.head == "lm":
+        x = g.one("Gather", [g.const("embedding", params["embedding.weight"]), "x"], axis=0)
+    state_names = list(fam.states)
+    per_layer = {s: (g.op("Split", [s], n_out=layers, axis=1, num_outputs=layers)
+                     if layers > 1 else [s]) for s in state_names}
+    new = {s: [] for s in state_names}
+    for layer in range(layers):
+        w_ih, w_hh = params[f"rnn.weight_ih_l{layer}"], params[f"rnn.weight_hh_l{layer}"]
+        b_ih, b_hh = params[f"rnn.bias_ih_l{layer}"], params[f"rnn.bias_hh_l{layer}"]
+        if cfg.cell == "lstm":
+            x, out = _lstm_layer(g, x, per_layer["h"][layer], per_layer["c"][layer], w_ih, w_hh,
+                                 b_ih + b_hh, hidden)
+        elif cfg.cell == "gru":
+            x, out = _gru_layer(g, x, per_layer["h"][layer], w_ih, w_hh, b_ih, b_hh, hidden)
+        else:
+            x, out = _rnn_layer(g, x, per_layer["h"][layer], w_ih, w_hh, b_ih + b_hh,
+                                cfg.nonlinearity)
+        for s, value in zip(state_names, out):
+            new[s].append(value)
+    g.nodes.append(helper.make_node("Gemm", [x, g.const("head_w", params["head.weight"]),
+                                             g.const("head_b", params["head.bias"])], ["y"],
+                                    name="head", transB=1))
+    for s in state_names:
+        if layers > 1:
+            g.nodes.append(helper.make_node("Concat", new[s], [f"{s}_out"], axis=1,
+                                            name=f"{s}_concat"))
+        else:
+            g.nodes.append(helper.make_node("Identity", new[s], [f"{s}_out"], name=f"{s}_id"))
+    x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
+              if cfg.head == "lm" else
+              helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
+    size = layers * hidden
+    inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", size])
+                         for s in state_names]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", cfg.output_size])]
+    outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", size])
+                for s in state_names]
+    graph = helper.make_graph(g.nodes, "edgernn_compact_step", inputs, outputs, g.inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             producer_name="edgernn")
