@@ -261,16 +261,15 @@ def evaluate(fp32: Model, out: Model, contract, gate: Gate, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     task = _task(contract)
     if fp32.contract.streamable:
-        stream = task.stream(gate.horizon, seed) if task else None
-        x = (_normalised(stream, contract)[None] if stream is not None
+        x = (_normalised(task.drift_input(gate.horizon, seed), contract) if task
              else _inputs(contract, fp32, 1, gate.horizon, rng))
     else:
         x = _inputs(contract, fp32, 8, 64, rng)
     want, _ = drive(fp32, x)
     got, _ = drive(out, x)
     scale = float(np.std(want)) or 1.0
-    err = np.abs(got.astype(np.float64) - want).reshape(want.shape[0] * want.shape[1]
-                                                        if want.ndim >= 3 else want.shape[0], -1)
+    err = np.abs(got.astype(np.float64) - want).reshape(
+        want.shape[0] * want.shape[1] if want.ndim >= 3 else want.shape[0], -1)   # per step
     err = err.max(axis=1) / scale
     tenth = max(1, err.size // 10)
     result = {"worst_error": float(err.max()), "error_p99": float(np.percentile(err, 99)),

@@ -43,6 +43,7 @@ class Task:
     threshold: float = 0.0        # the "useful level" the default configuration reaches
     metric_tolerance: float = 0.0  # how far an artifact's metric may move from the reference's
     metric_relative: bool = False  # ... as a share of the reference value, not in metric units
+    reset_every: int | None = None  # a device resets the state this often (per clip); None: never
     model: ModelConfig
     training: TrainConfig
     data_help: str = ""
@@ -77,6 +78,15 @@ class Task:
     def stream(self, steps: int, seed: int = 0) -> np.ndarray:
         """A long realistic input stream, (steps, F) frames or (steps,) ids, for drift checks."""
         raise NotImplementedError
+
+    def drift_input(self, steps: int, seed: int = 0) -> np.ndarray:
+        """The long stream for drift checks, as the device would run it: (segments, T, ...),
+        the state starting fresh at each segment (one segment when the task never resets)."""
+        stream = self.stream(steps, seed)
+        if not self.reset_every:
+            return stream[None]
+        usable = len(stream) // self.reset_every * self.reset_every
+        return stream[:usable].reshape(-1, self.reset_every, *stream.shape[1:])
 
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
         """``config`` with input and output sizes matched to ``data``."""

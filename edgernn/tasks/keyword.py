@@ -23,6 +23,7 @@ class KeywordTask(Task):
     higher_is_better = True
     threshold = 0.90
     metric_tolerance = 0.01       # one point of accuracy
+    reset_every = 24              # a spotter resets per clip (per utterance); = frames
     frames, features, classes, keyword_len = 24, 40, 10, 5
     model = ModelConfig(cell="lstm", input_size=40, hidden_size=128, num_layers=2,
                         output_size=10, head="classify_last")

@@ -57,3 +57,17 @@ def test_devices_and_doctor_cli():
     assert doc["recommended_profile"] in builtin_names()
     assert "CPUExecutionProvider" in doc["providers"] and doc["onnxruntime"]
     assert "recommended profile" in run_cli("doctor").stdout
+
+
+def test_export_and_quantize_follow_a_profile(forecast_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    out = run_cli("export", forecast_checkpoint, "--profile", "arm64-cpu", "-o",
+                  tmp_path / "a.onnx", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["ops"] == "decomposed"
+    q = run_cli("quantize", tmp_path / "a.onnx", "--profile", "arm64-cpu", "--horizon", "300",
+                "--json")
+    assert q.returncode == 0, q.stderr
+    assert json.loads(q.stdout)["mode"] == "dynamic"
+    fp32 = run_cli("quantize", tmp_path / "a.onnx", "--profile", "x86-cpu")
+    assert fp32.returncode == 1 and "prefers fp32 artifacts" in fp32.stderr
