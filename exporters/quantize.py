@@ -157,7 +157,7 @@ def _dynamic(src: Path, dst: Path, exclude: list[str], per_channel: bool, reduce
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
                      reduce_range=reduce_range, nodes_to_exclude=exclude,
-                     op_types_to_quantize=sorted(_MATMUL | {"LSTM"}))
+                     op_types_to_quantize=sorted(_MATMUL | {"LSTM", "Gather"}))
 
 
 class _Frames:
@@ -321,11 +321,36 @@ def _calibration(contract, fp32: Model, calibration, seed: int):
     return _normalised(np.asarray(x)[:16, :64], contract), name
 
 
+@dataclass
+class _Source:
+    """One fp32 graph to quantize from: the file given, or a re-export of the checkpoint."""
+
+    path: Path
+    proto: onnx.ModelProto
+    contract: object
+    model: Model
+    named: Path                                # the graph with every node named
+
+
+def _source(path: Path, tmp: Path, tag: str) -> _Source:
+    proto = read_proto(path)
+    contract = contract_in(proto, str(path))
+    _ensure_names(proto)
+    named = tmp / f"{tag}.named.onnx"
+    onnx.save(proto, named)
+    return _Source(path, proto, contract, _load(path.read_bytes(), str(path)), named)
+
+
 def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
              calibration=None, method: str = "minmax", per_channel: bool = False,
              reduce_range: bool = True, recurrent: str = "auto", gate: Gate | None = None,
              force: bool = False, seed: int = 0, measure_latency: bool = True) -> QuantizeReport:
-    """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force)."""
+    """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force).
+
+    Graphs whose fused operators ONNX Runtime cannot quantize are re-exported from
+    ``checkpoint``: as the compact step graph for full int8 (fewest nodes, one product per
+    layer), as the decomposed one where the hidden-to-hidden products must stay fp32.
+    """
     for name, value, choices in (("mode", mode, MODES), ("method", method, METHODS),
                                  ("recurrent", recurrent, RECURRENT)):
         if value not in choices:
@@ -333,81 +358,86 @@ def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
                               f"{', '.join(choices)}")
     gate = gate or Gate()
     in_path = Path(in_path)
-    proto = read_proto(in_path)
-    contract = contract_in(proto, str(in_path))
+    given = read_proto(in_path)
+    contract = contract_in(given, str(in_path))
     if contract.quantization is not None:
         raise ConfigError(f"{in_path} is already quantized ({contract.quantization.mode}); "
                           f"quantize the fp32 file")
+    fused = _needs_decomposed(given, mode)
+    if fused and checkpoint is None:
+        raise ConfigError(f"ONNX Runtime's {mode} quantizer leaves fused {', '.join(fused)} "
+                          f"operators in fp32, so this would be a silent no-op. Export the "
+                          f"decomposed form (edgernn export CKPT --ops decomposed) or pass "
+                          f"--checkpoint CKPT to let quantize re-export it")
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-quant-"))
-    source, notes = in_path, []
-    fused = _needs_decomposed(proto, mode)
-    if fused:
-        if checkpoint is None:
-            raise ConfigError(f"ONNX Runtime's {mode} quantizer leaves fused {', '.join(fused)} "
-                              f"operators in fp32, so this would be a silent no-op. Export the "
-                              f"decomposed form (edgernn export CKPT --ops decomposed) or pass "
-                              f"--checkpoint CKPT to let quantize re-export it")
-        from edgernn.exporters.export import export
+    notes: list[str] = []
+    sources: dict[str, _Source] = {}
 
-        source = export(checkpoint, tmp / "decomposed.onnx", ops="decomposed",
-                        graph="step").path
-        proto = read_proto(source)
-        contract = contract_in(proto, str(source))
-        notes.append(f"re-exported from {checkpoint} as a decomposed step graph: ONNX "
-                     f"Runtime's {mode} tools do not convert fused {', '.join(fused)} operators")
-    fp32_bytes = source.read_bytes()
-    fp32 = _load(fp32_bytes, str(source))
+    def source_for(attempt: str) -> _Source:
+        form = ("compact" if attempt != "fp32" else "decomposed") if fused else "given"
+        if form not in sources:
+            path = in_path
+            if fused:
+                from edgernn.exporters.export import export
+
+                path = export(checkpoint, tmp / f"{form}.onnx", ops=form, graph="step").path
+                notes.append(f"re-exported from {checkpoint} as the {form} step graph: ONNX "
+                             f"Runtime's {mode} tools do not convert fused "
+                             f"{', '.join(fused)} operators")
+            sources[form] = _source(path, tmp, form)
+        return sources[form]
+
     options = {"reduce_range": reduce_range, "per_channel": per_channel}
-    calib_name = ""
-    reader = None
     if mode == "static":
-        seqs, calib_name = _calibration(contract, fp32, calibration, seed)
-        reader = _Frames(fp32, seqs)
         options["method"] = method
-    _ensure_names(proto)
-    named = tmp / "named.onnx"
-    onnx.save(proto, named)
     attempts = {"auto": ["int8", "fp32"], "int8": ["int8"], "fp32": ["fp32"]}[recurrent]
     if mode == "fp16":
         attempts = ["fp16"]
     report = None
     for attempt in attempts:
-        exclude = recurrent_matmuls(proto, [s.input for s in contract.states]) \
+        src = source_for(attempt)
+        exclude = recurrent_matmuls(src.proto, [s.input for s in src.contract.states]) \
             if attempt == "fp32" else []
+        if attempt == "fp32" and not exclude:
+            notes.append("no hidden-to-hidden product could be kept apart in this graph "
+                         "(export it with --ops decomposed); --recurrent fp32 changes nothing")
+        calib_name = ""
         dst = tmp / f"{attempt}.onnx"
         with _quiet_quantizer():
             if mode == "dynamic":
-                _dynamic(named, dst, exclude, per_channel, reduce_range)
+                _dynamic(src.named, dst, exclude, per_channel, reduce_range)
             elif mode == "static":
-                reader.rewind()
-                _static(named, dst, exclude, per_channel, reduce_range, reader, method)
+                seqs, calib_name = _calibration(src.contract, src.model, calibration, seed)
+                _static(src.named, dst, exclude, per_channel, reduce_range,
+                        _Frames(src.model, seqs), method)
             else:
-                _fp16(named, dst)
+                _fp16(src.named, dst)
         out_proto = onnx.load(dst)
-        cov = coverage(proto, out_proto, mode, calib_name,
+        cov = coverage(src.proto, out_proto, mode, calib_name,
                        {**options, "recurrent": "fp32" if exclude else "int8"}
                        if mode != "fp16" else {})
         if mode != "fp16" and cov.weight_tensors_int8 == 0:
             raise ExportError(f"{mode} quantization converted no weight matrix to int8 (found "
                               f"{cov.weight_tensors}); the result would be a silent no-op, so "
                               f"nothing was written")
-        q_contract = contract.with_changes(quantization=cov)
+        q_contract = src.contract.with_changes(quantization=cov)
         embed_contract(out_proto, q_contract)
         data = out_proto.SerializeToString(deterministic=True)
         out_model = _load(data, "quantized")
-        measured = evaluate(fp32, out_model, contract, gate, seed)
-        report = QuantizeReport(mode=mode, path=None, source=str(source),
-                                bytes_fp32=len(fp32_bytes), bytes_out=len(data), coverage=cov,
-                                recurrent="fp32" if exclude else ("fp16" if mode == "fp16"
-                                                                  else "int8"),
-                                notes=list(notes), gate=gate, **measured)
+        measured = evaluate(src.model, out_model, src.contract, gate, seed)
+        report = QuantizeReport(mode=mode, path=None, source=str(src.path),
+                                bytes_fp32=in_path.stat().st_size, bytes_out=len(data),
+                                coverage=cov, recurrent="fp32" if exclude else (
+                                    "fp16" if mode == "fp16" else "int8"),
+                                notes=notes, gate=gate, **measured)
         if report.passed:
             break
         notes.append(f"{attempt} recurrent path failed the gate (p99 error "
                      f"{report.error_p99:.3g}, metric ok: {report.metric_ok})")
     if measure_latency:
-        report.latency_fp32_us, report.latency_out_us = _latency(fp32, out_model)
-    if mode == "fp16" and "CUDAExecutionProvider" not in fp32.providers:
+        report.latency_fp32_us, report.latency_out_us = _latency(_load(given.SerializeToString(),
+                                                                       str(in_path)), out_model)
+    if mode == "fp16" and "CUDAExecutionProvider" not in src.model.providers:
         report.notes.append(
             "CPU target: ONNX Runtime's CPU recurrent and MatMul kernels are fp32, so the fp16 "
             "file runs with Cast nodes around them: half the size on disk, no speed-up (step "
@@ -416,7 +446,7 @@ def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
     if not report.passed and not force:
         raise ParityError(_failure(report), report)
     if out_path is not None:
-        final = q_contract.with_changes(parity=[p for p in contract.parity] + _parity(report))
+        final = q_contract.with_changes(parity=list(src.contract.parity) + _parity(report))
         embed_contract(out_proto, final)
         atomic_write_bytes(out_path, out_proto.SerializeToString(deterministic=True))
         report.path = str(out_path)
