@@ -77,9 +77,10 @@ def _gru_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b_ih, b_hh, hidden: int):
 
 
 def _rnn_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b, act: str):
-    xh = g.one("Concat", [x, h], axis=1)
-    pre = g.one("Gemm", [xh, g.const("w", np.concatenate([w_ih, w_hh], 1)), g.const("b", b)],
-                transB=1)
+    # Two products, not one over [x, h]: int8 activations get a scale each, and without gates
+    # the vanilla cell is too sensitive to share one scale between frames and state.
+    gi = g.one("Gemm", [x, g.const("w_ih", w_ih), g.const("b", b)], transB=1)
+    pre = g.one("Add", [gi, g.one("Gemm", [h, g.const("w_hh", w_hh)], transB=1)])
     h_new = g.one("Tanh" if act == "tanh" else "Relu", [pre])
     return h_new, (h_new,)
 
