@@ -137,7 +137,7 @@ def main() -> None:
     model = build(config, seed=0)
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-bench-"))
     paths = {ops: export(model, tmp / f"{ops}.onnx", ops=ops).path
-             for ops in ("fused", "decomposed")}
+             for ops in ("fused", "decomposed", "compact")}
     doc = {"model": "LSTM 40->128x2 + Linear(10)", "macs_per_step": config.macs_per_step()}
     doc["latency"] = {ops: bench.step_latency(p, steps=args.steps) for ops, p in paths.items()}
     doc["settings_us"] = settings_sweep(paths, args.steps)
