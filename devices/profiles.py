@@ -14,10 +14,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from edgernn.contract import OP_FORMS
 from edgernn.errors import ConfigError
 
 PRECISIONS = ("fp32", "fp16", "int8")
-OPS = ("fused", "decomposed")
 OPT_LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -31,7 +31,7 @@ class Profile:
     providers: list           # [name] or [[name, {options}]], best first; CPU is implied last
     threads: int | None = None
     precision: str = "fp32"   # the artifact this device prefers
-    ops: str = "fused"        # fused recurrent operators, or decomposed MatMul form
+    ops: str = "fused"        # fused recurrent operators, decomposed MatMul form, or compact
     graph: str = "step"
     optimization: str = "all"
     spinning: bool = True     # intra-op threads spin between calls (lower latency, more power)
@@ -114,9 +114,9 @@ def parse(data, where: str) -> Profile:
         raise ConfigError(f"profile {where}: field 'precision' is {precision!r}, expected one "
                           f"of {', '.join(PRECISIONS)}")
     ops = _field(data, "ops", str, where, "fused")
-    if ops not in OPS:
-        raise ConfigError(f"profile {where}: field 'ops' is {ops!r}, expected fused or "
-                          f"decomposed")
+    if ops not in OP_FORMS:
+        raise ConfigError(f"profile {where}: field 'ops' is {ops!r}, expected one of "
+                          f"{', '.join(OP_FORMS)}")
     optimization = _field(data, "optimization", str, where, "all")
     if optimization not in OPT_LEVELS:
         raise ConfigError(f"profile {where}: field 'optimization' is {optimization!r}, "

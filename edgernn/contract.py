@@ -21,6 +21,7 @@ CONTRACT_KEY = "edgernn.contract"
 FORMAT_VERSION = 1
 
 GRAPH_KINDS = ("step", "chunk", "sequence")
+OP_FORMS = ("fused", "decomposed", "compact")   # how a step graph writes the cell
 DTYPES = ("float32", "float16", "int64", "int32")
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 

@@ -26,7 +26,8 @@ import onnx
 import torch
 
 from edgernn import __version__
-from edgernn.contract import GRAPH_KINDS, Contract, Parity, Provenance, StateSpec, TensorSpec
+from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenance, StateSpec,
+                              TensorSpec)
 from edgernn.errors import ExportError
 from edgernn.exporters.artifact import embed_contract
 from edgernn.exporters.graphs import decompose
@@ -36,7 +37,7 @@ from edgernn.files import atomic_write_bytes
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"
-OPS = ("fused", "decomposed", "compact")
+OPS = OP_FORMS
 DYNAMO_MIN_OPSET = 18     # torch 2.13's dynamo exporter cannot reliably convert down to 17
 EXPORT_TOLERANCE = 1e-4   # float32 rounding over a few dozen steps is ~1e-6; real bugs are ~1e-1
 

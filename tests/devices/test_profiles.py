@@ -11,7 +11,8 @@ def test_builtin_profiles_cover_the_device_families():
     assert {"x86-cpu", "arm64-cpu", "nvidia-gpu", "mobile"} <= set(builtin_names())
     for p in all_profiles():
         assert p.why and p.description and p.providers
-        assert p.ops in ("fused", "decomposed") and p.precision in ("fp32", "fp16", "int8")
+        assert p.ops in ("fused", "decomposed", "compact")
+        assert p.precision in ("fp32", "fp16", "int8")
 
 
 def test_profiles_load_from_the_installed_package():
