@@ -23,7 +23,8 @@ from edgernn.progress import log
                                 "its providers for streaming (see 'edgernn devices').")
 @json_option
 def command(out, horizon, profile, as_json, **options):
-    """Train a built-in task's default model, export it to ONNX and validate the file.
+    """The whole pipeline: train a built-in task's default model, export it to ONNX, validate
+    it against PyTorch, stream it through the runtime and quantize it behind the gate.
 
     \b
     Examples:
@@ -32,15 +33,16 @@ def command(out, horizon, profile, as_json, **options):
       edgernn demo --profile arm64-cpu
     """
     from edgernn.checkpoint import save_checkpoint
+    from edgernn.cli.export import resolve_form
+    from edgernn.devices import get_profile
     from edgernn.exporters import export, validate
+    from edgernn.exporters.quantize import Gate, quantize
     from edgernn.exporters.validate import plot, record
 
     out.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] train '{options['task_name']}'")
     result = run_training(**options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
-    from edgernn.cli.export import resolve_form
-
     graph, ops = resolve_form(profile, None, None)
     if not result.config.streamable:
         graph, ops = "sequence", "fused"
@@ -54,9 +56,6 @@ def command(out, horizon, profile, as_json, **options):
     if graph != "sequence":
         log("[4/5] stream through edgernn.runtime, next to PyTorch eager")
         streaming = _stream_latency(exported.path, ckpt_path, result, profile)
-    from edgernn.devices import get_profile
-    from edgernn.exporters.quantize import Gate, quantize
-
     mode = (get_profile(profile).quantize_mode() if profile else None) or "dynamic"
     log(f"[5/5] quantize ({mode}) behind the quality gate")
     quant = quantize(exported.path, out / f"model.{'fp16' if mode == 'fp16' else 'int8'}.onnx",
