@@ -30,7 +30,7 @@ class Pool:
         self._lock = threading.Lock()
         self._next_id = itertools.count()
         self._rows: dict[int, int] = {}
-        self._steps: dict[int, int] = {}
+        self._steps = np.zeros(capacity, np.int64)                   # steps taken, per row
         self._free: list[int] = list(range(capacity - 1, -1, -1))   # pop() takes row 0 first
         self._state = model.initial_state(capacity)
         self._chunk = model.graph == "chunk"
@@ -51,6 +51,7 @@ class Pool:
         extra = self.model.initial_state(capacity)
         self._state = {n: np.concatenate([a, extra[n]], axis=self._axis(n))
                        for n, a in self._state.items()}
+        self._steps = np.concatenate([self._steps, np.zeros(capacity, np.int64)])
         self._free.extend(range(capacity * 2 - 1, capacity - 1, -1))
 
     def _capacity(self) -> int:
@@ -81,18 +82,19 @@ class Pool:
             self._write_rows([row], self.model.initial_state(1))
             stream_id = next(self._next_id)
             self._rows[stream_id] = row
-            self._steps[stream_id] = 0
+            self._steps[row] = 0
             return stream_id
 
     def close(self, stream_id: int) -> None:
         with self._lock:
             self._free.append(self._row(stream_id))
-            del self._rows[stream_id], self._steps[stream_id]
+            del self._rows[stream_id]
 
     def reset(self, stream_id: int) -> None:
         with self._lock:
-            self._write_rows([self._row(stream_id)], self.model.initial_state(1))
-            self._steps[stream_id] = 0
+            row = self._row(stream_id)
+            self._write_rows([row], self.model.initial_state(1))
+            self._steps[row] = 0
 
     # ---------------------------------------------------------------- stepping
 
@@ -101,10 +103,12 @@ class Pool:
         if not frames:
             return {}
         try:
-            stacked = np.stack(list(frames.values()))
+            stacked = np.array(list(frames.values()))
         except ValueError:
+            stacked = None
+        if stacked is None or stacked.dtype == object:
             raise DataError(f"the frames have different shapes; each takes shape "
-                            f"{self._prep.frame_shape}") from None
+                            f"{self._prep.frame_shape}")
         return dict(zip(frames, self.step_many(list(frames), stacked)))
 
     def step_many(self, ids, frames) -> np.ndarray:
@@ -118,6 +122,9 @@ class Pool:
             x = self._prep(frames, many=True)                       # (k, *frame)
             if len(x) != len(rows):
                 raise DataError(f"{len(rows)} stream ids but {len(x)} frames")
+            if np.unique(rows).size != len(rows):
+                raise DataError("a stream id appears twice in one call; one frame per stream "
+                                "per step")
             k = len(rows)
             # Streams opened in order and stepped together occupy rows 0..k-1: use views.
             dense = rows[0] == 0 and rows[-1] == k - 1 and (k < 3 or bool(
@@ -126,8 +133,7 @@ class Pool:
             y, new = self.model.run(x[:, None] if self._chunk else x, states)
             for n, a in self._state.items():
                 self._scatter(n, a, rows, k, dense, new[n])
-            for i in ids:
-                self._steps[i] += 1
+            self._steps[rows] += 1
             return y[:, 0] if self._chunk else y
 
     def _gather(self, name, a, rows, k, dense):
@@ -151,7 +157,7 @@ class Pool:
         with self._lock:
             row = self._row(stream_id)
             state = {n: np.take(a, [row], axis=self._axis(n)) for n, a in self._state.items()}
-            return _snapshot.dumps(self.model.fingerprint, state, self._steps[stream_id])
+            return _snapshot.dumps(self.model.fingerprint, state, int(self._steps[row]))
 
     def restore(self, stream_id: int, data: bytes) -> None:
         states, steps = _snapshot.loads(data, self.model.fingerprint)
@@ -159,5 +165,6 @@ class Pool:
         if set(states) != set(fresh) or any(states[n].shape != v.shape for n, v in fresh.items()):
             raise SnapshotError("the snapshot's states do not fit this model")
         with self._lock:
-            self._write_rows([self._row(stream_id)], states)
-            self._steps[stream_id] = steps
+            row = self._row(stream_id)
+            self._write_rows([row], states)
+            self._steps[row] = steps

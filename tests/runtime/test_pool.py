@@ -126,3 +126,10 @@ def test_step_many_is_the_array_form_of_step(models):
                                    atol=ATOL)
     with pytest.raises(DataError, match="5 stream ids but 4 frames"):
         a.step_many(ids_a, x[0][:4])
+
+
+def test_one_frame_per_stream_per_call(models):
+    pool = load(models / "lstm_step.onnx").pool()
+    a = pool.open()
+    with pytest.raises(DataError, match="a stream id appears twice in one call"):
+        pool.step_many([a, a], np.zeros((2, 4), np.float32))
