@@ -12,7 +12,7 @@ format version raises :class:`~edgernn.errors.ContractError` naming the field.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
 from edgernn.errors import ContractError

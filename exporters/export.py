@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
