@@ -341,10 +341,19 @@ def _source(path: Path, tmp: Path, tag: str) -> _Source:
     return _Source(path, proto, contract, _load(path.read_bytes(), str(path)), named)
 
 
-def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
-             calibration=None, method: str = "minmax", per_channel: bool = False,
-             reduce_range: bool = True, recurrent: str = "auto", gate: Gate | None = None,
-             force: bool = False, seed: int = 0, measure_latency: bool = True) -> QuantizeReport:
+def quantize(in_path, out_path=None, **options) -> QuantizeReport:
+    """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force).
+    Options: see :func:`_quantize`. Intermediate files live in a temporary folder that is
+    removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="edgernn-quant-") as tmp:
+        return _quantize(in_path, out_path, Path(tmp), **options)
+
+
+def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint=None,
+              calibration=None, method: str = "minmax", per_channel: bool = False,
+              reduce_range: bool = True, recurrent: str = "auto", gate: Gate | None = None,
+              force: bool = False, seed: int = 0, measure_latency: bool = True
+              ) -> QuantizeReport:
     """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force).
 
     Graphs whose fused operators ONNX Runtime cannot quantize are re-exported from
@@ -369,7 +378,6 @@ def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
                           f"operators in fp32, so this would be a silent no-op. Export the "
                           f"decomposed form (edgernn export CKPT --ops decomposed) or pass "
                           f"--checkpoint CKPT to let quantize re-export it")
-    tmp = Path(tempfile.mkdtemp(prefix="edgernn-quant-"))
     notes: list[str] = []
     sources: dict[str, _Source] = {}
 
@@ -425,7 +433,9 @@ def quantize(in_path, out_path=None, *, mode: str = "dynamic", checkpoint=None,
         data = out_proto.SerializeToString(deterministic=True)
         out_model = _load(data, "quantized")
         measured = evaluate(src.model, out_model, src.contract, gate, seed)
-        report = QuantizeReport(mode=mode, path=None, source=str(src.path),
+        origin = str(in_path) if src.path == in_path else \
+            f"{src.path.stem} step graph re-exported from {checkpoint}"
+        report = QuantizeReport(mode=mode, path=None, source=origin,
                                 bytes_fp32=in_path.stat().st_size, bytes_out=len(data),
                                 coverage=cov, recurrent="fp32" if exclude else (
                                     "fp16" if mode == "fp16" else "int8"),
