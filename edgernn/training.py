@@ -77,9 +77,8 @@ class TrainResult:
 
 
 def _tensors(split: Split, pre, post):
-    x = split.x if split.x.dtype.kind != "f" else apply_normalization(split.x, pre)
-    y = split.y if post is None else apply_normalization(split.y, post)
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    x, y = apply_normalization(split.x, pre), apply_normalization(split.y, post)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def _windows(length: int, bptt: int | None):

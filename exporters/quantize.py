@@ -29,9 +29,11 @@ from edgernn.contract import Parity, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.parity import drive
+from edgernn.exporters.validate import TASK_WINDOW
 from edgernn.files import atomic_write_bytes
 from edgernn.runtime.metadata import open_session
 from edgernn.runtime.model import Model
+from edgernn.tasks.base import apply_normalization
 
 MODES = ("dynamic", "static", "fp16")
 METHODS = ("minmax", "entropy", "percentile")
@@ -241,13 +243,6 @@ def _task(contract):
     return get_task(contract.task)
 
 
-def _normalised(x: np.ndarray, contract) -> np.ndarray:
-    from edgernn.tasks.base import apply_normalization
-
-    return np.ascontiguousarray(x if x.dtype.kind != "f"
-                                else apply_normalization(x, contract.preprocessing))
-
-
 def _inputs(contract, model: Model, batch: int, steps: int, rng) -> np.ndarray:
     if model.input_dtype == np.int64:
         high = int(contract.model.get("input_size", 2)) if contract.model else 2
@@ -261,8 +256,8 @@ def evaluate(fp32: Model, out: Model, contract, gate: Gate, seed: int = 0) -> di
     rng = np.random.default_rng(seed)
     task = _task(contract)
     if fp32.contract.streamable:
-        x = (_normalised(task.drift_input(gate.horizon, seed), contract) if task
-             else _inputs(contract, fp32, 1, gate.horizon, rng))
+        x = (apply_normalization(task.drift_input(gate.horizon, seed), contract.preprocessing)
+             if task else _inputs(contract, fp32, 1, gate.horizon, rng))
     else:
         x = _inputs(contract, fp32, 8, 64, rng)
     want, _ = drive(fp32, x)
@@ -276,10 +271,8 @@ def evaluate(fp32: Model, out: Model, contract, gate: Gate, seed: int = 0) -> di
               "drift_first": float(err[:tenth].mean()),
               "drift_last": float(err[-tenth:].mean())}
     if task is not None and gate.check_metric:
-        data = task.generate(seed=seed + 1, size=0.1).test
-        xs = _normalised(data.x[:64, :400], contract)
-        sub = type(data)(x=data.x[:64, :400], y=data.y[:64, :400] if data.y.ndim >= 2
-                         else data.y[:64])
+        sub = task.generate(seed=seed + 1, size=0.1).test.head(*TASK_WINDOW)
+        xs = apply_normalization(sub.x, contract.preprocessing)
         a = task.score(drive(fp32, xs)[0], sub, contract.postprocessing)
         b = task.score(drive(out, xs)[0], sub, contract.postprocessing)
         result.update(metric=task.metric, metric_fp32=a, metric_out=b,
@@ -318,7 +311,7 @@ def _calibration(contract, fp32: Model, calibration, seed: int):
     else:
         x, name = get_task(calibration).generate(seed=seed, size=0.1).val.x, \
             f"task:{calibration}"
-    return _normalised(np.asarray(x)[:16, :64], contract), name
+    return apply_normalization(np.asarray(x)[:16, :64], contract.preprocessing), name
 
 
 @dataclass

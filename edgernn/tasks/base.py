@@ -24,6 +24,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.x)
 
+    def head(self, items: int, steps: int) -> "Split":
+        """The first ``items`` sequences, cut to their first ``steps`` steps (targets too)."""
+        y = self.y[:items]
+        return Split(x=self.x[:items, :steps], y=y[:, :steps] if y.ndim >= 2 else y)
+
 
 @dataclass
 class TaskData:
@@ -110,9 +115,12 @@ def fit_normalization(x: np.ndarray) -> Normalization:
 
 
 def apply_normalization(x: np.ndarray, norm: Normalization | None) -> np.ndarray:
-    if norm is None:
-        return x
-    return ((x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)).astype(np.float32)
+    """``(x - mean) / std`` as contiguous float32; token ids (integers) pass through."""
+    if norm is None or x.dtype.kind != "f":
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(
+        (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32),
+        dtype=np.float32)
 
 
 def invert_normalization(y: np.ndarray, norm: Normalization | None) -> np.ndarray:
