@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgernn.config import ModelConfig
-from edgernn.contract import Normalization
+from edgernn.contract import DataRef, Normalization
 from edgernn.deps import require
 from edgernn.errors import CheckpointError, ConfigError, ContractError
 from edgernn.files import atomic_path
@@ -32,6 +32,8 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     edgernn_version: str = ""
+    dataset: DataRef | None = None           # the data it was trained on
+    difference: Normalization | None = None  # forecast: it models changes with these statistics
 
     def build_model(self):
         """The network with these weights, in eval mode."""
@@ -73,6 +75,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "vocabulary": ckpt.vocabulary,
         "metrics": dict(ckpt.metrics),
         "training": dict(ckpt.training),
+        "dataset": asdict(ckpt.dataset) if ckpt.dataset else None,
+        "difference": asdict(ckpt.difference) if ckpt.difference else None,
     }
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -113,6 +117,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             metrics=payload.get("metrics") or {},
             training=payload.get("training") or {},
             edgernn_version=payload.get("edgernn_version", ""),
+            dataset=(DataRef.from_dict(payload["dataset"], "checkpoint dataset")
+                     if payload.get("dataset") else None),
+            difference=_norm(payload.get("difference")),
         )
         ckpt.build_model()  # the weights must fit the config
     except (KeyError, TypeError, ConfigError, ContractError, RuntimeError) as exc:

@@ -113,11 +113,13 @@ class TrainConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     schedule: str = "cosine"      # learning rate: cosine decay after a short warm-up, or constant
-    warmup_steps: int = 20
+    warmup_steps: int = 20        # optimiser steps of linear warm-up (early stopping waits)
     bptt: int | None = None
     patience: int = 4             # early stopping: epochs without a better validation loss
+    min_delta: float = 1e-6       # ... better by at least this much
     seed: int = 0
-    time_budget: float | None = None  # seconds; stop after the epoch that crosses it
+    time_budget: float | None = None  # seconds; stop after the epoch that crosses it (off: None)
+    difference: bool = False      # forecast: model one-step changes, return levels
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -131,6 +133,13 @@ class TrainConfig:
             raise ConfigError(f"schedule {self.schedule!r} is unknown; expected cosine or constant")
         if self.bptt is not None and self.bptt < 1:
             raise ConfigError(f"bptt must be >= 1 or unset, got {self.bptt}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if self.warmup_steps < 0 or self.min_delta < 0:
+            raise ConfigError("warmup_steps and min_delta must be >= 0")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ConfigError(f"time_budget must be > 0 seconds or None (off), got "
+                              f"{self.time_budget}")
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -172,6 +172,72 @@ class Provenance:
                    source=text("source"))
 
 
+DATA_KINDS = ("builtin", "file")
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Which data a stage used: a built-in generator or the user's file, and how much of it.
+
+    Training records the whole data set (``split=""``, with ``splits`` giving the sequences of
+    each part); validation, the quantize gate and calibration record the part they used
+    (``split="test"``...), with its size. A file is named by its sha256, so a later stage can
+    tell whether the file on disk is still the one the model was trained on.
+    """
+
+    kind: str                          # "builtin" or "file"
+    name: str                          # the built-in data set, or the file's name
+    path: str = ""                     # file: the path given at training time
+    sha256: str = ""                   # file: hash of its bytes
+    seed: int | None = None            # builtin: generator seed
+    size: float | None = None          # builtin: generator scale
+    split: str = ""                    # the part used ("train", "test", ...); "" for all
+    sequences: int = 0
+    steps: int = 0                     # valid time steps in all, padding excluded
+    features: int = 0                  # values per frame (0 for token ids)
+    feature_names: list[str] | None = None
+    splits: dict = field(default_factory=dict)     # part -> sequences
+    variable_length: bool = False
+
+    def describe(self) -> str:
+        """One line for tables and messages."""
+        what = (f"built-in {self.name} (seed {self.seed})" if self.kind == "builtin"
+                else f"{self.path or self.name} (sha256 {self.sha256[:12]})")
+        if self.split:
+            what += f", {self.split} split"
+        if self.sequences:
+            what += f": {self.sequences} sequence{'s' * (self.sequences != 1)}, {self.steps} steps"
+        return what
+
+    def part(self, split: str, sequences: int, steps: int) -> "DataRef":
+        return replace(self, split=split, sequences=sequences, steps=steps, splits={})
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "DataRef":
+        names = _expect(d, "feature_names", list, where, optional=True)
+        if names is not None and not all(isinstance(v, str) for v in names):
+            raise ContractError(f"contract field {where}.feature_names must be strings")
+        size = _expect(d, "size", (int, float), where, optional=True)
+        return cls(kind=_choice(d, "kind", DATA_KINDS, where), name=_expect(d, "name", str, where),
+                   path=_expect(d, "path", str, where, optional=True, default=""),
+                   sha256=_expect(d, "sha256", str, where, optional=True, default=""),
+                   seed=_expect(d, "seed", int, where, optional=True),
+                   size=None if size is None else float(size),
+                   split=_expect(d, "split", str, where, optional=True, default=""),
+                   sequences=_expect(d, "sequences", int, where, optional=True, default=0),
+                   steps=_expect(d, "steps", int, where, optional=True, default=0),
+                   features=_expect(d, "features", int, where, optional=True, default=0),
+                   feature_names=names,
+                   splits=_expect(d, "splits", dict, where, optional=True, default={}),
+                   variable_length=_expect(d, "variable_length", bool, where, optional=True,
+                                           default=False))
+
+
+def _data_ref(d: dict, key: str, where: str) -> DataRef | None:
+    value = _expect(d, key, dict, where, optional=True)
+    return None if value is None else DataRef.from_dict(value, f"{where}.{key}")
+
+
 @dataclass(frozen=True)
 class Parity:
     """The parity an artifact was validated to: ``metric`` ≤ ``tolerance`` against ``reference``."""
@@ -182,6 +248,11 @@ class Parity:
     measured: float
     data: str = ""
     details: dict = field(default_factory=dict)
+    dataset: DataRef | None = None      # the data it was measured on, when not random
+
+    @property
+    def passed(self) -> bool:
+        return self.measured <= self.tolerance
 
     @classmethod
     def from_dict(cls, d: dict, where: str) -> "Parity":
@@ -190,7 +261,8 @@ class Parity:
                    tolerance=float(_expect(d, "tolerance", (int, float), where)),
                    measured=float(_expect(d, "measured", (int, float), where)),
                    data=_expect(d, "data", str, where, optional=True, default=""),
-                   details=_expect(d, "details", dict, where, optional=True, default={}))
+                   details=_expect(d, "details", dict, where, optional=True, default={}),
+                   dataset=_data_ref(d, "dataset", where))
 
 
 @dataclass(frozen=True)
@@ -203,6 +275,7 @@ class Quantization:
     mac_share_int8: float = 0.0
     calibration: str = ""
     options: dict = field(default_factory=dict)
+    calibration_dataset: DataRef | None = None
 
     @classmethod
     def from_dict(cls, d: dict, where: str) -> "Quantization":
@@ -214,12 +287,20 @@ class Quantization:
                    mac_share_int8=float(_expect(d, "mac_share_int8", (int, float), where,
                                                 optional=True, default=0.0)),
                    calibration=_expect(d, "calibration", str, where, optional=True, default=""),
-                   options=_expect(d, "options", dict, where, optional=True, default={}))
+                   options=_expect(d, "options", dict, where, optional=True, default={}),
+                   calibration_dataset=_data_ref(d, "calibration_dataset", where))
 
 
 @dataclass(frozen=True)
 class Contract:
-    """What an edgernn ONNX file promises its runtime."""
+    """What an edgernn ONNX file promises its runtime.
+
+    ``dataset`` names the data the model was trained on (later stages resolve their data from
+    it). ``difference``, when set, says the graph forecasts through differences: it keeps the
+    previous frame as one more state, feeds the network the change since that frame
+    (normalised with these statistics) and returns the next *level*, so callers and runtimes
+    see levels and need nothing extra.
+    """
 
     graph: str
     inputs: list[TensorSpec]
@@ -235,6 +316,8 @@ class Contract:
     vocabulary: str | None = None
     parity: list[Parity] = field(default_factory=list)
     quantization: Quantization | None = None
+    dataset: DataRef | None = None          # what the model was trained on
+    difference: Normalization | None = None  # the graph models differences (see below)
     version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -327,4 +410,6 @@ class Contract:
             vocabulary=_expect(data, "vocabulary", str, where, optional=True),
             parity=many("parity", Parity, optional=True),
             quantization=one("quantization", Quantization),
+            dataset=_data_ref(data, "dataset", where),
+            difference=one("difference", Normalization),
         )

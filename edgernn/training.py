@@ -1,10 +1,14 @@
 """Training: BPTT over whole sequences, or truncated BPTT over long streams.
 
-``fit(task)`` trains a task's default model on its generated data and returns a
-:class:`TrainResult` whose :meth:`~TrainResult.checkpoint` is ready to save. Adam (decoupled
-weight decay) with warm-up and cosine decay, gradient clipping by norm, dropout from the model
-config, early stopping on the validation loss (the best weights are kept), and per-epoch loss,
-gradient-norm and metric logs on stderr.
+``fit(task, data)`` trains a model on a task's data (the user's or a built-in data set) and
+returns a :class:`TrainResult` whose :meth:`~TrainResult.checkpoint` is ready to save. Adam
+(decoupled weight decay) with warm-up and cosine decay, gradient clipping by norm, dropout from
+the model config, early stopping on the validation loss (it waits for the warm-up to end; the
+best weights are kept), and per-epoch loss, gradient-norm and metric logs on stderr.
+
+Sequences of different lengths are trained with a mask: padding never reaches the loss, and a
+classifier reads each sequence's last real step. The same data, seed and options give the same
+weights; a time budget, when set, is the one thing that can make a run stop earlier.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from edgernn.checkpoint import Checkpoint
 from edgernn.config import ModelConfig, TrainConfig
 from edgernn.contract import Normalization
 from edgernn.deps import require
+from edgernn.errors import ConfigError
 from edgernn.progress import Progress, log
 from edgernn.tasks import Split, Task, TaskData
 from edgernn.tasks.base import apply_normalization
+from edgernn.tasks.forecast import Differencing
 
 torch = require("torch", "training")
 
@@ -54,6 +60,7 @@ class TrainResult:
     test_metric: float = float("nan")
     baseline: dict = field(default_factory=dict)
     seconds: float = 0.0
+    difference: Differencing | None = None
 
     @property
     def reached(self) -> bool:
@@ -66,19 +73,33 @@ class TrainResult:
             labels=self.data.labels, vocabulary=self.data.vocabulary,
             metrics={self.task.metric: self.test_metric, **self.baseline,
                      "epochs": len(self.history), "seconds": round(self.seconds, 2)},
-            training={**asdict(self.training), "data": self.data.source})
+            training={**asdict(self.training), "data": self.data.source},
+            dataset=self.data.ref,
+            difference=self.difference.norm if self.difference else None)
 
     def summary(self) -> dict:
         return {"task": self.task.name, "model": self.config.to_dict(),
+                "data": asdict(self.data.ref),
                 "metric": self.task.metric, "test": self.test_metric, "baseline": self.baseline,
                 "reached_threshold": self.reached, "epochs": len(self.history),
                 "best_epoch": self.best_epoch, "stop_reason": self.stop_reason,
                 "seconds": round(self.seconds, 2), "history": [asdict(h) for h in self.history]}
 
 
-def _tensors(split: Split, pre, post):
-    x, y = apply_normalization(split.x, pre), apply_normalization(split.y, post)
-    return torch.from_numpy(x), torch.from_numpy(y)
+@dataclass
+class _Tensors:
+    """A split as training sees it: normalised inputs and targets, and the mask of real steps."""
+
+    x: object
+    y: object
+    mask: object | None
+
+    @classmethod
+    def of(cls, split: Split, pre, post) -> "_Tensors":
+        mask = split.mask()
+        return cls(torch.from_numpy(apply_normalization(split.x, pre)),
+                   torch.from_numpy(apply_normalization(split.y, post)),
+                   None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)))
 
 
 def _windows(length: int, bptt: int | None):
@@ -90,9 +111,15 @@ def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
+def _outputs(model, x, state, per_step: bool):
+    """Per-step outputs where the loss needs them (masked or streamed); the model's own
+    forward otherwise (one label per sequence, bidirectional ones included)."""
+    return model.forward_steps(x, state) if per_step else model(x, state)
+
+
 def predict(model, split: Split, pre: Normalization | None, chunk: int = 256) -> np.ndarray:
     """Per-step outputs (B, T, O) of ``model`` on ``split``, as a streamed model returns them."""
-    x, _ = _tensors(Split(split.x, split.x), pre, None)
+    x = torch.from_numpy(apply_normalization(split.x, pre))
     model.eval()
     outs = []
     with torch.no_grad():
@@ -101,8 +128,13 @@ def predict(model, split: Split, pre: Normalization | None, chunk: int = 256) ->
     return np.concatenate(outs)
 
 
-def evaluate(model, task: Task, split: Split, pre, post) -> float:
-    return task.score(predict(model, split, pre), split, post)
+def evaluate(model, task: Task, split: Split, pre, post,
+             difference: Differencing | None = None) -> float:
+    """The task metric on ``split`` (levels, for a model of differences)."""
+    if difference is None:
+        return task.score(predict(model, split, pre), split, post)
+    levels = difference.levels(split, predict(model, difference.split(split), difference.norm))
+    return task.score(levels, split, None)
 
 
 def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = None,
@@ -110,19 +142,33 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     training = training or task.training
     data = data or task.generate(seed=training.seed)
     config = task.fit_config(config or task.model, data)
+    variable = any(s.lengths is not None for s in (data.train, data.val))
+    if variable and config.bidirectional:
+        raise ConfigError("sequences of different lengths need a unidirectional model (a "
+                          "backward layer would read the padding first); drop --bidirectional")
     torch.manual_seed(training.seed)
     rng = np.random.default_rng(training.seed)
     pre, post = task.normalization(data)
-    x_train, y_train = _tensors(data.train, pre, post)
-    x_val, y_val = _tensors(data.val, pre, post)
+    difference = None
+    train_split, val_split = data.train, data.val
+    net_pre, net_post = pre, post
+    if training.difference:
+        if task.name != "forecast":
+            raise ConfigError("--difference is for forecasting (task forecast)")
+        difference = Differencing.fit(data.train)
+        train_split, val_split = difference.split(data.train), difference.split(data.val)
+        net_pre = net_post = difference.norm
+    train = _Tensors.of(train_split, net_pre, net_post)
+    val = _Tensors.of(val_split, net_pre, net_post)
+    per_step = train.mask is not None or config.head != "classify_last"
 
     from edgernn.models import build
 
     model = build(config, seed=training.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=training.lr,
                             weight_decay=training.weight_decay)
-    windows = _windows(x_train.shape[1], training.bptt)
-    batches = math.ceil(len(x_train) / training.batch_size)
+    windows = _windows(train.x.shape[1], training.bptt)
+    batches = math.ceil(len(train.x) / training.batch_size)
     total_steps = training.epochs * batches * len(windows)
 
     def lr_factor(step):
@@ -136,49 +182,59 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     result = TrainResult(model=model, task=task, data=data, config=config, training=training,
                          preprocessing=pre, postprocessing=post,
-                         baseline=task.baseline(data.test))
-    best_loss, best_state, stale = math.inf, None, 0
+                         baseline=task.baseline(data.test), difference=difference)
+    best_loss, best_state, stale, step = math.inf, None, 0, 0
     start = time.perf_counter()
     log(f"training {config.name} {config.hidden_size}x{config.num_layers} on '{task.name}' "
-        f"({len(data.train)} train / {len(data.val)} val, "
-        f"{'TBPTT ' + str(training.bptt) if training.bptt else 'full BPTT'})", verbose)
+        f"({data.ref.describe()}; {len(data.train)} train / {len(data.val)} val, "
+        f"{'TBPTT ' + str(training.bptt) if training.bptt else 'full BPTT'}"
+        f"{', differences' if difference else ''})", verbose)
     for epoch in range(1, training.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         bar = Progress(batches * len(windows), f"epoch {epoch:3d}/{training.epochs}",
                        enabled=verbose)
         losses, norms = [], []
-        order = rng.permutation(len(x_train))
+        order = rng.permutation(len(train.x))
         for b in range(batches):
             idx = torch.from_numpy(order[b * training.batch_size:(b + 1) * training.batch_size])
-            xb, yb, state = x_train[idx], y_train[idx], None
+            xb, yb, state = train.x[idx], train.y[idx], None
+            mb = None if train.mask is None else train.mask[idx]
             for t0_, t1_ in windows:
-                out, state = model(xb[:, t0_:t1_], state)
-                loss = task.loss(out, yb[:, t0_:t1_] if training.bptt else yb)
+                mw = None if mb is None else mb[:, t0_:t1_]
+                out, state = _outputs(model, xb[:, t0_:t1_], state, per_step)
+                target = yb[:, t0_:t1_] if training.bptt else yb
+                if mw is not None and not bool(mw.any()):
+                    state = _detach(state)
+                    continue                                     # a window of padding only
+                loss = task.loss(out, target, mw)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), training.clip_norm)
                 opt.step()
                 sched.step()
+                step += 1
                 state = _detach(state)
                 losses.append(loss.item())
                 norms.append(float(norm))
                 bar.update(note=f"loss {losses[-1]:.4f}")
         model.eval()
         with torch.no_grad():
-            val_loss = float(task.loss(model(x_val)[0], y_val))
-        val_metric = task.score(predict(model, data.val, pre), data.val, post)
-        entry = EpochLog(epoch, float(np.mean(losses)), val_loss, val_metric,
-                         float(np.mean(norms)), float(np.max(norms)),
-                         sched.get_last_lr()[0], time.perf_counter() - t0)
+            val_out = _outputs(model, val.x, None, per_step)[0]
+            val_loss = float(task.loss(val_out, val.y, val.mask))
+        val_metric = evaluate(model, task, data.val, pre, post, difference)
+        entry = EpochLog(epoch, float(np.mean(losses)) if losses else float("nan"), val_loss,
+                         val_metric, float(np.mean(norms)) if norms else 0.0,
+                         float(np.max(norms)) if norms else 0.0, sched.get_last_lr()[0],
+                         time.perf_counter() - t0)
         result.history.append(entry)
         bar.close(note=f"loss {entry.train_loss:.4f} val {val_loss:.4f} "
                        f"{task.metric} {val_metric:.4f} |g| {entry.grad_norm_mean:.2f}"
                        f"/{entry.grad_norm_max:.2f} lr {entry.lr:.2e}")
-        if val_loss < best_loss - 1e-6:
+        if val_loss < best_loss - training.min_delta:
             best_loss, best_state, stale, result.best_epoch = val_loss, copy.deepcopy(
                 model.state_dict()), 0, epoch
-        else:
+        elif step > training.warmup_steps:          # no verdict while the rate is still rising
             stale += 1
         if stale >= training.patience:
             result.stop_reason = f"early stop: no better validation loss for {stale} epochs"
@@ -192,7 +248,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - start
-    result.test_metric = evaluate(model, task, data.test, pre, post)
+    result.test_metric = evaluate(model, task, data.test, pre, post, difference)
     log(f"done in {result.seconds:.1f}s ({result.stop_reason}); best epoch {result.best_epoch}; "
         f"test {task.metric} {result.test_metric:.4f}", verbose)
     return result

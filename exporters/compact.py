@@ -86,13 +86,21 @@ def _rnn_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b, act: str):
 
 
 def build_compact(model, opset: int = 18) -> onnx.ModelProto:
-    """The compact step graph of ``model`` (an edgernn RecurrentNet), inputs x, h[, c]."""
+    """The compact step graph of ``model`` (an edgernn RecurrentNet, or one wrapped in
+    :class:`~edgernn.exporters.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen]."""
+    from edgernn.exporters.difference import STATE_NAMES, Differenced, step_graph_in, \
+        step_graph_out
+
+    wrapper = model if isinstance(model, Differenced) else None
+    model = wrapper.core if wrapper is not None else model
     cfg = model.config
     fam, hidden, layers = cfg.family, cfg.hidden_size, cfg.num_layers
     opset = max(opset, 18)                       # Split(num_outputs) is opset 18
     g = _Graph()
     params = {k: _np(v) for k, v in model.state_dict().items()}
     x = "x"
+    if wrapper is not None:
+        x = step_graph_in(g, x, *wrapper.normalizations)
     if cfg.head == "lm":
         x = g.one("Gather", [g.const("embedding", params["embedding.weight"]), "x"], axis=0)
     state_names = list(fam.states)
@@ -112,9 +120,12 @@ def build_compact(model, opset: int = 18) -> onnx.ModelProto:
                                 cfg.nonlinearity)
         for s, value in zip(state_names, out):
             new[s].append(value)
+    y = g.name("net_out") if wrapper is not None else "y"
     g.nodes.append(helper.make_node("Gemm", [x, g.const("head_w", params["head.weight"]),
-                                             g.const("head_b", params["head.bias"])], ["y"],
+                                             g.const("head_b", params["head.bias"])], [y],
                                     name="head", transB=1))
+    if wrapper is not None:
+        step_graph_out(g, "x", y, "y", *wrapper.normalizations)
     for s in state_names:
         if layers > 1:
             g.nodes.append(helper.make_node("Concat", new[s], [f"{s}_out"], axis=1,
@@ -125,11 +136,14 @@ def build_compact(model, opset: int = 18) -> onnx.ModelProto:
               if cfg.head == "lm" else
               helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
     size = layers * hidden
-    inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", size])
-                         for s in state_names]
+    sizes = {s: size for s in state_names}
+    if wrapper is not None:
+        sizes.update(zip(STATE_NAMES, (cfg.input_size, 1)))
+    inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", n])
+                         for s, n in sizes.items()]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", cfg.output_size])]
-    outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", size])
-                for s in state_names]
+    outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", n])
+                for s, n in sizes.items()]
     graph = helper.make_graph(g.nodes, "edgernn_compact_step", inputs, outputs, g.inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                              producer_name="edgernn")

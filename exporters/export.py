@@ -64,14 +64,17 @@ class ExportResult:
 
 def export(model, out_path=None, *, example_input=None, graph: str = "step",
            ops: str = "fused", opset: int = 17, exporter: str = DEFAULT_EXPORTER,
-           tolerance: float = EXPORT_TOLERANCE) -> ExportResult:
+           tolerance: float = EXPORT_TOLERANCE, state_layout=None) -> ExportResult:
     """Export ``model`` (an ``nn.Module`` following the state convention, or a checkpoint path)
-    to ``out_path``; with ``out_path=None`` the bytes are returned in the result only."""
+    to ``out_path``; with ``out_path=None`` the bytes are returned in the result only.
+
+    ``state_layout`` gives each state's batch axis when it cannot be inferred (see
+    :func:`~edgernn.exporters.source.resolve`)."""
     _check_choice("graph", graph, GRAPH_KINDS)
     _check_choice("ops", ops, OPS)
     _check_choice("exporter", exporter, EXPORTERS)
     start = time.perf_counter()
-    src = resolve(model, example_input)
+    src = resolve(model, example_input, state_layout)
     if src.bidirectional and graph != "sequence":
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "
                           f"steps, so it cannot run as a '{graph}' graph with state. Use "
@@ -88,20 +91,22 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
         proto, exporter = build_compact(src.module, opset), "edgernn"
         cfg = src.config
         x = src.example[:, 0]
+        core = len(cfg.family.states)          # h[, c] as (batch, layers x hidden)
+        shapes = [(cfg.num_layers * cfg.hidden_size,)] * core + src.state_shapes[core:]
+        layouts = [["batch", "layers_x_hidden"]] * core + src.layouts[core:]
         contract = _contract(src, graph, ops, exporter, proto, x, [cfg.output_size], False,
-                             [(cfg.num_layers * cfg.hidden_size,)] * len(src.state_names))
+                             shapes, layouts)
     else:
         core = decompose(src.module).eval() if ops == "decomposed" else src.module
         module = src.graph(graph, core)
         args, names, dynamic = _signature(src, graph, module)
-        if exporter == "dynamo":
-            opset = max(opset, DYNAMO_MIN_OPSET)
-        proto = _to_onnx(module, args, names, dynamic, opset, exporter)
+        proto, exporter, opset = _convert(module, args, names, dynamic, opset, exporter, src)
         with torch.no_grad():
             y = _y(module(*args))
         time_out = 1 in dynamic["y"]
         contract = _contract(src, graph, ops, exporter, proto, args[0],
-                             list(y.shape[2 if time_out else 1:]), time_out, src.state_shapes)
+                             list(y.shape[2 if time_out else 1:]), time_out, src.state_shapes,
+                             src.layouts)
     max_err = _parity_check(src, proto, contract, tolerance)
     contract = contract.with_changes(parity=[Parity(
         "torch", "max_abs", tolerance, max_err, "random inputs at export (3 streams, 23 steps)")])
@@ -162,6 +167,30 @@ def _quiet():
         logger.setLevel(level)
 
 
+def _convert(module, args, names, axes, opset, exporter, src: Source):
+    """The graph from ``exporter``, or from the other one when it fails; one error naming both
+    causes when neither can convert the module (never a hint that sends the user in a circle)."""
+    failures = []
+    for name in (exporter, *[e for e in EXPORTERS if e != exporter]):
+        version = max(opset, DYNAMO_MIN_OPSET) if name == "dynamo" else opset
+        try:
+            return _to_onnx(module, args, names, axes, version, name), name, version
+        except _ConversionFailed as exc:
+            failures.append(f"{name}: {exc}")
+    states = ", ".join(f"{n} {tuple(s)} (batch on axis {a} in the module)" for n, s, a in
+                       zip(src.state_names, ([args[0].shape[0], *sh] for sh in
+                                             src.state_shapes), src.batch_axes))
+    raise ExportError(f"neither torch exporter can convert {src.name} ({'; '.join(failures)}). "
+                      f"edgernn called forward(x, state) with x of shape {tuple(args[0].shape)}"
+                      f"{' and ' + states if states else ''}; the module must run on those "
+                      f"without Python branches on tensor values or shapes. If a state's batch "
+                      f"axis is wrong here, pass state_layout=[...]")
+
+
+class _ConversionFailed(Exception):
+    pass
+
+
 def _to_onnx(module, args, names, axes, opset, exporter) -> onnx.ModelProto:
     inputs, outputs = names
     try:
@@ -185,34 +214,26 @@ def _to_onnx(module, args, names, axes, opset, exporter) -> onnx.ModelProto:
                                         dynamo=True, dynamic_shapes=by_position,
                                         verbose=False, optimize=True)
             return program.model_proto
-    except ExportError:
-        raise
     except Exception as exc:
         cause = exc.__cause__ or exc
-        raise ExportError(f"the {exporter} exporter failed: {type(cause).__name__}: "
-                          f"{str(cause).splitlines()[0][:300]}. Try --exporter "
-                          f"{'dynamo' if exporter == 'torchscript' else 'torchscript'}") from None
+        first = (str(cause).strip().splitlines() or [""])[0][:300]
+        raise _ConversionFailed(f"{type(cause).__name__}: {first}") from None
 
 
 def _opset(proto: onnx.ModelProto) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-_LAYOUTS = {1: ["batch", "hidden"], 2: ["batch", "layers_x_directions", "hidden"]}
-
-
 def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_out: bool,
-              state_shapes) -> Contract:
+              state_shapes, layouts) -> Contract:
     """The contract of a graph taking ``x`` and returning outputs of shape (batch[, time],
-    *y_tail) and states of ``state_shapes`` (without batch)."""
+    *y_tail) and states of ``state_shapes`` (without batch), axes named by ``layouts``."""
     lead = ["batch"] if graph == "step" else ["batch", "time"]
     y_lead = ["batch", "time"] if time_out else ["batch"]
     dtype = "int64" if x.dtype in (torch.int64, torch.int32) else "float32"
-    layouts = {**_LAYOUTS, 1: ["batch", "layers_x_hidden"]} if ops == "compact" else _LAYOUTS
     states = [] if graph == "sequence" else [
-        StateSpec(name=n, input=n, output=f"{n}_out", shape=["batch", *shape],
-                  layout=layouts[len(shape)])
-        for n, shape in zip(src.state_names, state_shapes)]
+        StateSpec(name=n, input=n, output=f"{n}_out", shape=["batch", *shape], layout=layout)
+        for n, shape, layout in zip(src.state_names, state_shapes, layouts)]
     ckpt, cfg = src.checkpoint, src.config
     meaning = {"classify_last": "class logits", "classify_step": "class logits per step",
                "regress": "forecast (denormalise with postprocessing)",
@@ -234,6 +255,8 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
         postprocessing=ckpt.postprocessing if ckpt else None,
         labels=ckpt.labels if ckpt else None,
         vocabulary=ckpt.vocabulary if ckpt else None,
+        dataset=ckpt.dataset if ckpt else None,
+        difference=ckpt.difference if ckpt else None,
     )
 
 

@@ -1,7 +1,8 @@
 """The modules that become ONNX graphs: step, chunk and sequence, fused or decomposed.
 
-Every graph takes state batch-major, ``(B, layers*directions, H)``, so that a runtime can stack
-streams along axis 0; inside, the state is turned into torch's layout for the wrapped model.
+Every graph takes state batch-major (``(B, layers*directions, H)`` for torch's recurrent layers),
+so that a runtime can stack streams along axis 0; inside, each state is moved back to the
+layout the wrapped module keeps it in.
 
 ``decompose(module)`` swaps every ``nn.RNN``/``nn.LSTM``/``nn.GRU`` for the same cell written as
 matrix products (the family's ``step`` in :mod:`edgernn.cells`), so the graph holds MatMul and
@@ -90,18 +91,25 @@ def decompose(module: nn.Module) -> nn.Module:
     return module
 
 
-def to_torch_layout(states, batch_major: bool):
-    """Graph state (B, L*D, H) to torch's (L*D, B, H); 2-D states are already (B, H)."""
-    return [s.transpose(0, 1).contiguous() if batch_major and s.dim() == 3 else s
-            for s in states]
+def to_module_layout(states, batch_axes):
+    """Graph state, batch-major (B, ...), to each state's own layout (batch on its axis)."""
+    return [s if axis == 0 else s.movedim(0, axis).contiguous()
+            for s, axis in zip(states, batch_axes)]
+
+
+def to_batch_major(states, batch_axes):
+    """The module's state, each with its batch on its own axis, to batch-major (B, ...)."""
+    return [s if axis == 0 else s.movedim(axis, 0) for s, axis in zip(states, batch_axes)]
 
 
 class GraphModule(nn.Module):
-    """``core`` (following ``forward(x, state) -> (y, state)``) as a step/chunk/sequence graph."""
+    """``core`` (following ``forward(x, state) -> (y, state)``) as a step/chunk/sequence graph,
+    its state batch-major (each state's batch axis in ``core`` given by ``batch_axes``)."""
 
-    def __init__(self, core: nn.Module, kind: str, n_states: int, per_step: bool):
+    def __init__(self, core: nn.Module, kind: str, batch_axes: list[int], per_step: bool):
         super().__init__()
-        self.core, self.kind, self.n_states = core, kind, n_states
+        self.core, self.kind, self.batch_axes = core, kind, list(batch_axes)
+        self.n_states = len(self.batch_axes)
         # edgernn's own networks expose the head at every step: that is what a stream returns.
         # A whole-sequence graph computes what the model's forward does (e.g. one label).
         stepwise = per_step and kind != "sequence" and hasattr(core, "forward_steps")
@@ -115,10 +123,10 @@ class GraphModule(nn.Module):
     def forward(self, x, *states):
         if self.kind == "step":
             x = x.unsqueeze(1)                                      # (B, F) -> (B, 1, F)
-        y, new = self.call(x, self._pack(to_torch_layout(states, True)))
+        y, new = self.call(x, self._pack(to_module_layout(states, self.batch_axes)))
         if self.kind == "step" and y.dim() >= 2 and y.shape[1] == 1:
             y = y.squeeze(1)                                        # (B, 1, O) -> (B, O)
         if self.kind == "sequence":
             return y
         new = (new,) if torch.is_tensor(new) else tuple(new)
-        return (y, *to_torch_layout(new, True))
+        return (y, *to_batch_major(new, self.batch_axes))

@@ -1,14 +1,17 @@
 """What is being exported: a module that follows the state convention, and what we know of it.
 
-A *source* is either an edgernn checkpoint (config, normalisation, labels and task come along)
-or any ``nn.Module`` with ``forward(x, state=None) -> (y, state)``, state a tensor or a tuple
-of tensors in torch's layout, as ``nn.LSTM``/``nn.GRU``/``nn.RNN`` use. State shapes are found
-by running the module once on the example input.
+A *source* is either an edgernn checkpoint (config, normalisation, labels, task and data come
+along) or any ``nn.Module`` with ``forward(x, state=None) -> (y, state)``, state a tensor or a
+tuple of tensors. Each state may keep its batch on any axis: torch's recurrent layers use
+``(layers, batch, hidden)``, a convolution's context is often ``(batch, features, k)``. The
+batch axis of each state is found by running the module at two batch sizes (the axis whose size
+follows the batch); when that is ambiguous, ``state_layout`` says it. Graphs always carry state
+batch-major, so runtimes stack streams on axis 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +49,17 @@ class Source:
     name: str
     config: ModelConfig | None = None
     checkpoint: Checkpoint | None = None
+    batch_axes: list[int] = field(default_factory=list)   # each state's batch axis in the module
+    layouts: list[list[str]] = field(default_factory=list)  # axis names, batch-major
+    core: nn.Module | None = None           # the trained network inside any wrapper
 
     @property
     def weights_sha256(self) -> str:
-        return weights_sha256(self.module.state_dict())
+        """A hash of the trained weights (the network itself, without edgernn's wrappers)."""
+        return weights_sha256((self.core or self.module).state_dict())
 
     def graph(self, kind: str, module: nn.Module | None = None) -> GraphModule:
-        return GraphModule(module or self.module, kind, len(self.state_names),
+        return GraphModule(module or self.module, kind, self.batch_axes,
                            per_step=self.config is not None).eval()
 
     def reference(self, x: np.ndarray):
@@ -72,16 +79,20 @@ class Source:
         return rng.standard_normal((batch, steps, *self.example.shape[2:])).astype(np.float32)
 
 
-def resolve(model, example_input=None) -> Source:
-    """A :class:`Source` from a checkpoint path, a Checkpoint, or an ``nn.Module``."""
+def resolve(model, example_input=None, state_layout=None) -> Source:
+    """A :class:`Source` from a checkpoint path, a Checkpoint, or an ``nn.Module``.
+
+    ``state_layout`` (modules only) gives each state's batch axis where inference cannot: one
+    entry per state, an int (the batch axis) or a string naming the axes (``"batch,features,k"``).
+    """
     checkpoint = None
     if isinstance(model, (str, Path)):
         checkpoint = load_checkpoint(model)
     elif isinstance(model, Checkpoint):
         checkpoint = model
     if checkpoint is not None:
-        module, name = checkpoint.build_model(), str(model) if isinstance(model, (str, Path)) \
-            else "checkpoint"
+        module = checkpoint.build_model()
+        name = str(model) if isinstance(model, (str, Path)) else "checkpoint"
     elif isinstance(model, nn.Module):
         module, name = model, type(model).__name__
     else:
@@ -92,14 +103,33 @@ def resolve(model, example_input=None) -> Source:
     module = module.eval()
     config = getattr(module, "config", None)
     config = config if isinstance(config, ModelConfig) else None
+    core = module
+    if checkpoint is not None and checkpoint.difference is not None:
+        from edgernn.exporters.difference import Differenced
+
+        module = Differenced(module, checkpoint.preprocessing, checkpoint.difference).eval()
     example = _example(module, config, example_input)
+    y, states = _run(module, example, name)
+    _, wider = _run(module, torch.cat([example, example[:1]]), name)
+    layers = recurrent_layers(module)
+    bidirectional = (config.bidirectional if config else any(r.bidirectional for r in layers))
+    names = _state_names(module, layers, len(states))
+    axes, layouts = _layouts(names, states, wider, example.shape[0], state_layout, layers)
+    shapes = [tuple(s.movedim(a, 0).shape[1:]) for s, a in zip(states, axes)]
+    per_step = config is not None or _follows_time(module, example, y)
+    return Source(module, example, names, shapes, per_step, bidirectional, name, config,
+                  checkpoint, axes, layouts, core)
+
+
+def _run(module, example, name):
     with torch.no_grad():
         try:
             out = module(example)
         except Exception as exc:
-            raise ExportError(f"running {name} on the example input of shape "
+            raise ExportError(f"running {name} on an example input of shape "
                               f"{tuple(example.shape)} failed: {type(exc).__name__}: {exc}. "
-                              f"Pass example_input shaped (batch, time, features)") from None
+                              f"Pass example_input shaped (batch, time, features), batch "
+                              f"first") from None
     if not (isinstance(out, tuple) and len(out) == 2):
         raise ExportError(f"{name}.forward returned {type(out).__name__}; edgernn exports models "
                           f"that follow forward(x, state=None) -> (y, state)")
@@ -108,14 +138,62 @@ def resolve(model, example_input=None) -> Source:
     if not states or not all(torch.is_tensor(s) for s in states):
         raise ExportError(f"{name}.forward returned no state tensors; a recurrent model returns "
                           f"(y, state) with state a tensor or a tuple of tensors")
-    layers = recurrent_layers(module)
-    bidirectional = (config.bidirectional if config else any(r.bidirectional for r in layers))
-    names = _state_names(layers, len(states))
-    shapes = [tuple(s.transpose(0, 1).shape[1:]) if s.dim() == 3 else tuple(s.shape[1:])
-              for s in states]
-    per_step = config is not None or _follows_time(module, example, y)
-    return Source(module, example, names, shapes, per_step, bidirectional, name, config,
-                  checkpoint)
+    return y, states
+
+
+def _layouts(names, states, wider, batch: int, given, layers):
+    """Each state's batch axis in the module's layout, and its axis names batch-major."""
+    if given is not None:
+        given = list(given.values()) if isinstance(given, dict) else list(given)
+        if len(given) != len(states):
+            raise ExportError(f"state_layout has {len(given)} entries for {len(states)} states "
+                              f"({', '.join(names)}); give one per state")
+    axes, layouts = [], []
+    for i, (name, a, b) in enumerate(zip(names, states, wider)):
+        follows = [d for d in range(a.dim()) if a.shape[d] == batch and b.shape[d] == batch + 1]
+        where = f"state {name!r} of shape {tuple(a.shape)} (example batch {batch})"
+        axis, labels = _given(given[i], a.dim(), where) if given is not None else (None, None)
+        if axis is None:
+            if len(follows) != 1:
+                what = "no axis follows" if not follows else \
+                    f"axes {follows} all follow"
+                raise ExportError(f"cannot tell the batch axis of {where}: {what} the batch "
+                                  f"size. Say it with state_layout=[...], one entry per state: "
+                                  f"the batch axis as an int, or axis names like "
+                                  f"'batch,features,k'")
+            axis = follows[0]
+        elif axis not in follows:
+            raise ExportError(f"state_layout puts the batch of {where} on axis {axis}, but that "
+                              f"axis does not follow the batch size (axes that do: "
+                              f"{follows or 'none'})")
+        axes.append(axis)
+        layouts.append(labels or _axis_names(name, a.dim(), axis, layers))
+    return axes, layouts
+
+
+def _given(entry, ndim: int, where: str):
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        if not -ndim <= entry < ndim:
+            raise ExportError(f"state_layout gives batch axis {entry} for {where}")
+        return entry % ndim, None
+    if isinstance(entry, str):
+        labels = [p.strip() for p in entry.strip("()[] ").split(",") if p.strip()]
+        if len(labels) != ndim or labels.count("batch") != 1:
+            raise ExportError(f"state_layout {entry!r} for {where} must name its {ndim} axes "
+                              f"with exactly one called 'batch'")
+        axis = labels.index("batch")
+        return axis, ["batch"] + labels[:axis] + labels[axis + 1:]
+    raise ExportError(f"state_layout entries are ints or strings, got {entry!r} for {where}")
+
+
+def _axis_names(name: str, ndim: int, axis: int, layers) -> list[str]:
+    if name in ("x_prev", "x_seen"):
+        return ["batch", "features" if name == "x_prev" else "seen"]
+    if ndim == 3 and axis == 1 and layers:
+        return ["batch", "layers_x_directions", "hidden"]
+    if ndim == 2 and axis == 0 and layers:
+        return ["batch", "hidden"]
+    return ["batch"] + [f"axis{d}" for d in range(ndim) if d != axis]
 
 
 def _follows_time(module, example, y) -> bool:
@@ -147,7 +225,11 @@ def _example(module, config, example_input) -> torch.Tensor:
                       f"unknown; pass example_input shaped (batch, time, features)")
 
 
-def _state_names(layers, count: int) -> list[str]:
+def _state_names(module, layers, count: int) -> list[str]:
+    declared = getattr(module, "state_names", None)
+    if declared is not None and len(declared) == count and all(
+            isinstance(n, str) for n in declared):
+        return list(declared)
     families = {family_of(r).name for r in layers}
     if len(families) == 1:
         names = list(family_of(layers[0]).states)

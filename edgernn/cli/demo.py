@@ -110,9 +110,9 @@ def _summary_rows(q) -> list[list]:
     if q.latency_fp32_us:
         rows.append(["step latency (us)", q.latency_fp32_us, q.latency_out_us,
                      q.latency_out_us / q.latency_fp32_us])
-    if q.metric_fp32 is not None:
-        rows.append([f"task {q.metric}", q.metric_fp32, q.metric_out, "ok" if q.metric_ok
-                     else "FAIL"])
+    if q.metric is not None:
+        rows.append([f"task {q.metric.metric}", q.metric.reference, q.metric.value,
+                     "ok" if q.metric_ok else "FAIL"])
     rows.append(["p99 error / fp32 std", 0.0, q.error_p99,
                  f"{q.coverage.mac_share_int8:.0%} MACs int8"])
     return rows

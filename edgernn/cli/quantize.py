@@ -18,10 +18,11 @@ def report_rows(r) -> list[list]:
             ["p99 error / fp32 std", f"{r.error_p99:.4g} (gate {r.gate.max_error}); worst "
                                      f"{r.worst_error:.4g}"],
             ["error first -> last tenth", f"{r.drift_first:.3g} -> {r.drift_last:.3g} over "
-                                          f"{r.gate.horizon} steps"]]
-    if r.metric_fp32 is not None:
-        rows.append([f"task {r.metric}", f"{r.metric_out:.4f} vs fp32 {r.metric_fp32:.4f}"
-                                         f" ({'ok' if r.metric_ok else 'FAIL'})"])
+                                          f"{r.gate.horizon} steps of {r.drift_data}"]]
+    if r.metric is not None:
+        rows.append([f"task {r.metric.metric}", f"{r.metric.describe()} "
+                                                f"({'ok' if r.metric_ok else 'FAIL'})"])
+        rows.append(["test data", r.data.describe()])
     if r.latency_fp32_us:
         rows.append(["step latency", f"{r.latency_out_us:.1f} us vs fp32 {r.latency_fp32_us:.1f}"
                                      f" us = {r.latency_out_us / r.latency_fp32_us:.2f}x"])
@@ -40,8 +41,14 @@ def report_rows(r) -> list[list]:
 @click.option("--checkpoint", type=click.Path(path_type=Path),
               help="The checkpoint the model came from: lets quantize re-export fused GRU/RNN "
                    "(and LSTM for static/fp16) in the decomposed form that quantizes.")
-@click.option("--calibration", help="static: a built-in task name or an .npz with 'x' frames "
-                                    "[default: the model's own task data].")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="The data to gate and calibrate on (the format 'edgernn train --data' "
+                   "takes) [default: the data the model was trained on].")
+@click.option("--calibration", type=click.Path(path_type=Path),
+              help="static, for a model that names no task: an .npz with 'x' frames shaped "
+                   "(N, T, features) in the data's own units.")
+@click.option("--calibration-frames", type=click.IntRange(1), default=1024, show_default=True,
+              help="static: (frame, state) points drawn from across the training split.")
 @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]),
               default="minmax", show_default=True, help="static: calibration method.")
 @click.option("--per-channel", is_flag=True, help="Per-channel weight scales.")
@@ -52,13 +59,19 @@ def report_rows(r) -> list[list]:
                                       "falling back to fp32 when the gate fails.")
 @click.option("--horizon", type=click.IntRange(100), default=10_000, show_default=True,
               help="Streamed steps the gate checks for drift.")
-@click.option("--max-error", type=float, default=0.25, show_default=True,
+@click.option("--max-error", type=click.FloatRange(0, min_open=True), default=0.25,
+              show_default=True,
               help="Gate: 99th percentile of the per-step |quantized - fp32|, in units of the "
                    "fp32 output std.")
+@click.option("--max-drop", type=click.FloatRange(0),
+              help="Gate: how much worse the task metric may be, beyond two standard errors of "
+                   "the test set: accuracy points (0.01), a share of the MAE (0.05), bits per "
+                   "character [default: the task's].")
 @click.option("--force", is_flag=True, help="Write the file even if it fails the gate.")
 @json_option
-def command(model_path, output, mode, profile, checkpoint, calibration, method, per_channel, full_range,
-            recurrent, horizon, max_error, force, as_json):
+def command(model_path, output, mode, profile, checkpoint, data, calibration, calibration_frames,
+            method, per_channel, full_range, recurrent, horizon, max_error, max_drop, force,
+            as_json):
     """Quantize an exported model and check it against the fp32 original.
 
     Over the gate's tolerance it exits 1 and writes nothing (unless --force); otherwise it
@@ -84,10 +97,11 @@ def command(model_path, output, mode, profile, checkpoint, calibration, method, 
 
     suffix = ".fp16.onnx" if mode == "fp16" else ".int8.onnx"
     output = output or model_path.with_name(model_path.name.removesuffix(".onnx") + suffix)
-    report = quantize(model_path, output, mode=mode, checkpoint=checkpoint,
-                      calibration=calibration, method=method, per_channel=per_channel,
-                      reduce_range=not full_range, recurrent=recurrent,
-                      gate=Gate(horizon=horizon, max_error=max_error), force=force)
+    report = quantize(model_path, output, mode=mode, checkpoint=checkpoint, data=data,
+                      calibration=calibration, calibration_frames=calibration_frames,
+                      method=method, per_channel=per_channel, reduce_range=not full_range,
+                      recurrent=recurrent, force=force,
+                      gate=Gate(horizon=horizon, max_error=max_error, max_drop=max_drop))
     if as_json:
         echo_json(report.to_dict())
         return

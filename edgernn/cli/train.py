@@ -15,11 +15,13 @@ def train_options(f):
     """Options shared by ``train`` and ``demo``: task, data, model and training overrides."""
     options = [
         click.option("--task", "task_name", default="keyword", show_default=True,
-                     type=click.Choice(["keyword", "forecast", "charlm"]),
-                     help="Built-in task (and metric) to train on."),
-        click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Your own data instead of generated data (.npz; .csv for forecast; "
-                          ".txt for charlm). See the README for the layout."),
+                     type=click.Choice(["keyword", "classify", "forecast", "charlm"]),
+                     help="What to learn: classify (one label per sequence; 'keyword' is it on "
+                          "the built-in keyword clips), forecast (the next frame) or charlm "
+                          "(the next character)."),
+        click.option("--data", type=click.Path(path_type=Path),
+                     help="Your own data instead of the built-in data set (.npz; .csv for "
+                          "forecast; .txt for charlm). See the README for the layout."),
         click.option("--cell", type=click.Choice(sorted(FAMILIES)), help="Recurrent cell."),
         click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]),
                      help="Activation of 'rnn' cells."),
@@ -35,8 +37,20 @@ def train_options(f):
         click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate."),
         click.option("--bptt", type=click.IntRange(1),
                      help="Truncated BPTT window in steps (stream tasks)."),
-        click.option("--time-budget", type=click.FloatRange(0, min_open=True),
-                     help="Stop after the epoch that passes this many seconds."),
+        click.option("--patience", type=click.IntRange(1),
+                     help="Early stopping: epochs without a better validation loss, counted "
+                          "once the warm-up is over [default: the task's, 5 or 4]."),
+        click.option("--min-delta", type=click.FloatRange(0),
+                     help="Early stopping: how much lower a validation loss must be to count as "
+                          "better [default: 1e-6]."),
+        click.option("--warmup-steps", type=click.IntRange(0),
+                     help="Optimiser steps of linear learning-rate warm-up [default: 20]."),
+        click.option("--time-budget", type=click.FloatRange(0), default=0, show_default="off",
+                     help="Stop after the epoch that passes this many seconds (0: off). A "
+                          "budget makes the result depend on the machine's speed."),
+        click.option("--difference", is_flag=True, default=None,
+                     help="forecast: model one-step changes and forecast levels from them; for "
+                          "series with a trend."),
         click.option("--size", type=click.FloatRange(0, min_open=True), default=1.0,
                      show_default=True, help="Scale of the generated data set."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -47,7 +61,8 @@ def train_options(f):
 
 
 def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectional, dropout,
-                 head, epochs, batch_size, lr, bptt, time_budget, size, seed, verbose=True):
+                 head, epochs, batch_size, lr, bptt, patience, min_delta, warmup_steps,
+                 time_budget, difference, size, seed, verbose=True):
     """Train as the options say; returns the :class:`~edgernn.training.TrainResult`."""
     from edgernn.tasks import get_task
     from edgernn.training import fit
@@ -58,7 +73,9 @@ def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectio
                  "head": head}
     config = task.model.replace(**{k: v for k, v in overrides.items() if v is not None})
     training = task.training.replace(epochs=epochs, batch_size=batch_size, lr=lr, bptt=bptt,
-                                     time_budget=time_budget, seed=seed)
+                                     patience=patience, min_delta=min_delta,
+                                     warmup_steps=warmup_steps, time_budget=time_budget or None,
+                                     difference=difference, seed=seed)
     dataset = task.load(data) if data else task.generate(seed=seed, size=size)
     return fit(task, dataset, config, training, verbose=verbose)
 

@@ -13,7 +13,8 @@ HEADER = ["artifact", "check", "tensor", "max abs", "max rel", "tolerance", ""]
 
 
 def print_report(report) -> None:
-    click.echo(f"parity against PyTorch ({report.reference})")
+    click.echo(f"parity against PyTorch ({report.reference})"
+               + (f"; task data: {report.data.describe()}" if report.data else ""))
     click.echo(table(report.rows(), HEADER))
 
 
@@ -43,14 +44,21 @@ def raise_if_failed(report) -> None:
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data", type=click.Path(path_type=Path),
+              help="The data to check on (the format 'edgernn train --data' takes) [default: "
+                   "the data the checkpoint was trained on].")
+@click.option("--max-drop", type=click.FloatRange(0),
+              help="How much worse the artifact's task metric may be, beyond two standard "
+                   "errors of the test set: accuracy points (0.01), a share of the MAE (0.05), "
+                   "bits per character [default: the task's: 0.01, 0.05, 0.05].")
 @click.option("--no-metric", is_flag=True, help="Do not require the task metric to match.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of the drift curves.")
 @click.option("--record", is_flag=True,
               help="Write the measured parity into each passing artifact's contract.")
 @json_option
-def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed, no_metric,
-            plot, record, as_json):
+def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed, data, max_drop,
+            no_metric, plot, record, as_json):
     """Compare ONNX artifacts with the PyTorch checkpoint they came from.
 
     Every output and state on random and task inputs, streamed step by step and in random
@@ -67,9 +75,9 @@ def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed,
     from edgernn.exporters.validate import record as record_parity
 
     tolerances = Tolerances(atol=atol, drift=drift_tol, evaluator=atol,
-                            check_metric=not no_metric)
+                            check_metric=not no_metric, max_drop=max_drop)
     report = validate(checkpoint, list(artifacts), tolerances=tolerances, batch=batch,
-                      steps=steps, horizon=horizon, seed=seed)
+                      steps=steps, horizon=horizon, seed=seed, data=data)
     if plot:
         plot_drift(report, plot)
     if as_json:

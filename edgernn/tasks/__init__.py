@@ -1,4 +1,10 @@
-"""The built-in tasks, one per application family; each generates its own data."""
+"""Tasks (kinds of problem) and their built-in data sets.
+
+``classify`` (sequence classification), ``forecast`` (one-step forecasting) and ``charlm``
+(character language model) run on the user's ``--data`` or on their built-in generated data
+set; ``keyword`` names the classification task on its built-in keyword-spotting clips, as it
+always has.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from edgernn.errors import ConfigError
 from edgernn.tasks.base import Split, Task, TaskData
 from edgernn.tasks.charlm import CharLMTask
 from edgernn.tasks.forecast import ForecastTask
-from edgernn.tasks.keyword import KeywordTask
+from edgernn.tasks.keyword import ClassifyTask
 
-TASKS: dict[str, Task] = {t.name: t for t in (KeywordTask(), ForecastTask(), CharLMTask())}
+TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask("keyword"), ClassifyTask("classify"),
+                                              ForecastTask(), CharLMTask())}
 DEFAULT_TASK = "keyword"
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgernn.config import ModelConfig, TrainConfig
 from edgernn.errors import DataError
-from edgernn.tasks.base import Split, Task, TaskData, read_npz
+from edgernn.tasks.base import Split, Task, TaskData, builtin_ref, file_ref, read_npz
 
 ALPHABET = "\n .,:-%0123456789abcdefghijklmnopqrstuvwxyz"
 HELP = ("Character LM data is a UTF-8 .txt file, or an .npz with a 'text' array holding one "
@@ -72,26 +72,30 @@ class CharLMTask(Task):
     metric_tolerance = 0.05       # bits per character
     model = ModelConfig(cell="gru", input_size=len(ALPHABET), hidden_size=128, num_layers=1,
                         output_size=len(ALPHABET), head="lm", embedding_dim=32)
-    training = TrainConfig(epochs=20, batch_size=32, lr=5e-3, bptt=64, patience=4,
-                           time_budget=45)
+    training = TrainConfig(epochs=10, batch_size=32, lr=5e-3, bptt=64, patience=4)
     data_help = HELP
 
-    def from_text(self, text: str, vocabulary: str, source: str) -> TaskData:
+    dataset = "logtext"
+
+    def from_text(self, text: str, vocabulary: str) -> TaskData:
         index = {ch: i for i, ch in enumerate(vocabulary)}
         ids = np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
         a, b = int(len(ids) * 0.9), int(len(ids) * 0.95)
         return TaskData(train=_streams(ids[:a], 32), val=_streams(ids[a:b], 4),
-                        test=_streams(ids[b:], 4), vocabulary=vocabulary, source=source)
+                        test=_streams(ids[b:], 4), vocabulary=vocabulary, stream=ids)
 
     def generate(self, seed: int = 0, size: float = 1.0) -> TaskData:
-        text = generate_text(max(4000, int(200_000 * size)), seed)
-        return self.from_text(text, ALPHABET, "generated")
+        data = self.from_text(generate_text(max(4000, int(200_000 * size)), seed), ALPHABET)
+        data.ref = builtin_ref(self.dataset, seed, size, data, 0)
+        return data
 
     def stream(self, steps: int, seed: int = 0) -> np.ndarray:
         index = {ch: i for i, ch in enumerate(ALPHABET)}
         return np.array([index[ch] for ch in generate_text(steps, seed)], dtype=np.int64)
 
-    def load(self, path) -> TaskData:
+    def load(self, path, vocabulary: str | None = None) -> TaskData:
+        """A text file as training data; with ``vocabulary`` (a trained model's), the text is
+        encoded with it and a character outside it is refused."""
         path = Path(path)
         if path.suffix == ".npz":
             text = read_npz(path, ("text",), HELP)["text"]
@@ -102,26 +106,38 @@ class CharLMTask(Task):
         else:
             try:
                 text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise DataError(f"cannot read {path} as UTF-8 text: {exc}. {HELP}") from None
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                f"save it as UTF-8. {HELP}") from None
+            except OSError as exc:
+                raise DataError(f"cannot read {path}: {exc.strerror}. {HELP}") from None
         if len(text) < 2000:
             raise DataError(f"{path} holds {len(text)} characters; at least 2,000 are needed")
-        return self.from_text(text, "".join(sorted(set(text))), str(path))
+        if vocabulary is not None:
+            unknown = sorted(set(text) - set(vocabulary))
+            if unknown:
+                raise DataError(f"{path} holds character(s) {''.join(unknown)[:20]!r} that the "
+                                f"model's vocabulary does not have")
+        data = self.from_text(text, vocabulary or "".join(sorted(set(text))))
+        data.ref = file_ref(path, data, 0)
+        return data
+
+    load_with_vocabulary = load
 
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
         v = len(data.vocabulary)
         return config.replace(input_size=v, output_size=v)
 
-    def loss(self, outputs, y):
+    def loss(self, outputs, y, mask=None):
         import torch.nn.functional as F
 
         return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), y.reshape(-1))
 
-    def score(self, outputs, split, post=None) -> float:
+    def item_scores(self, outputs, split, post=None) -> np.ndarray:
         z = outputs - outputs.max(-1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(-1, keepdims=True))        # (B, T, V)
-        nll = -np.take_along_axis(logp, split.y[..., None], -1).mean()
-        return float(nll / np.log(2.0))
+        nll = -np.take_along_axis(logp, split.y[..., None], -1)[..., 0]
+        return (nll / np.log(2.0)).reshape(-1)                      # bits, per character
 
     def baseline(self, split) -> dict[str, float]:
         counts = np.bincount(split.y.reshape(-1)).astype(np.float64)

@@ -3,24 +3,34 @@
 Generated streams are noisy mixtures of periodic signals with a slow drift and a cross-channel
 coupling, like vibration or temperature sensors. The metric is the mean absolute error of the
 one-step forecast, in the data's own units, next to the naive last-value forecast.
+
+A series with a trend leaves the range it was trained on; ``TrainConfig(difference=True)``
+(``edgernn train --difference``) models the one-step changes instead (:class:`Differencing`),
+and the exported graph turns them back into levels.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from edgernn.config import ModelConfig, TrainConfig
+from edgernn.contract import Normalization
 from edgernn.errors import DataError
-from edgernn.tasks.base import Split, Task, TaskData, fit_normalization, read_npz
+from edgernn.tasks.base import (Split, Task, TaskData, builtin_ref, file_ref, fit_normalization,
+                                invert_normalization, padded, read_npz)
 
-HELP = ("A forecast .npz holds 'series' of shape (T, C) (one stream) or (N, T, C) (N streams) "
-        "of float values; a CSV holds one row per time step and one column per channel, with an "
-        "optional header row.")
+HELP = ("A forecast .npz holds 'series' of shape (T, C) (one stream) or (N, T, C) (N streams; "
+        "pad shorter ones with NaN at the end, or give 'lengths' (N,)) of float values, and "
+        "optionally 'feature_names' (C,); a CSV holds one row per time step and one column per "
+        "channel, with an optional header row naming the channels.")
 
 
-def _pairs(streams: np.ndarray) -> Split:
+def _pairs(streams: np.ndarray, lengths: np.ndarray | None = None) -> Split:
     """Inputs are every step but the last, targets the step after: (N, T-1, C) each."""
-    return Split(x=streams[:, :-1].astype(np.float32), y=streams[:, 1:].astype(np.float32))
+    return Split(x=streams[:, :-1].astype(np.float32), y=streams[:, 1:].astype(np.float32),
+                 lengths=None if lengths is None else lengths - 1)
 
 
 class ForecastTask(Task):
@@ -30,11 +40,11 @@ class ForecastTask(Task):
     higher_is_better = False
     threshold = 0.9               # reached when MAE <= 0.9 x the naive last-value MAE
     metric_tolerance, metric_relative = 0.05, True      # 5% of the reference MAE
+    dataset = "sensor"
     channels, length = 3, 1000
     model = ModelConfig(cell="gru", input_size=3, hidden_size=64, num_layers=1, output_size=3,
                         head="regress")
-    training = TrainConfig(epochs=25, batch_size=16, lr=5e-3, bptt=50, patience=5,
-                           time_budget=45)
+    training = TrainConfig(epochs=25, batch_size=16, lr=5e-3, bptt=50, patience=5)
     data_help = HELP
 
     def _streams(self, rng, n: int, length: int | None = None) -> np.ndarray:
@@ -57,38 +67,57 @@ class ForecastTask(Task):
     def generate(self, seed: int = 0, size: float = 1.0) -> TaskData:
         rng = np.random.default_rng(seed)
         n = max(4, int(48 * size))
-        return TaskData(train=_pairs(self._streams(rng, n)),
+        data = TaskData(train=_pairs(self._streams(rng, n)),
                         val=_pairs(self._streams(rng, max(2, n // 6))),
                         test=_pairs(self._streams(rng, max(2, n // 6))))
+        data.ref = builtin_ref(self.dataset, seed, size, data, self.channels)
+        return data
 
     def stream(self, steps: int, seed: int = 0) -> np.ndarray:
         return self._streams(np.random.default_rng(seed), 1, steps)[0, :steps]
 
     def load(self, path) -> TaskData:
-        path_str = str(path)
-        if path_str.lower().endswith(".csv"):
-            series = _read_csv(path)
+        names = None
+        if str(path).lower().endswith(".csv"):
+            series, names = read_csv(path)
+            lengths = None
         else:
-            series = read_npz(path, ("series",), HELP)["series"]
+            arrays = read_npz(path, ("series",), HELP, allow_nan=True)
+            series, lengths = arrays["series"], arrays.get("lengths")
+            if "feature_names" in arrays:
+                names = [str(v) for v in arrays["feature_names"].reshape(-1)]
         if series.ndim == 2:
             series = series[None]
         if series.ndim != 3 or series.dtype.kind not in "fiu":
             raise DataError(f"{path}: 'series' has shape {series.shape} and dtype {series.dtype}; "
                             f"expected (T, C) or (N, T, C) numbers. {HELP}")
-        series = series.astype(np.float32)
+        if names is not None and len(names) != series.shape[-1]:
+            raise DataError(f"{path}: {len(names)} channel names for {series.shape[-1]} channels")
+        series, lengths = padded(series.astype(np.float32), lengths, "series", path)
         n, t, _ = series.shape
+        whole = None
         if n >= 3:
+            if lengths is not None and (lengths < 3).any():
+                raise DataError(f"{path}: every stream needs at least 3 steps")
             a, b = max(1, int(n * 0.8)), max(2, int(n * 0.9))
-            parts = series[:a], series[a:b], series[b:]
+            train, val, test = (_pairs(series[s], None if lengths is None else lengths[s])
+                                for s in (slice(0, a), slice(a, b), slice(b, n)))
         else:
             if t < 60:
                 raise DataError(f"{path}: a single stream of {t} steps is too short; provide at "
                                 f"least 60 time steps")
+            if lengths is not None:
+                raise DataError(f"{path}: a single stream cannot hold padding; trim the NaN rows")
             a, b = int(t * 0.8), int(t * 0.9)
-            parts = series[:, :a], series[:, a:b], series[:, b:]
-            parts = (_cut(parts[0], 16, 100),) + parts[1:]
-        train, val, test = (_pairs(p) for p in parts)
-        return TaskData(train=train, val=val, test=test, source=path_str)
+            whole = series[0]
+            # Validation and test run the stream from its start, as a device would, and are
+            # scored on their own part only: the state has seen everything before it.
+            train = _pairs(_cut(series[:, :a], 16, 100))
+            val, test = _pairs(series[:, :b]), _pairs(series)
+            val.start, test.start = a - 1, b - 1
+        data = TaskData(train=train, val=val, test=test, stream=whole)
+        data.ref = file_ref(path, data, series.shape[-1], names)
+        return data
 
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
         c = data.train.x.shape[-1]
@@ -96,26 +125,58 @@ class ForecastTask(Task):
 
     def normalization(self, data):
         # Targets are the next inputs, so outputs are denormalised with the input statistics.
-        norm = fit_normalization(data.train.x)
+        norm = fit_normalization(data.train.x, data.train.mask())
         return norm, norm
 
-    def loss(self, outputs, y):
+    def loss(self, outputs, y, mask=None):
         import torch.nn.functional as F
 
-        return F.mse_loss(outputs, y)
+        if mask is None:
+            return F.mse_loss(outputs, y)
+        return F.mse_loss(outputs[mask], y[mask])
 
-    def score(self, outputs, split, post=None) -> float:
-        from edgernn.tasks.base import invert_normalization
-
-        return float(np.abs(invert_normalization(outputs, post) - split.y).mean())
+    def item_scores(self, outputs, split, post=None) -> np.ndarray:
+        err = np.abs(invert_normalization(outputs, post) - split.y).mean(-1)   # (N, T)
+        mask = split.mask()
+        return err.reshape(-1) if mask is None else err[mask]
 
     def baseline(self, split) -> dict[str, float]:
-        return {"naive_mae": float(np.abs(split.x - split.y).mean())}
+        err = np.abs(split.x - split.y).mean(-1)
+        mask = split.mask()
+        return {"naive_mae": float(err.mean() if mask is None else err[mask].mean())}
 
     def reached(self, value: float, split: Split | None = None) -> bool:
         if split is None:
             return False
         return value <= self.threshold * self.baseline(split)["naive_mae"]
+
+
+@dataclass(frozen=True)
+class Differencing:
+    """Forecasting through one-step changes: the network sees ``d_t = x_t - x_{t-1}`` (0 at a
+    stream's first step) and predicts ``x_{t+1} - x_t``; both in units of ``norm``, the
+    changes' statistics on the training split."""
+
+    norm: Normalization
+
+    @classmethod
+    def fit(cls, train: Split) -> "Differencing":
+        return cls(fit_normalization(changes(train.x), train.mask()))
+
+    def split(self, split: Split) -> Split:
+        """The split as the network sees it: changes in, next changes as targets (raw units)."""
+        return replace(split, x=changes(split.x), y=split.y - split.x)
+
+    def levels(self, split: Split, outputs: np.ndarray) -> np.ndarray:
+        """Next-level forecasts (raw units) from the network's normalised change outputs."""
+        return split.x + invert_normalization(outputs, self.norm)
+
+
+def changes(x: np.ndarray) -> np.ndarray:
+    """``x_t - x_{t-1}`` along time, 0 at each sequence's first step: (N, T, C)."""
+    out = np.zeros_like(x)
+    out[:, 1:] = x[:, 1:] - x[:, :-1]
+    return out
 
 
 def _cut(series: np.ndarray, pieces: int, min_len: int) -> np.ndarray:
@@ -126,14 +187,24 @@ def _cut(series: np.ndarray, pieces: int, min_len: int) -> np.ndarray:
     return series[:, :usable].reshape(k, usable // k, c)
 
 
-def _read_csv(path) -> np.ndarray:
+def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
+    """Rows of comma-separated numbers, and the header's names when the first row has them."""
     try:
         with open(path, encoding="utf-8") as fh:
             lines = [ln.strip() for ln in fh if ln.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    if lines and not _numeric(lines[0]):
-        lines = lines[1:]                                   # a header row
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not a CSV file") from None
+    except FileNotFoundError:
+        raise DataError(f"data file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save "
+                        f"it as UTF-8 CSV") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    names = None
+    if lines and not numeric(lines[0]):
+        names = [v.strip().strip('"') for v in lines[0].split(",")]      # a header row
+        lines = lines[1:]
     rows = []
     for i, line in enumerate(lines, start=1):
         try:
@@ -141,15 +212,18 @@ def _read_csv(path) -> np.ndarray:
         except ValueError:
             raise DataError(f"{path}: data row {i} ({line[:60]!r}) is not comma-separated numbers. "
                             f"{HELP}") from None
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise DataError(f"{path}: rows must all have the same number of columns. {HELP}")
+    if not rows:
+        raise DataError(f"{path} holds no data rows. {HELP}")
+    if len({len(r) for r in rows}) != 1 or (names and len(names) != len(rows[0])):
+        raise DataError(f"{path}: rows must all have the same number of columns"
+                        f"{' as the header' if names else ''}. {HELP}")
     series = np.asarray(rows, dtype=np.float32)
     if not np.isfinite(series).all():
         raise DataError(f"{path} holds NaN or inf; clean the data first")
-    return series
+    return series, names
 
 
-def _numeric(line: str) -> bool:
+def numeric(line: str) -> bool:
     try:
         [float(v) for v in line.split(",")]
         return True

@@ -1,8 +1,12 @@
-"""Synthetic keyword spotting: remember which short pattern appeared early in a clip.
+"""Sequence classification, and the built-in ``keyword`` data set it generates.
 
-Each clip is ``frames`` frames of ``features`` noisy log-mel-like features. One of ``classes``
-keyword patterns (``keyword_len`` frames each) is buried at a random position in the first half;
-the label is read at the last frame, so the network must carry what it heard across 20+ steps.
+The task (``classify``) reads one label per sequence at its last real step; sequences may have
+different lengths (``lengths_*`` arrays or NaN-padded tails in the user's ``.npz``).
+
+The built-in data (``keyword``): each clip is ``frames`` frames of ``features`` noisy
+log-mel-like features. One of ``classes`` keyword patterns (``keyword_len`` frames each) is
+buried at a random position in the first half; the label is read at the last frame, so the
+network must carry what it heard across 20+ steps.
 """
 
 from __future__ import annotations
@@ -10,25 +14,32 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.config import ModelConfig, TrainConfig
-from edgernn.tasks.base import Split, Task, TaskData, check_array, check_lengths, read_npz
+from edgernn.errors import DataError
+from edgernn.tasks.base import (Split, Task, TaskData, builtin_ref, check_array, check_lengths,
+                                file_ref, padded, read_npz)
 
-HELP = ("A keyword .npz holds x_train (N, T, F) float frames, y_train (N,) int labels, x_val, "
-        "y_val, optionally x_test, y_test and labels (C,) strings.")
+HELP = ("A classification .npz holds x_train (N, T, F) float frames and y_train (N,) int "
+        "labels; optionally x_val/y_val (else 15% of train is held out), x_test/y_test, "
+        "lengths_train/lengths_val/lengths_test (N,) for sequences of different lengths (or "
+        "pad their tails with NaN frames), labels (C,) strings and feature_names (F,) strings.")
 
 
-class KeywordTask(Task):
-    name = "keyword"
-    summary = "keyword spotting on synthetic 40-feature frames; the keyword must be remembered"
+class ClassifyTask(Task):
+    summary = "sequence classification, one label per sequence read at its last step"
     metric = "accuracy"
     higher_is_better = True
     threshold = 0.90
     metric_tolerance = 0.01       # one point of accuracy
     reset_every = 24              # a spotter resets per clip (per utterance); = frames
+    dataset = "keyword"
     frames, features, classes, keyword_len = 24, 40, 10, 5
     model = ModelConfig(cell="lstm", input_size=40, hidden_size=128, num_layers=2,
                         output_size=10, head="classify_last")
-    training = TrainConfig(epochs=12, batch_size=64, lr=3e-3, patience=5, time_budget=45)
+    training = TrainConfig(epochs=12, batch_size=64, lr=3e-3, patience=5)
     data_help = HELP
+
+    def __init__(self, name: str = "classify"):
+        self.name = name
 
     def templates(self) -> np.ndarray:
         """The keyword patterns, (C, K, F): fixed, so every generated split shares them."""
@@ -52,45 +63,92 @@ class KeywordTask(Task):
     def generate(self, seed: int = 0, size: float = 1.0) -> TaskData:
         rng = np.random.default_rng(seed)
         n = max(30, int(6000 * size))
-        return TaskData(train=self._clips(rng, n), val=self._clips(rng, max(10, n // 8)),
+        data = TaskData(train=self._clips(rng, n), val=self._clips(rng, max(10, n // 8)),
                         test=self._clips(rng, max(10, n // 8)),
                         labels=[f"kw{i}" for i in range(self.classes)])
+        data.ref = builtin_ref(self.dataset, seed, size, data, self.features)
+        return data
 
     def stream(self, steps: int, seed: int = 0) -> np.ndarray:
         clips = self._clips(np.random.default_rng(seed), -(-steps // self.frames)).x
         return clips.reshape(-1, self.features)[:steps]                 # clips back to back
 
     def load(self, path) -> TaskData:
-        arrays = read_npz(path, ("x_train", "y_train", "x_val", "y_val"), HELP)
+        arrays = read_npz(path, ("x_train", "y_train"), HELP, allow_nan=True)
         splits = {}
         for part in ("train", "val", "test"):
             if f"x_{part}" not in arrays:
                 continue
+            if f"y_{part}" not in arrays:
+                raise DataError(f"{path} has x_{part} but no y_{part}. {HELP}")
             x = check_array(arrays[f"x_{part}"], f"x_{part}", 3, "f", path, HELP)
             y = check_array(arrays[f"y_{part}"], f"y_{part}", 1, "iu", path, HELP)
             check_lengths(path, part, x, y)
-            splits[part] = Split(x.astype(np.float32), y.astype(np.int64))
+            if len(x) == 0:
+                raise DataError(f"{path}: x_{part} holds no sequences")
+            x, lengths = padded(x, arrays.get(f"lengths_{part}"), f"x_{part}", path)
+            splits[part] = Split(x.astype(np.float32), y.astype(np.int64), lengths)
+        features = {s.x.shape[-1] for s in splits.values()}
+        if len(features) != 1:
+            raise DataError(f"{path}: the splits have different feature counts "
+                            f"({sorted(features)}); every frame must have the same features")
+        if "val" not in splits:
+            splits["train"], splits["val"] = _hold_out(splits["train"], 0.15, path)
         splits.setdefault("test", splits["val"])
         labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else None
-        return TaskData(**splits, labels=labels, source=str(path))
+        names = _names(arrays, features.pop(), path)
+        data = TaskData(**splits, labels=labels)
+        data.ref = file_ref(path, data, data.train.x.shape[-1], names)
+        return data
 
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
-        classes = int(max(data.train.y.max(), data.val.y.max())) + 1
+        classes = int(max(data.train.y.max(), data.val.y.max(), data.test.y.max())) + 1
         if data.labels:
             classes = max(classes, len(data.labels))
         return config.replace(input_size=data.train.x.shape[-1], output_size=classes)
 
-    def loss(self, outputs, y):
+    def loss(self, outputs, y, mask=None):
+        import torch
         import torch.nn.functional as F
 
-        logits = outputs[:, -1] if outputs.dim() == 3 else outputs    # (B, C)
-        return F.cross_entropy(logits, y)
+        if outputs.dim() == 3:                                   # per step: read the last real
+            rows = torch.arange(outputs.shape[0])
+            last = mask.sum(1) - 1 if mask is not None else torch.full_like(
+                rows, outputs.shape[1] - 1)
+            outputs = outputs[rows, last]                        # (B, C)
+        return F.cross_entropy(outputs, y)
 
-    def score(self, outputs, split, post=None) -> float:
-        logits = outputs[:, -1] if outputs.ndim == 3 else outputs
-        return float((logits.argmax(-1) == split.y).mean())
+    def predictions(self, outputs, split):
+        logits = split.last(outputs) if outputs.ndim == 3 else outputs
+        return logits.argmax(-1)
+
+    def item_scores(self, outputs, split, post=None) -> np.ndarray:
+        return (self.predictions(outputs, split) == split.y).astype(np.float64)
 
     def baseline(self, split) -> dict[str, float]:
         counts = np.bincount(split.y)
         return {"majority_accuracy": float(counts.max() / counts.sum())}
 
+
+def _hold_out(train: Split, share: float, path) -> tuple[Split, Split]:
+    """A seeded random ``share`` of the training sequences as the validation split."""
+    n = len(train)
+    k = max(1, int(round(n * share)))
+    if n - k < 1:
+        raise DataError(f"{path}: {n} training sequences are too few to hold some out for "
+                        f"validation; add x_val and y_val")
+    order = np.random.default_rng(0).permutation(n)
+    return train.take(np.sort(order[k:])), train.take(np.sort(order[:k]))
+
+
+def _names(arrays: dict, features: int, path) -> list[str] | None:
+    if "feature_names" not in arrays:
+        return None
+    names = [str(v) for v in arrays["feature_names"].reshape(-1)]
+    if len(names) != features:
+        raise DataError(f"{path}: feature_names has {len(names)} names for {features} features")
+    return names
+
+
+# Today's name for the task on its built-in data; ``classify`` is the task on any data.
+KeywordTask = ClassifyTask

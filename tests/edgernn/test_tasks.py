@@ -48,13 +48,13 @@ def test_keyword_npz_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("arrays, message", [
-    (dict(x_train=np.zeros((3, 4, 2))), r"has no array\(s\) y_train, x_val, y_val"),
+    (dict(x_train=np.zeros((3, 4, 2))), r"has no array\(s\) y_train \(it has x_train\)"),
     (dict(x_train=np.zeros((3, 4)), y_train=np.zeros(3, int), x_val=np.zeros((1, 4, 2)),
           y_val=np.zeros(1, int)), r"'x_train' has shape \(3, 4\).*expected 3 dimensions"),
     (dict(x_train=np.zeros((3, 4, 2)), y_train=np.zeros(2, int), x_val=np.zeros((1, 4, 2)),
           y_val=np.zeros(1, int)), "x_train has 3 items but y_train has 2"),
     (dict(x_train=np.full((3, 4, 2), np.nan), y_train=np.zeros(3, int),
-          x_val=np.zeros((1, 4, 2)), y_val=np.zeros(1, int)), "holds NaN or inf"),
+          x_val=np.zeros((1, 4, 2)), y_val=np.zeros(1, int)), "sequence 0 of x_train is entirely NaN"),
 ])
 def test_bad_keyword_npz(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
@@ -66,7 +66,7 @@ def test_bad_keyword_npz(tmp_path, arrays, message):
 def test_not_an_npz(tmp_path):
     path = tmp_path / "bad.npz"
     path.write_text("hello")
-    with pytest.raises(DataError, match="is not a readable .npz file.*keyword .npz holds"):
+    with pytest.raises(DataError, match="is not a readable .npz file.*classification .npz holds"):
         get_task("keyword").load(path)
     with pytest.raises(DataError, match="does not exist"):
         get_task("keyword").load(tmp_path / "missing.npz")
@@ -81,8 +81,11 @@ def test_forecast_csv_with_header(tmp_path):
     assert data.train.x.shape[-1] == 2
     # targets are the next step of the inputs
     assert np.allclose(data.train.y[0, :-1], data.train.x[0, 1:])
-    total = sum(s.x.shape[0] * (s.x.shape[1] + 1) for s in (data.train, data.val, data.test))
-    assert total <= 300
+    # validation and test run the whole stream from its start but score only their own part
+    assert data.val.start > 0 and data.test.start > data.val.start
+    assert data.train.steps + data.val.steps + data.test.steps <= 300
+    assert data.ref.feature_names == ["temp", "vibration"] and data.ref.kind == "file"
+    assert data.stream.shape == (300, 2)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -11,6 +11,7 @@ from edgernn.training import _windows, fit, predict  # noqa: E402
 # Small budgets that still reach each task's useful level in seconds on 2 cores.
 SMALL = {
     "keyword": (0.4, dict(hidden_size=64, num_layers=1), dict(epochs=10)),
+    "classify": (0.4, dict(hidden_size=64, num_layers=1), dict(epochs=10)),
     "forecast": (0.5, dict(hidden_size=32), dict(epochs=10)),
     "charlm": (0.25, dict(hidden_size=64), dict(epochs=8)),
 }

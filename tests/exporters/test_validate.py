@@ -31,7 +31,8 @@ def test_good_artifacts_pass_every_check(forecast_checkpoint, artifacts):
         assert [e.name for e in check.errors] == ["y", "h"]
     assert step.drift.steps == 2000 and step.drift.curve.shape == (2000,)
     assert step.drift.max < 1e-3 and abs(step.drift.slope_per_1k) < 1e-4
-    assert step.metric == pytest.approx(report.reference_metric, rel=1e-3)
+    assert step.metric.value == pytest.approx(report.reference_metric, rel=1e-3)
+    assert step.metric.items == report.data.steps and report.data.split == "test"
     doc = report.to_dict()
     json.dumps(doc)
     assert doc["artifacts"][0]["drift"]["steps"] == 2000
@@ -59,7 +60,7 @@ def test_record_writes_parity_into_the_contract(forecast_checkpoint, artifacts, 
     record(report)
     contract = load(path).contract
     metrics = {p.metric for p in contract.parity}
-    assert {"max_abs", "drift_max_abs", "task_mae_delta"} <= metrics
+    assert {"max_abs", "drift_max_abs", "task_mae_drop"} <= metrics
     drift = next(p for p in contract.parity if p.metric == "drift_max_abs")
     assert drift.measured == pytest.approx(report.artifacts[0].drift.max)
     assert contract.preprocessing is not None and contract.task == "forecast"

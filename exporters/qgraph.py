@@ -1,0 +1,91 @@
+"""Facts about a graph before and after quantization: which weight matrices are int8, which
+products are hidden-to-hidden, which fused operators the quantizers skip; and fp16 conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from edgernn.contract import Quantization
+from edgernn.errors import ExportError
+
+FUSED = {"LSTM", "GRU", "RNN"}
+MATMUL = {"MatMul", "Gemm"}
+_PASS_THROUGH = {"Gather", "Squeeze", "Unsqueeze", "Slice", "Reshape", "Transpose", "Split",
+                 "Identity", "Cast"}
+
+
+def _weights(proto) -> dict[str, int]:
+    """Float weight matrices of matrix products and recurrent ops: name -> elements."""
+    inits = {t.name: t for t in proto.graph.initializer}
+    out = {}
+    for node in proto.graph.node:
+        if node.op_type in MATMUL | FUSED:
+            for name in node.input[1:3] if node.op_type in FUSED else node.input[1:2]:
+                t = inits.get(name)
+                if t is not None and len(t.dims) >= 2 and t.data_type == onnx.TensorProto.FLOAT:
+                    out[name] = int(np.prod(t.dims))
+    return out
+
+
+def coverage(fp32, quantized, mode: str, calibration: str, options: dict) -> Quantization:
+    """How many weight matrices, and what share of multiply-accumulates, became int8."""
+    before = _weights(fp32)
+    still_float = set(_weights(quantized))
+    converted = {k: v for k, v in before.items() if k not in still_float}
+    total = sum(before.values()) or 1
+    return Quantization(mode=mode, weight_tensors=len(before), weight_tensors_int8=len(converted),
+                        mac_share_int8=sum(converted.values()) / total, calibration=calibration,
+                        options=options)
+
+
+def recurrent_matmuls(proto, state_inputs: list[str]) -> list[str]:
+    """Matrix-product nodes fed (through shape-only ops) by a state input: h @ W_hh."""
+    reached = set(state_inputs)
+    changed = True
+    while changed:
+        changed = False
+        for node in proto.graph.node:
+            if node.op_type in _PASS_THROUGH and node.input and node.input[0] in reached:
+                new = set(node.output) - reached
+                if new:
+                    reached |= new
+                    changed = True
+    return [n.name for n in proto.graph.node if n.op_type in MATMUL and n.input[0] in reached]
+
+
+def fp16(src, dst) -> None:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    # Recurrent operators stay fp32: ONNX Runtime has no fp16 CPU kernels for them (an fp16
+    # LSTM crashed the CPU session here), and their weights are the state-carrying path.
+    model = convert_float_to_float16(onnx.load(src), keep_io_types=True,
+                                     op_block_list=sorted(FUSED))
+    _sort_nodes(model.graph)             # the converter appends its input casts at the end
+    onnx.save(model, dst)
+
+
+def _sort_nodes(graph) -> None:
+    """Topological order, as the ONNX checker requires."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        progress = [n for n in pending if all(i in ready for i in n.input)]
+        if not progress:
+            raise ExportError("the converted graph has a cycle or a missing input")
+        for n in progress:
+            ordered.append(n)
+            ready.update(n.output)
+        pending = [n for n in pending if n not in progress]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def needs_reexport(proto, mode: str) -> list[str]:
+    fused = sorted({n.op_type for n in proto.graph.node if n.op_type in FUSED})
+    if mode == "dynamic":
+        return [op for op in fused if op != "LSTM"]
+    # static: the QDQ quantizer has no recurrent operators; fp16: ONNX Runtime's CPU session
+    # crashed on converted fused LSTM graphs here, so fp16 uses the decomposed form too.
+    return fused
+
