@@ -135,8 +135,7 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None, pre=None, 
     if model.contract.streamable and horizon > 0:
         if task is not None:
             xs, lengths = task.drift_input(data, horizon, seed)
-            what = (data.ref.describe() if data is not None and data.ref.kind == "file"
-                    else f"{task.name} built-in stream")
+            what = task.drift_description(data)
         else:
             xs, lengths, what = src.random_input(1, horizon, rng), None, "random input"
         xs = apply_normalization(xs, pre)

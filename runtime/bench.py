@@ -50,7 +50,7 @@ def _summary(ns: np.ndarray) -> dict:
 class PlainORT:
     """What a careful user writes with onnxruntime alone, for the same model and file."""
 
-    def __init__(self, model, batch: int = 1):
+    def __init__(self, model, batch: int = 1, frame: np.ndarray | None = None):
         self.model = model
         self.session = model.session
         self.batch = batch
@@ -58,8 +58,11 @@ class PlainORT:
         if model.graph == "chunk":
             shape = (batch, 1) + shape[2:]
         rng = np.random.default_rng(0)
-        self.x = (rng.integers(0, 2, shape) if model.input_dtype == np.int64
-                  else rng.standard_normal(shape)).astype(model.input_dtype)
+        if frame is not None:
+            self.x = np.ascontiguousarray(np.broadcast_to(frame, shape), model.input_dtype)
+        else:
+            self.x = (rng.integers(0, 2, shape) if model.input_dtype == np.int64
+                      else rng.standard_normal(shape)).astype(model.input_dtype)
         self.state = model.initial_state(batch)
         self.names = [model.output.name] + [s.output for s in model.states]
 
@@ -91,10 +94,13 @@ class PlainORT:
         return call
 
 
-def step_latency(path, *, steps: int = 3000, threads: int = 1) -> dict:
-    model = load(path, threads=threads)
+def step_latency(path, *, steps: int = 3000, threads: int = 1, frame=None,
+                 **load_kwargs) -> dict:
+    """One step per call through a stream and through plain ONNX Runtime, interleaved.
+    ``frame``: a frame as the graph takes it (normalised), e.g. from the model's own data."""
+    model = load(path, threads=threads, **load_kwargs)
     stream = model.stream(normalize=False)
-    plain = PlainORT(model)
+    plain = PlainORT(model, frame=frame)
     frame = plain.x.reshape(stream.frame_shape)
     fns = {"stream.step": lambda: stream.step(frame), "plain session.run": plain.run}
     bound = plain.iobinding()
@@ -107,13 +113,17 @@ def step_latency(path, *, steps: int = 3000, threads: int = 1) -> dict:
     return out
 
 
-def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads: int = 1) -> dict:
-    model = load(path, threads=threads)
+def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads: int = 1,
+                    frame=None, **load_kwargs) -> dict:
+    """Per stream-step microseconds of a pool of ``n`` streams, next to one plain batched call.
+    Raises StreamingError for a model that cannot be pooled."""
+    model = load(path, threads=threads, **load_kwargs)
+    model.pool(normalize=False)                  # refuses a model that cannot be pooled
     out = {}
     for n in counts:
         pool = model.pool(normalize=False)
         ids = [pool.open() for _ in range(n)]
-        plain = PlainORT(model, batch=n)
+        plain = PlainORT(model, batch=n, frame=frame)
         batch = plain.x.reshape((n,) + plain.x.shape[1 + (model.graph == "chunk"):])
         frames = dict(zip(ids, batch))
         times = interleaved({"pool.step": lambda: pool.step(frames),
@@ -124,19 +134,24 @@ def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads:
 
 
 _CHILD = """
-import resource, sys, numpy as np
-mode, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import json, resource, sys, warnings, numpy as np
+mode, path, steps, kwargs = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+warnings.simplefilter("ignore")
 if mode == "stream":
     import edgernn.runtime as rt
-    m = rt.load(path, threads=1); s = m.stream(normalize=False)
+    m = rt.load(path, threads=1, **kwargs); s = m.stream(normalize=False)
     f = np.zeros(s.frame_shape, m.input_dtype)
     for _ in range(steps): s.step(f)
 else:
     import onnxruntime as ort
     o = ort.SessionOptions(); o.intra_op_num_threads = 1
     sess = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-    ins = {i.name: np.zeros([1 if not isinstance(d, int) else d for d in i.shape],
+    dims, consts = kwargs.get("dims") or {}, kwargs.get("constants") or {}
+    def size(i, a, d):
+        return d if isinstance(d, int) else dims.get(d, dims.get(f"{i.name}[{a}]", 1))
+    ins = {i.name: np.zeros([size(i, a, d) for a, d in enumerate(i.shape)],
            np.int64 if "int64" in i.type else np.float32) for i in sess.get_inputs()}
+    ins.update({k: np.asarray(v, ins[k].dtype) for k, v in consts.items()})
     for _ in range(steps): sess.run(None, ins)
 try:   # VmHWM starts afresh at exec; ru_maxrss would include the parent's image before it
     print([int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0])
@@ -145,11 +160,12 @@ except OSError:
 """
 
 
-def peak_rss_mb(path, mode: str, steps: int = 500) -> float:
+def peak_rss_mb(path, mode: str, steps: int = 500, **load_kwargs) -> float:
     """Peak resident memory of a fresh process that streams ``steps`` steps (``mode``: stream
     through edgernn, or plain onnxruntime)."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, mode, os.fspath(path), str(steps)],
-                         capture_output=True, text=True, check=True)
+    kwargs = json.dumps({k: v for k, v in load_kwargs.items() if v is not None})
+    out = subprocess.run([sys.executable, "-c", _CHILD, mode, os.fspath(path), str(steps),
+                          kwargs], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
 

@@ -36,7 +36,8 @@ def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions |
         where = "the model bytes" if isinstance(model, (bytes, bytearray)) else model
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"ONNX Runtime cannot load {where}: it is not a valid ONNX model or is "
-                         f"corrupt ({first}). Re-export it with 'edgernn export'") from None
+                         f"corrupt ({first}). Check that the file is complete and is an ONNX "
+                         f"model (an edgernn artifact: export it again)") from None
 
 
 def contract_of(session: ort.InferenceSession) -> Contract | None:

@@ -117,6 +117,18 @@ class Model:
                                  f"sequences")
 
 
+def _check_dims(dims) -> dict:
+    if dims is None:
+        return {}
+    if not isinstance(dims, dict):
+        raise ModelError(f"dims is a mapping of axis name to size, got {type(dims).__name__}")
+    for name, size in dims.items():
+        if not isinstance(name, str) or isinstance(size, bool) or not isinstance(
+                size, (int, np.integer)) or size < 1:
+            raise ModelError(f"dims[{name!r}] = {size!r}: each axis name maps to a positive int")
+    return {k: int(v) for k, v in dims.items()}
+
+
 def _fingerprint(data: bytes, contract: Contract | None) -> str:
     """Names the model a snapshot belongs to: its weights and state layout, not its metadata
     (recording parity or re-exporting as another graph kind keeps snapshots valid)."""
@@ -129,13 +141,16 @@ def _fingerprint(data: bytes, contract: Contract | None) -> str:
 
 
 def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | None = None,
-         threads: int | None = None, states=None, constants: dict | None = None) -> Model:
+         threads: int | None = None, states=None, constants: dict | None = None,
+         dims: dict | None = None) -> Model:
     """Load an ONNX model (a path or its bytes) for streaming.
 
     ``profile`` (a device profile name or object) picks providers, threads and session settings;
     ``providers`` and ``threads`` override it. For a file without an edgernn contract, name the
-    state pairs with ``states={input: output}`` and fixed inputs with ``constants``, or let the
-    runtime infer them (it warns with what it inferred).
+    state pairs with ``states={input: output}``, fixed inputs with ``constants`` and the size of
+    frame axes the file leaves open with ``dims`` (``{"sequence": 576}``, or ``{"input[1]":
+    576}`` for an axis with no name); or let the runtime infer the states (it warns with what it
+    inferred). Named axes are fixed with ONNX Runtime's free-dimension overrides.
     """
     if isinstance(model, (bytes, bytearray)):
         data, source = bytes(model), "<bytes>"
@@ -150,6 +165,10 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
 
         prof = get_profile(profile) if isinstance(profile, str) else profile
     options = prof.session_options() if prof else ort.SessionOptions()
+    dims = _check_dims(dims)
+    for name, size in dims.items():
+        if not name.endswith("]"):
+            options.add_free_dimension_override_by_name(name, size)
     threads = threads if threads is not None else (prof.threads if prof else None)
     if threads:
         options.intra_op_num_threads = threads
@@ -160,13 +179,15 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
     said = ""
     if contract is None or states is not None:
         inputs, outputs = signature(session)
-        contract, said = infer_contract(inputs, outputs, states, constants, source)
+        types = {i.name: i.dtype for i in inputs}
+        constants = {k: as_constant(v, types.get(k)) for k, v in (constants or {}).items()}
+        contract, said = infer_contract(inputs, outputs, states, constants, source, dims)
         if states is None:
             warnings.warn(f"{source} carries no edgernn contract; {said}",
                           InferredContractWarning, stacklevel=2)
-    elif constants:
-        raise ModelError("constants are for models without an edgernn contract; this one has "
-                         "its own")
+    elif constants or dims:
+        raise ModelError("constants and dims are for models without an edgernn contract; this "
+                         "one has its own")
     loaded = Model(session, contract, _fingerprint(data, contract if not said else None),
                    source, constants, prof.name if prof else None)
     loaded.inferred = said

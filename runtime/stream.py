@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from edgernn.errors import DataError, NonFiniteError
+from edgernn.errors import DataError, ModelError, NonFiniteError
 from edgernn.files import atomic_write_bytes
 from edgernn.runtime import snapshot as _snapshot
 from edgernn.runtime.engine import Engine
@@ -26,9 +26,13 @@ class FramePrep:
     def __init__(self, model, normalize: bool):
         has_time = model.graph == "chunk"
         self.frame_shape = tuple(model.input.shape[2 if has_time else 1:])
-        if any(isinstance(d, str) for d in self.frame_shape):
-            raise DataError(f"input {model.input.name} has symbolic frame axes "
-                            f"{model.input.shape}; the runtime needs fixed frame sizes")
+        unknown = [d for d in self.frame_shape if isinstance(d, str)]
+        if unknown:
+            raise ModelError(f"input {model.input.name!r} {model.input.shape} leaves the size of "
+                             f"frame ax{'es' if len(unknown) > 1 else 'is'} "
+                             f"{', '.join(unknown)} open; a stream needs it. Give it when "
+                             f"loading: load(..., dims={{{unknown[0]!r}: SIZE}}) (CLI: --dim "
+                             f"{unknown[0]}=SIZE)")
         self.dtype = model.input_dtype
         self.integer = np.issubdtype(self.dtype, np.integer)
         pre = model.contract.preprocessing if normalize else None

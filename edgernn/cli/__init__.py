@@ -1,31 +1,88 @@
 """The ``edgernn`` command line.
 
-Exit codes: 0 success, 1 an operational failure (bad file, failed check), 2 a usage error.
-Results go to stdout (``--json`` for one machine-readable document), progress to stderr.
-Commands import torch only when they run, and say which extra to install when it is missing.
+Exit codes: 0 success, 1 an operational failure (bad file, failed check), 2 a usage error (a
+bad option, or data the command needs and was not given). Every failure is one message on
+stderr saying what was wrong and what to do; a traceback only with ``--debug`` (or
+``EDGERNN_DEBUG=1``). Results go to stdout (``--json`` for one machine-readable document),
+progress and warnings to stderr. Commands import torch only when they run, and say which extra
+to install when it is missing.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import warnings
+
 import click
 
 from edgernn import __version__
-from edgernn.errors import EdgeRNNError
+from edgernn.errors import ConfigError, EdgeRNNError
+
+DEBUG_ENV = "EDGERNN_DEBUG"
+
+
+class _Failure(click.ClickException):
+    """One clean message, with the exit code the failure deserves."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.exit_code = code
+
+
+def _os_message(exc: OSError) -> str:
+    what = exc.filename or "a file"
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full while writing {what}; free some space and run again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"no permission to use {what} ({exc.strerror}); choose a location you can "
+                f"write to, or fix its permissions")
+    if exc.errno == errno.ENOTDIR:
+        return f"{what}: a part of the path is a file, not a folder; choose another path"
+    if exc.errno == errno.EISDIR:
+        return f"{what} is a directory; pass a file"
+    if exc.errno == errno.ENOENT:
+        return f"{what} does not exist"
+    return f"{what}: {exc.strerror or exc}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
 
 
 class _Group(click.Group):
-    """Turns edgernn's own errors into one clean message and exit code 1."""
+    """Turns every failure into one message and an exit code; a trace only when debugging."""
 
     def invoke(self, ctx):
+        debug = ctx.params.get("debug") or os.environ.get(DEBUG_ENV) not in (None, "", "0")
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except EdgeRNNError as exc:
-            raise click.ClickException(str(exc)) from None
+            if debug:
+                raise
+            raise _Failure(str(exc), 2 if isinstance(exc, ConfigError) else 1) from None
+        except OSError as exc:
+            if debug:
+                raise
+            raise _Failure(_os_message(exc)) from None
+        except KeyboardInterrupt:
+            raise _Failure("interrupted", 130) from None
+        except Exception as exc:
+            if debug:
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise _Failure(f"internal error ({type(exc).__name__}: {first}). This is a bug in "
+                           f"edgernn: rerun with --debug (or {DEBUG_ENV}=1) to see the full "
+                           f"trace, and report it") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgernn")
-def main():
+@click.option("--debug", is_flag=True, help="Show the full Python trace of a failure.")
+def main(debug):
     """edgernn: recurrent networks from PyTorch to ONNX to a device.
 
     \b

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option, table
+from edgernn.cli.common import echo_json, foreign_kwargs, foreign_options, json_option, table
 from edgernn.errors import DataError
 
 
@@ -38,17 +38,38 @@ def describe_checkpoint(path: Path) -> dict:
     }
 
 
-def describe_onnx(path: Path) -> dict:
-    from edgernn.runtime import contract_of, open_session, signature
+def describe_onnx(path: Path, load_kwargs: dict | None = None) -> dict:
+    """What the file declares; for a file without a contract, the one the runtime infers (with
+    the caller's --state/--constant/--dim), or why it cannot."""
+    import warnings
+
+    from edgernn.errors import EdgeRNNError
+    from edgernn.runtime import contract_of, load, open_session, signature
+    from edgernn.runtime.infer import axis_names, frame_axes_unknown
 
     session = open_session(path)
     inputs, outputs = signature(session)
     contract = contract_of(session)
-    return {
+    doc = {
         "kind": "onnx", "path": str(path), "bytes": os.path.getsize(path),
-        "inputs": [vars(i) for i in inputs], "outputs": [vars(o) for o in outputs],
+        "inputs": [{**vars(i), "shape": axis_names(i)} for i in inputs],
+        "outputs": [{**vars(o), "shape": axis_names(o)} for o in outputs],
         "contract": contract.to_dict() if contract else None,
     }
+    if contract is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = load(path, **(load_kwargs or {}))
+            doc["inferred"] = {"contract": model.contract.to_dict(), "how": model.inferred}
+            open_axes = frame_axes_unknown(model.contract)
+            if open_axes:
+                doc["inferred"]["how"] += (f"; to stream it, give the size of "
+                                           f"{', '.join(open_axes)} with --dim "
+                                           f"{open_axes[0]}=SIZE")
+        except EdgeRNNError as exc:
+            doc["inferred"] = {"contract": None, "how": str(exc)}
+    return doc
 
 
 def _print(doc: dict) -> None:
@@ -68,14 +89,26 @@ def _print(doc: dict) -> None:
         rows += [[f"output {o['name']}", f"{o['shape']} {o['dtype']}"] for o in doc["outputs"]]
         if c is None:
             rows.append(["contract", "none (not written by edgernn)"])
+            inferred = doc.get("inferred") or {}
+            rows.append(["runtime would use" if inferred.get("contract") else
+                         "runtime cannot stream it", inferred.get("how", "")])
         else:
             rows += [["graph", c["graph"]], ["task", c["task"] or "-"],
                      ["states", ", ".join(f"{s['name']} {s['shape']}" for s in c["states"])
                       or "none"],
                      ["exporter", f"{c['provenance']['exporter']} opset "
                                   f"{c['provenance']['opset']}"]]
-            rows += [[f"parity {p['metric']}", f"{p['measured']:.3g} <= {p['tolerance']:.3g} "
-                                               f"vs {p['reference']}"] for p in c["parity"]]
+            if c.get("dataset"):
+                from edgernn.contract import DataRef
+
+                rows.append(["trained on", DataRef.from_dict(c["dataset"], "dataset").describe()])
+            if c.get("difference"):
+                rows.append(["forecasts", "through one-step differences, returns levels"])
+            rows += [[f"parity {p['metric']}",
+                      f"{p['measured']:.3g} {'<=' if p['measured'] <= p['tolerance'] else '>'} "
+                      f"{p['tolerance']:.3g} vs {p['reference']}"
+                      + (f" on {p['dataset']['name']}" if p.get("dataset") else "")]
+                     for p in c["parity"]]
             if c["quantization"]:
                 rows.append(["quantization", c["quantization"]["mode"]])
     click.echo(f"{doc['path']} ({doc['kind']})")
@@ -84,8 +117,9 @@ def _print(doc: dict) -> None:
 
 @click.command("info")
 @click.argument("path", type=click.Path(path_type=Path))
+@foreign_options
 @json_option
-def command(path, as_json):
+def command(path, state_pairs, constant_values, dim_sizes, as_json):
     """Show what a checkpoint or an ONNX file contains.
 
     \b
@@ -96,7 +130,8 @@ def command(path, as_json):
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file; pass a checkpoint (.pt) or an "
                         f"ONNX file (.onnx)")
-    doc = describe_checkpoint(path) if _kind(path) == "checkpoint" else describe_onnx(path)
+    kwargs = foreign_kwargs(state_pairs, constant_values, dim_sizes)
+    doc = describe_checkpoint(path) if _kind(path) == "checkpoint" else describe_onnx(path, kwargs)
     if as_json:
         echo_json(doc)
     else:

@@ -1,70 +1,115 @@
-"""edgernn run: stream frames through a model, one output line per step, as they come."""
+"""edgernn run: stream frames through a model, one output line per step, as they come.
+
+With ``--state-file`` the stream's state is durable: it is saved every ``--save-every`` steps
+and every ``--save-seconds`` seconds, when SIGTERM, SIGINT or SIGHUP arrives, at the end, and
+after the last good line when a bad one stops the run. A snapshot records how many frames it
+has consumed, so ``--resume`` skips exactly those in SOURCE and the run continues as if it had
+never stopped.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-from edgernn.errors import DataError
+from edgernn.cli.common import foreign_kwargs, foreign_options
+from edgernn.cli.frames import FORMATS, FrameReader, guess_format
+from edgernn.errors import DataError, EdgeRNNError
+
+_SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 
 
-def _frames(source, fmt: str):
-    """Yield frames one at a time from a file or stdin."""
-    if fmt == "npy":
-        try:
-            array = np.load(source, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {source} as .npy: {exc}") from None
-        yield from array
-        return
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
-    try:
-        if fmt == "text":
-            while True:
-                ch = stream.read(1)
-                if not ch:
-                    return
-                yield ch
-        for n, line in enumerate(stream, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                if fmt == "jsonl":
-                    yield np.asarray(json.loads(line))
-                else:
-                    yield np.asarray([float(v) for v in line.split(",")])
-            except (ValueError, json.JSONDecodeError):
-                raise DataError(f"line {n} ({line[:50]!r}) is not a {fmt} frame; "
-                                f"{'comma-separated numbers' if fmt == 'csv' else 'a JSON array'}"
-                                f" expected") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+class _Stop(Exception):
+    def __init__(self, signum: int):
+        self.signum = signum
 
 
-def _format(source: str, explicit: str | None, text_model: bool) -> str:
-    if explicit:
-        return explicit
-    if source != "-":
-        suffix = Path(source).suffix.lower()
-        return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}.get(
-            suffix, "text" if text_model else "csv")
-    return "text" if text_model else "csv"
+class Durable:
+    """Saves a stream's state on a cadence and on demand; knows what the last save holds."""
+
+    def __init__(self, stream, path: Path | None, every: int, seconds: float):
+        self.stream, self.path, self.every, self.seconds = stream, path, every, seconds
+        self.saved_steps = stream.steps
+        self.saved_at = time.monotonic()
+
+    def maybe(self) -> None:
+        if self.path is None:
+            return
+        if (self.every and self.stream.steps - self.saved_steps >= self.every) or (
+                self.seconds and time.monotonic() - self.saved_at >= self.seconds):
+            self.save()
+
+    def save(self) -> None:
+        if self.path is None or self.stream.steps == self.saved_steps and self.path.exists():
+            return
+        self.stream.save(self.path)
+        self.saved_steps, self.saved_at = self.stream.steps, time.monotonic()
+
+
+class _Signals:
+    """While reading (possibly blocked on stdin) a signal stops at once; while stepping it is
+    noted and honoured after the step, so a step is never half-counted."""
+
+    def __init__(self):
+        self.reading = False
+        self.pending: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in _SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum, frame):
+        if self.reading:
+            raise _Stop(signum)
+        self.pending = signum
+
+    def check(self):
+        if self.pending is not None:
+            raise _Stop(self.pending)
+
+
+def _record(stream, y, head: str, model, text_model: bool, rng, temperature, top_k) -> dict:
+    record = {"step": stream.steps, "y": np.round(y.astype(float), 6).tolist()}
+    if head in ("classify_last", "classify_step") or model.labels:
+        record["label"] = stream.label(y)
+    elif head == "regress":
+        record["forecast"] = np.round(stream.denormalize(y).astype(float), 6).tolist()
+    elif text_model:
+        record["next"] = stream.sample(y, temperature=temperature, top_k=top_k, rng=rng)
+        del record["y"]
+    return record
 
 
 @click.command("run")
 @click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.argument("source", default="-", required=False)
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "npy", "text"]),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="Input format [default: from the file suffix; csv, or text for a language "
                    "model, on stdin].")
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Resume from this snapshot if it exists; save the state there at the end.")
+              help="Resume from this snapshot if it exists; keep the state there (see "
+                   "--save-every, --save-seconds).")
+@click.option("--save-every", type=click.IntRange(0), default=100, show_default=True,
+              help="With --state-file: save after this many steps (0: not by count).")
+@click.option("--save-seconds", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="With --state-file: save at least this often while frames come (0: not by "
+                   "time).")
+@click.option("--resume", is_flag=True,
+              help="With --state-file: skip the frames of SOURCE the saved state has already "
+                   "consumed (rerun the same file after a stop).")
 @click.option("--raw", is_flag=True, help="Frames are already normalised: skip preprocessing.")
 @click.option("--profile", help="Device profile name or file.")
 @click.option("--threads", type=click.IntRange(1), help="Intra-op threads.")
@@ -72,8 +117,9 @@ def _format(source: str, explicit: str | None, text_model: bool) -> str:
               help="Language models: 0 picks the likeliest next character, >0 samples.")
 @click.option("--top-k", type=click.IntRange(1), help="Language models: sample from the k best.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def command(model_path, source, fmt, state_file, raw, profile, threads, temperature, top_k,
-            seed):
+@foreign_options
+def command(model_path, source, fmt, state_file, save_every, save_seconds, resume, raw, profile,
+            threads, temperature, top_k, seed, state_pairs, constant_values, dim_sizes):
     """Stream frames from SOURCE (a file, or - for stdin) and print one JSON line per step.
 
     Each line has the step number and the output; classifiers add the label, forecasters the
@@ -83,33 +129,73 @@ def command(model_path, source, fmt, state_file, raw, profile, threads, temperat
     Examples:
       edgernn run model.onnx frames.csv
       tail -f sensor.csv | edgernn run forecast.onnx --state-file sensor.state
+      edgernn run forecast.onnx day.csv --state-file s.state --resume   # after a stop
       printf 'the quiet ' | edgernn run charlm.onnx --temperature 0.8
+      edgernn run vad.onnx audio.npy --constant sr=16000 --dim 'input[1]=576'
     """
     from edgernn.runtime import load
 
-    model = load(model_path, profile=profile, threads=threads)
+    if resume and not state_file:
+        raise click.UsageError("--resume needs --state-file (the state to resume from)")
+    model = load(model_path, profile=profile, threads=threads,
+                 **foreign_kwargs(state_pairs, constant_values, dim_sizes))
     stream = model.stream(normalize=not raw)
     if state_file and state_file.exists():
         stream.load(state_file)
     text_model = bool(model.vocabulary) and model.input_dtype == np.int64
-    fmt = _format(source, fmt, text_model)
+    fmt = guess_format(source, fmt, text_model)
+    names = model.contract.dataset.feature_names if model.contract.dataset else None
+    reader = FrameReader(source, fmt, names)
+    skip = stream.steps if resume else 0
+    durable = Durable(stream, state_file, save_every, save_seconds)
     rng = np.random.default_rng(seed)
     head = model.contract.head
-    try:
-        for frame in _frames(source, fmt):
-            if fmt == "text":
-                frame = stream.encode(frame)[0]
-            y = stream.step(frame)
-            record = {"step": stream.steps, "y": np.round(y.astype(float), 6).tolist()}
-            if head in ("classify_last", "classify_step") or model.labels:
-                record["label"] = stream.label(y)
-            elif head == "regress":
-                record["forecast"] = np.round(stream.denormalize(y).astype(float), 6).tolist()
-            elif text_model:
-                record["next"] = stream.sample(y, temperature=temperature, top_k=top_k, rng=rng)
-                del record["y"]
-            click.echo(json.dumps(record))
-            sys.stdout.flush()
-    finally:
-        if state_file:
-            stream.save(state_file)
+    consumed, last_good = 0, 0
+    with _Signals() as signals:
+        try:
+            frames = iter(reader)
+            while True:
+                signals.reading = True
+                try:
+                    line, frame = next(frames)
+                except StopIteration:
+                    break
+                finally:
+                    signals.reading = False
+                consumed += 1
+                if consumed <= skip:
+                    continue
+                if fmt == "text":
+                    frame = stream.encode(frame)[0]
+                try:
+                    y = stream.step(frame)
+                except EdgeRNNError as exc:
+                    raise DataError(f"line {line} of {reader.where}: {exc}") from None
+                last_good = line
+                click.echo(json.dumps(_record(stream, y, head, model, text_model, rng,
+                                              temperature, top_k)))
+                sys.stdout.flush()
+                durable.maybe()
+                signals.check()
+        except _Stop as stop:
+            durable.save()
+            click.echo(f"stopped by signal {signal.Signals(stop.signum).name} after step "
+                       f"{stream.steps}" + (f"; state saved to {state_file}" if state_file
+                                            else ""), err=True)
+            sys.exit(_SIGNALS[stop.signum])
+        except DataError as exc:
+            durable.save()
+            where = (f"The state after the last good line ({last_good}, step {stream.steps}) "
+                     f"is saved in {state_file}: fix the line and rerun with --resume" if
+                     state_file else "Fix the line and run again")
+            raise DataError(f"{exc}. {where}") from None
+        except BrokenPipeError:
+            durable.save()              # the reader went away (| head): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+    if consumed == 0 or consumed <= skip:
+        raise DataError(f"no frames in {reader.where}" + (
+            f" beyond the {skip} already consumed by {state_file}" if skip else "")
+            + "; nothing was streamed" + (" and the state file was left as it was"
+                                          if state_file else ""))
+    durable.save()

@@ -151,6 +151,14 @@ class Task:
             return data.stream[None, :steps], None
         return _segments(data.test, steps)
 
+    def drift_description(self, data: TaskData | None) -> str:
+        """What :meth:`drift_input` streams, in words."""
+        if data is None or data.ref.kind == "builtin":
+            return f"the built-in {self.dataset} stream"
+        where = Path(data.ref.path).name or data.ref.name
+        return f"the whole series in {where}" if data.stream is not None \
+            else f"test sequences of {where}"
+
     def fit_config(self, config: ModelConfig, data: TaskData) -> ModelConfig:
         """``config`` with input and output sizes matched to ``data``."""
         return config

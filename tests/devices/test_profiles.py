@@ -71,4 +71,4 @@ def test_export_and_quantize_follow_a_profile(forecast_checkpoint, tmp_path):
     assert q.returncode == 0, q.stderr
     assert json.loads(q.stdout)["mode"] == "dynamic"
     fp32 = run_cli("quantize", tmp_path / "a.onnx", "--profile", "x86-cpu")
-    assert fp32.returncode == 1 and "prefers fp32 artifacts" in fp32.stderr
+    assert fp32.returncode == 2 and "prefers fp32 artifacts" in fp32.stderr

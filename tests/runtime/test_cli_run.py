@@ -37,8 +37,8 @@ def test_run_text_through_a_language_model(models):
 def test_run_bad_frame_is_one_clear_error(models):
     out = run_cli("run", models / "lstm_step.onnx", input="1,2,3\n")
     assert out.returncode == 1
-    assert out.stderr.strip() == ("Error: this model takes one frame of shape (4,); got an "
-                                  "array of shape (3,)")
+    assert out.stderr.strip() == ("Error: line 1 of stdin: this model takes one frame of shape "
+                                  "(4,); got an array of shape (3,). Fix the line and run again")
     bad = run_cli("run", models / "lstm_step.onnx", input="1,2,x,4\n")
     assert "line 1 ('1,2,x,4') is not a csv frame" in bad.stderr and bad.returncode == 1
 
@@ -72,4 +72,4 @@ def test_bench_reports_figures_next_to_plain_onnxruntime(models):
 
 def test_bench_bad_streams_option(models):
     out = run_cli("bench", models / "lstm_step.onnx", "--streams", "a,b")
-    assert out.returncode == 1 and "--streams takes comma-separated counts" in out.stderr
+    assert out.returncode == 2 and "--streams takes comma-separated counts" in out.stderr

@@ -1,0 +1,122 @@
+"""Frames for ``edgernn run``: read one at a time from a file or stdin, each with its line.
+
+CSV takes the header row ``edgernn train`` takes; when the model's contract names its features,
+the header must name the same ones, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from edgernn.errors import DataError
+
+FORMATS = ("csv", "jsonl", "npy", "text")
+
+
+def guess_format(source: str, explicit: str | None, text_model: bool) -> str:
+    if explicit:
+        return explicit
+    if source != "-":
+        suffix = Path(source).suffix.lower()
+        return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}.get(
+            suffix, "text" if text_model else "csv")
+    return "text" if text_model else "csv"
+
+
+def _numeric(line: str) -> bool:
+    try:
+        [float(v) for v in line.split(",")]
+        return True
+    except ValueError:
+        return False
+
+
+class FrameReader:
+    """Iterates ``(line, frame)``: ``line`` is the 1-based line (the row index for .npy)."""
+
+    def __init__(self, source: str, fmt: str, feature_names: list[str] | None = None):
+        self.source, self.fmt, self.expected = source, fmt, feature_names
+        self.header: list[str] | None = None
+        self.where = "stdin" if source == "-" else source
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        if self.fmt == "npy":
+            yield from self._npy()
+            return
+        stream = sys.stdin if self.source == "-" else self._open()
+        try:
+            if self.fmt == "text":
+                n = 0
+                while True:
+                    ch = stream.read(1)
+                    if not ch:
+                        return
+                    n += 1
+                    yield n, ch
+            for n, line in enumerate(self._lines(stream), start=1):
+                line = line.strip()
+                if not line:
+                    continue
+                if n == 1 and self.fmt == "csv" and not _numeric(line):
+                    self._check_header(line)
+                    continue
+                yield n, self._parse(n, line)
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+
+    def _lines(self, stream):
+        try:
+            yield from stream
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{self.where} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                            f"save it as UTF-8") from None
+
+    def _open(self):
+        path = Path(self.source)
+        if path.is_dir():
+            raise DataError(f"{path} is a directory; pass a file of frames (or - for stdin)")
+        try:
+            return open(path, encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"{path} does not exist; pass a file of frames (or - for stdin)") \
+                from None
+        except OSError as exc:
+            raise DataError(f"cannot read {path}: {exc.strerror}") from None
+
+    def _npy(self):
+        path = Path(self.source)
+        if not path.is_file():
+            raise DataError(f"{path} does not exist or is not a file")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"cannot read {path} as .npy: {exc or type(exc).__name__}") from None
+        if array.ndim == 0:
+            raise DataError(f"{path} holds a single value, not frames; save an array of frames "
+                            f"(steps, features)")
+        for i, frame in enumerate(array, start=1):
+            yield i, frame
+
+    def _parse(self, n: int, line: str):
+        try:
+            if self.fmt == "jsonl":
+                return np.asarray(json.loads(line))
+            return np.asarray([float(v) for v in line.split(",")])
+        except (ValueError, json.JSONDecodeError):
+            want = "comma-separated numbers" if self.fmt == "csv" else "a JSON array"
+            raise DataError(f"line {n} ({line[:50]!r}) is not a {self.fmt} frame; {want} "
+                            f"expected") from None
+
+    def _check_header(self, line: str) -> None:
+        names = [v.strip().strip('"') for v in line.split(",")]
+        if self.expected is not None and names != list(self.expected):
+            raise DataError(f"the header of {self.where} names the columns {', '.join(names)}, "
+                            f"but the model was trained on {', '.join(self.expected)} (in that "
+                            f"order); reorder or rename the columns")
+        self.header = names
