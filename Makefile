@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export_bench.py
 	$(BIN)/python benchmarks/runtime_bench.py
 	$(BIN)/python benchmarks/quantize_bench.py
+	$(BIN)/python benchmarks/realdata_bench.py
 
 # ARM64 under qemu user-mode emulation (needs root, apt and PyPI; about two minutes).
 arm64: $(STAMP)

@@ -54,12 +54,14 @@ class ExportResult:
     op_types: list[str]
     contract: Contract = field(repr=False)
     model_bytes: bytes = field(repr=False, default=b"")
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"path": str(self.path) if self.path else None, "graph": self.graph,
                 "ops": self.ops, "exporter": self.exporter, "opset": self.opset,
                 "bytes": self.bytes, "seconds": round(self.seconds, 3),
-                "max_abs_error": self.max_abs_error, "op_types": self.op_types}
+                "max_abs_error": self.max_abs_error, "op_types": self.op_types,
+                "notes": self.notes}
 
 
 def export(model, out_path=None, *, example_input=None, graph: str = "step",
@@ -74,6 +76,7 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     _check_choice("ops", ops, OPS)
     _check_choice("exporter", exporter, EXPORTERS)
     start = time.perf_counter()
+    notes: list[str] = []
     src = resolve(model, example_input, state_layout)
     if src.bidirectional and graph != "sequence":
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "
@@ -96,18 +99,17 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
         layouts = [["batch", "layers_x_hidden"]] * core + src.layouts[core:]
         contract = _contract(src, graph, ops, exporter, proto, x, [cfg.output_size], False,
                              shapes, layouts)
+        try:
+            max_err = _parity_check(src, proto, contract, tolerance)
+        except ExportError as exc:
+            raise ExportError(f"{exc}; nothing was written. This is a bug in edgernn's compact "
+                              f"form: export with --ops fused and report it") from None
     else:
         core = decompose(src.module).eval() if ops == "decomposed" else src.module
         module = src.graph(graph, core)
         args, names, dynamic = _signature(src, graph, module)
-        proto, exporter, opset = _convert(module, args, names, dynamic, opset, exporter, src)
-        with torch.no_grad():
-            y = _y(module(*args))
-        time_out = 1 in dynamic["y"]
-        contract = _contract(src, graph, ops, exporter, proto, args[0],
-                             list(y.shape[2 if time_out else 1:]), time_out, src.state_shapes,
-                             src.layouts)
-    max_err = _parity_check(src, proto, contract, tolerance)
+        proto, contract, max_err, exporter, notes = _convert(
+            src, module, args, names, dynamic, graph, ops, opset, exporter, tolerance)
     contract = contract.with_changes(parity=[Parity(
         "torch", "max_abs", tolerance, max_err, "random inputs at export (3 streams, 23 steps)")])
     data = _finish(proto, contract)
@@ -115,7 +117,7 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
         atomic_write_bytes(out_path, data)
     return ExportResult(Path(out_path) if out_path else None, graph, ops, exporter,
                         _opset(proto), len(data), time.perf_counter() - start, max_err,
-                        sorted({n.op_type for n in proto.graph.node}), contract, data)
+                        sorted({n.op_type for n in proto.graph.node}), contract, data, notes)
 
 
 def _check_choice(name, value, choices):
@@ -167,24 +169,36 @@ def _quiet():
         logger.setLevel(level)
 
 
-def _convert(module, args, names, axes, opset, exporter, src: Source):
-    """The graph from ``exporter``, or from the other one when it fails; one error naming both
-    causes when neither can convert the module (never a hint that sends the user in a circle)."""
-    failures = []
+def _convert(src: Source, module, args, names, axes, graph, ops, opset, exporter, tolerance):
+    """Convert with ``exporter`` and check parity; when either fails, the other exporter. One
+    error naming both outcomes when neither gives a graph that computes what PyTorch computes
+    (never a hint that sends the user from one exporter to the other and back)."""
+    failures, notes = [], []
     for name in (exporter, *[e for e in EXPORTERS if e != exporter]):
         version = max(opset, DYNAMO_MIN_OPSET) if name == "dynamo" else opset
         try:
-            return _to_onnx(module, args, names, axes, version, name), name, version
-        except _ConversionFailed as exc:
+            proto = _to_onnx(module, args, names, axes, version, name)
+            with torch.no_grad():
+                y = _y(module(*args))
+            time_out = 1 in axes["y"]
+            contract = _contract(src, graph, ops, name, proto, args[0],
+                                 list(y.shape[2 if time_out else 1:]), time_out,
+                                 src.state_shapes, src.layouts)
+            max_err = _parity_check(src, proto, contract, tolerance)
+        except (_ConversionFailed, ExportError) as exc:
             failures.append(f"{name}: {exc}")
-    states = ", ".join(f"{n} {tuple(s)} (batch on axis {a} in the module)" for n, s, a in
-                       zip(src.state_names, ([args[0].shape[0], *sh] for sh in
-                                             src.state_shapes), src.batch_axes))
-    raise ExportError(f"neither torch exporter can convert {src.name} ({'; '.join(failures)}). "
-                      f"edgernn called forward(x, state) with x of shape {tuple(args[0].shape)}"
-                      f"{' and ' + states if states else ''}; the module must run on those "
-                      f"without Python branches on tensor values or shapes. If a state's batch "
-                      f"axis is wrong here, pass state_layout=[...]")
+            continue
+        if failures:
+            notes.append(f"exported with {name}: {failures[0]}")
+        return proto, contract, max_err, name, notes
+    states = ", ".join(f"{n} {tuple([args[0].shape[0], *sh])} (batch on axis {a} in the module)"
+                       for n, sh, a in zip(src.state_names, src.state_shapes, src.batch_axes))
+    raise ExportError(f"neither torch exporter gives a faithful graph of {src.name} "
+                      f"({' | '.join(failures)}). edgernn called forward(x, state) with x of shape "
+                      f"{tuple(args[0].shape)}{' and ' + states if states else ''}; the module "
+                      f"must compute with torch operations only, without Python branches on "
+                      f"tensor values or conversions to numpy. If a state's batch axis is wrong "
+                      f"there, pass state_layout=[...]. Nothing was written")
 
 
 class _ConversionFailed(Exception):
@@ -315,8 +329,8 @@ def _parity_check(src: Source, proto, contract: Contract, tolerance: float) -> f
         got_y, got_states = drive(model, x, chunks)
     except Exception as exc:  # onnxruntime's own errors: the graph does not run as exported
         raise ExportError(f"the exported {contract.graph} graph fails in ONNX Runtime on inputs "
-                          f"of another length than the example ({str(exc).splitlines()[0][:200]})"
-                          f"; nothing was written. Try --exporter with another value") from None
+                          f"of another size than the example "
+                          f"({str(exc).splitlines()[0][:200]})") from None
     if want_y.ndim < got_y.ndim:                   # one output per sequence: the last step's
         got_y = got_y[:, -1]
     errors = [compare("y", "output", got_y, want_y, tolerance)]
@@ -327,6 +341,5 @@ def _parity_check(src: Source, proto, contract: Contract, tolerance: float) -> f
         listing = "; ".join(f"{e.name}: max abs {e.max_abs:.3g} > {e.tolerance:.1g}"
                             for e in failed)
         raise ExportError(f"the exported {contract.graph} graph does not compute what PyTorch "
-                          f"computes ({listing}); nothing was written. This is an exporter bug: "
-                          f"try --exporter or --ops with another value")
+                          f"computes ({listing})")
     return max(e.max_abs for e in errors)

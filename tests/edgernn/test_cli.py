@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from tests.conftest import run_cli
@@ -117,3 +119,20 @@ def test_demo_runs_the_pipeline(tmp_path):
     assert "[3/5] validate" in out.stderr and "fp32 against int8" in out.stdout and "pytorch eager" in out.stdout
     assert {p.name for p in tmp_path.iterdir()} >= {"model.pt", "model.onnx", "model.int8.onnx",
                                                     "drift.png"}
+
+
+def test_run_takes_the_header_train_takes_and_checks_it(tmp_path):
+    pytest.importorskip("torch")
+    t = np.arange(300)
+    rows = [f"{np.sin(i / 7):.4f},{np.cos(i / 5):.4f}" for i in t]
+    (tmp_path / "s.csv").write_text("temp,vibration\n" + "\n".join(rows) + "\n")
+    assert run_cli("train", "--task", "forecast", "--data", tmp_path / "s.csv", "--hidden", "4",
+                   "--epochs", "1", "-o", tmp_path / "m.pt").returncode == 0
+    assert run_cli("export", tmp_path / "m.pt", "-o", tmp_path / "m.onnx").returncode == 0
+    same = run_cli("run", tmp_path / "m.onnx", tmp_path / "s.csv")
+    assert same.returncode == 0 and len(same.stdout.splitlines()) == 300
+    (tmp_path / "swapped.csv").write_text("vibration,temp\n" + "\n".join(rows[:5]) + "\n")
+    swapped = run_cli("run", tmp_path / "m.onnx", tmp_path / "swapped.csv")
+    assert swapped.returncode == 1 and swapped.stdout == ""
+    assert ("names the columns vibration, temp, but the model was trained on temp, vibration"
+            in swapped.stderr)

@@ -123,3 +123,44 @@ def test_sampling_temperature_and_top_k():
     rng = np.random.default_rng(0)
     draws = {sample_logits(logits, temperature=1.0, top_k=2, rng=rng) for _ in range(200)}
     assert draws == {1, 3}
+
+
+def test_sequences_of_different_lengths(tmp_path):
+    x = np.ones((3, 5, 2), np.float32)
+    x[0, 3:] = np.nan                       # NaN-padded tail: 3 real steps
+    x[2, 1:] = np.nan
+    np.savez(tmp_path / "a.npz", x_train=x, y_train=np.array([0, 1, 0]))
+    data = get_task("classify").load(tmp_path / "a.npz")
+    split = data.train if len(data.train) == 2 else data.val
+    assert data.ref.variable_length and np.isfinite(data.train.x).all()
+    assert sorted(np.concatenate([data.train.lengths, data.val.lengths]).tolist()) == [1, 3, 5]
+    del split
+    np.savez(tmp_path / "b.npz", x_train=np.ones((2, 4, 1), np.float32), y_train=[0, 1],
+             lengths_train=np.array([2, 4]), x_val=np.ones((1, 4, 1), np.float32), y_val=[1])
+    data = get_task("classify").load(tmp_path / "b.npz")
+    assert data.train.lengths.tolist() == [2, 4] and data.val.lengths is None
+    assert data.train.steps == 6 and data.train.last(np.arange(8).reshape(2, 4))[0] == 1
+
+
+@pytest.mark.parametrize("x, lengths, message", [
+    ([[[1.0], [np.nan], [2.0]]], None, r"NaN or inf inside sequence 0 \(step 1 of its 3\)"),
+    ([[[1.0], [2.0]]], [3], r"lengths for x_train must lie in 1..2"),
+    ([[[1.0], [2.0]]], [1.5], r"must be 1 integers"),
+])
+def test_bad_lengths_are_refused(tmp_path, x, lengths, message):
+    arrays = dict(x_train=np.array(x, np.float32), y_train=np.zeros(1, int),
+                  x_val=np.ones((1, 2, 1), np.float32), y_val=np.zeros(1, int))
+    if lengths is not None:
+        arrays["lengths_train"] = np.array(lengths)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message):
+        get_task("classify").load(tmp_path / "bad.npz")
+
+
+def test_a_held_out_validation_split_when_the_file_has_none(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "u.npz", x_train=rng.normal(size=(40, 5, 2)), y_train=rng.integers(0, 2, 40),
+             x_test=rng.normal(size=(10, 5, 2)), y_test=rng.integers(0, 2, 10))
+    data = get_task("classify").load(tmp_path / "u.npz")
+    assert (len(data.train), len(data.val), len(data.test)) == (34, 6, 10)
+    assert data.ref.splits == {"train": 34, "val": 6, "test": 10} and len(data.ref.sha256) == 64

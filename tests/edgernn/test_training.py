@@ -75,3 +75,72 @@ def test_bad_training_config_is_refused():
         TrainConfig(schedule="linear")
     with pytest.raises(ConfigError, match="bptt must be >= 1"):
         TrainConfig(bptt=0)
+
+
+def test_same_data_seed_and_options_give_the_same_weights_through_the_cli(tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    hashes = []
+    for i in range(2):
+        out = run_cli("train", "--task", "forecast", "--size", "0.1", "--hidden", "8",
+                      "--epochs", "3", "-o", tmp_path / f"{i}.pt", "--json")
+        assert out.returncode == 0, out.stderr
+        info = run_cli("info", tmp_path / f"{i}.pt", "--json")
+        hashes.append(json.loads(info.stdout)["weights_sha256"])
+    assert hashes[0] == hashes[1]
+
+
+def test_help_shows_the_training_controls_and_defaults():
+    from tests.conftest import run_cli
+
+    text = " ".join(run_cli("train", "--help").stdout.split())
+    for option in ("--patience", "--min-delta", "--warmup-steps", "--time-budget",
+                   "--difference"):
+        assert option in text
+    assert "(0: off)" in text and "[default: (off)" in text
+
+
+def test_early_stopping_waits_until_the_warm_up_is_over():
+    task = get_task("keyword")
+    data = task.generate(seed=0, size=0.01)               # 60 clips: one batch per epoch
+    result = fit(task, data, task.model.replace(hidden_size=8, num_layers=1),
+                 task.training.replace(epochs=40, patience=2, warmup_steps=12, lr=1e-4),
+                 verbose=False)
+    # one optimiser step per epoch: no epoch before the 12th may count towards patience
+    assert len(result.history) >= 12
+
+
+def test_min_delta_makes_small_improvements_not_count():
+    task = get_task("forecast")
+    data = task.generate(seed=0, size=0.1)
+    loose = fit(task, data, task.model.replace(hidden_size=8),
+                task.training.replace(epochs=15, patience=2, warmup_steps=0, min_delta=1.0),
+                verbose=False)
+    assert loose.stop_reason.startswith("early stop") and len(loose.history) <= 3
+
+
+def test_variable_length_classification_reads_each_sequence_at_its_last_real_step(tmp_path):
+    """The label is the sign of the last real frame: padding (NaN tails in the file) must
+    change nothing, wherever a sequence ends."""
+    rng = np.random.default_rng(0)
+    n, t = 600, 12
+    lengths = rng.integers(3, t + 1, n)
+    x = rng.normal(size=(n, t, 2)).astype(np.float32)
+    y = (x[np.arange(n), lengths - 1, 0] > 0).astype(int)
+    x[np.arange(t)[None, :] >= lengths[:, None]] = np.nan
+    np.savez(tmp_path / "v.npz", x_train=x[:400], y_train=y[:400], x_val=x[400:500],
+             y_val=y[400:500], x_test=x[500:], y_test=y[500:])
+    task = get_task("classify")
+    data = task.load(tmp_path / "v.npz")
+    assert data.train.lengths is not None and data.ref.variable_length
+    result = fit(task, data, task.model.replace(hidden_size=16, num_layers=1),
+                 task.training.replace(epochs=25, lr=1e-2, patience=25), verbose=False)
+    assert result.test_metric > 0.9
+    out = predict(result.model, data.test, result.preprocessing)
+    noisy = data.test.take(np.arange(len(data.test)))
+    noisy.x = np.where(np.isnan(x[500:]), 1e3, noisy.x).astype(np.float32)
+    assert np.array_equal(task.predictions(out, data.test),
+                          task.predictions(predict(result.model, noisy, result.preprocessing),
+                                           noisy))

@@ -140,3 +140,50 @@ def test_cli(tmp_path):
                   "--horizon", "300")
     assert bad.returncode == 1 and "fails the quality gate" in bad.stderr
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_calibration_points_come_from_the_whole_training_split():
+    from edgernn.exporters.calibrate import positions
+    from edgernn.tasks.base import Split
+
+    long = Split(np.zeros((1, 100_000, 3), np.float32), np.zeros(1))
+    seqs, steps = positions(long, 1024)
+    assert len(steps) == 1024 and steps.max() > 90_000 and steps.min() < 10_000
+    many = Split(np.zeros((5000, 20, 3), np.float32), np.zeros(5000),
+                 lengths=np.full(5000, 10))
+    seqs, steps = positions(many, 512)
+    assert len(np.unique(seqs)) > 400 and steps.max() < 10          # never padding
+
+
+def test_static_calibration_is_recorded_with_its_data(forecast_checkpoint, tmp_path):
+    fp32 = export(forecast_checkpoint, tmp_path / "f.onnx", ops="decomposed").path
+    report = quantize(fp32, tmp_path / "s.onnx", mode="static", gate=GATE,
+                      calibration_frames=256, measure_latency=False)
+    cov = load(tmp_path / "s.onnx").contract.quantization
+    assert cov.calibration_dataset.kind == "builtin" and cov.calibration_dataset.split == "train"
+    assert cov.calibration_dataset.steps == 256 and "256 (frame, state) points" in cov.calibration
+    assert report.data.split == "test" and report.metric.items == report.data.steps
+
+
+def test_force_writes_the_best_failing_attempt_and_says_which(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "lstm")
+    out = tmp_path / "forced.onnx"
+    report = quantize(fp32, out, mode="static", checkpoint=ckpt, gate=GATE,
+                      calibration=calibration(tmp_path, scale=1e4), force=True,
+                      measure_latency=False)
+    assert not report.passed and out.exists()
+    note = next(n for n in report.notes if n.startswith("--force"))
+    assert f"wrote the {report.attempt} attempt, the best of 2" in note and "p99 error" in note
+    others = [n for n in report.notes if "recurrent path failed the gate" in n]
+    assert len(others) == 2
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    ckpt, fp32 = artifact(tmp_path, "gru")
+    cfg = ModelConfig(cell="gru", input_size=6, hidden_size=32, num_layers=2, output_size=4,
+                      head="classify_step")
+    other = save_checkpoint(tmp_path / "other.pt", Checkpoint(
+        config=cfg, state_dict=build(cfg, seed=7).state_dict()))
+    out = run_cli("quantize", fp32, "--checkpoint", other, "-o", tmp_path / "q.onnx")
+    assert out.returncode == 2 and "does not hold the weights of" in out.stderr
+    assert not (tmp_path / "q.onnx").exists()

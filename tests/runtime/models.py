@@ -7,11 +7,24 @@ and ``EDGERNN_TEST_MODELS=DIR pytest tests/runtime`` runs the tests without torc
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 NAMES = ("lstm_step", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
-         "no_contract", "not_recurrent", "other_weights")
+         "no_contract", "not_recurrent", "other_weights", "silero_vad")
+
+
+def published_vad() -> Path | None:
+    """Silero VAD's published stateful ONNX model, as its package ships it (no download);
+    found without importing the package (which imports torch). None when not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+    return path if path.is_file() else None
 
 
 def build_models(folder: str | Path) -> Path:
@@ -55,6 +68,10 @@ def build_models(folder: str | Path) -> Path:
     proto = onnx.load(folder / "no_contract.onnx")
     del proto.metadata_props[:]
     onnx.save(proto, folder / "no_contract.onnx")
+    # A published model: Silero VAD (inputs input [?, ?], state [2, ?, 128], sr scalar).
+    vad = published_vad()
+    if vad is not None:
+        shutil.copyfile(vad, folder / "silero_vad.onnx")
     # Not recurrent at all.
     torch.onnx.export(torch.nn.Linear(4, 2).eval(), (torch.randn(1, 4),),
                       str(folder / "not_recurrent.onnx"), input_names=["x"], output_names=["y"],

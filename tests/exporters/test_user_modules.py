@@ -1,0 +1,142 @@
+"""Modules edgernn did not build: any state layout, to ONNX, validated, streamed, pooled, int8."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from edgernn.errors import ConfigError, ExportError  # noqa: E402
+from edgernn.exporters import export, validate  # noqa: E402
+from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.runtime import load  # noqa: E402
+
+
+class ConvGRU(nn.Module):
+    """A causal convolution that keeps its context as (batch, features, k-1), then a GRU whose
+    state is torch's (layers, batch, hidden): two states, batch on different axes."""
+
+    def __init__(self, features=3, k=4, hidden=16, out=2):
+        super().__init__()
+        self.k, self.features = k, features
+        self.conv = nn.Conv1d(features, 8, k)
+        self.gru = nn.GRU(8, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, out)
+
+    def forward(self, x, state=None):
+        if state is None:
+            ctx, h = x.new_zeros(x.shape[0], self.features, self.k - 1), None
+        else:
+            ctx, h = state
+        xt = torch.cat([ctx, x.transpose(1, 2)], dim=2)               # (B, F, k-1+T)
+        z = torch.relu(self.conv(xt)).transpose(1, 2)                  # (B, T, 8)
+        out, h = self.gru(z, h)
+        return self.head(out), (xt[:, :, xt.shape[2] - (self.k - 1):], h)
+
+
+class Square(nn.Module):
+    """A state (batch, batch-sized axis): the batch axis cannot be inferred."""
+
+    def forward(self, x, state=None):
+        b = x.shape[0]
+        s = x.new_zeros(b, b) if state is None else state
+        s = s + x.sum((1, 2))[:, None]
+        return x.cumsum(1), s
+
+
+@pytest.fixture(scope="module")
+def conv():
+    torch.manual_seed(0)
+    return ConvGRU().eval(), torch.randn(2, 5, 3)
+
+
+@pytest.mark.parametrize("graph, ops", [("step", "fused"), ("step", "decomposed"),
+                                        ("chunk", "fused")])
+def test_conv_context_state_exports_validates_and_streams(conv, tmp_path, graph, ops):
+    module, example = conv
+    result = export(module, tmp_path / "c.onnx", example_input=example, graph=graph, ops=ops)
+    ctx, h = result.contract.states
+    assert ctx.shape == ["batch", 3, 3] and h.shape == ["batch", 1, 16]
+    assert h.layout == ["batch", "layers_x_directions", "hidden"]
+    report = validate(module, [result.path], example_input=example, horizon=300)
+    assert report.passed, report.rows()
+    # the stream equals the module on a whole sequence, state carried across calls
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    stream = load(result.path).stream()
+    got = np.concatenate([stream.feed(x[:5]), stream.feed(x[5:])])
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)[None])[0][0].numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_conv_context_state_pools_row_for_row(conv, tmp_path):
+    module, example = conv
+    path = export(module, tmp_path / "c.onnx", example_input=example).path
+    model = load(path)
+    pool, lone = model.pool(), model.stream()
+    a, b = pool.open(), pool.open()
+    rng = np.random.default_rng(1)
+    for t in range(20):
+        frame = rng.normal(size=3).astype(np.float32)
+        out = pool.step({a: frame, b: rng.normal(size=3).astype(np.float32) * 5})
+        np.testing.assert_allclose(out[a], lone.step(frame), rtol=0, atol=1e-6)
+
+
+def test_user_module_goes_to_int8_from_its_fused_export(conv, tmp_path):
+    module, example = conv
+    fp32 = export(module, tmp_path / "c.onnx", example_input=example).path
+    report = quantize(fp32, tmp_path / "c.int8.onnx", checkpoint=module, example_input=example,
+                      gate=Gate(horizon=300), measure_latency=False)
+    assert report.passed and report.coverage.weight_tensors_int8 == report.coverage.weight_tensors
+    assert any("re-exported from ConvGRU as the decomposed step graph" in n for n in report.notes)
+    y = load(tmp_path / "c.int8.onnx").stream().feed(np.zeros((4, 3), np.float32))
+    assert y.shape == (4, 2) and np.isfinite(y).all()
+
+
+def test_another_modules_weights_are_refused(conv, tmp_path):
+    module, example = conv
+    fp32 = export(module, tmp_path / "c.onnx", example_input=example).path
+    torch.manual_seed(5)
+    other = ConvGRU().eval()
+    with pytest.raises(ConfigError, match="does not hold the weights of .*c.onnx"):
+        quantize(fp32, tmp_path / "q.onnx", checkpoint=other, example_input=example)
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_an_ambiguous_batch_axis_asks_for_state_layout(tmp_path):
+    example = torch.randn(3, 4, 2)
+    with pytest.raises(ExportError, match=r"cannot tell the batch axis of state 'state0' of "
+                                          r"shape \(3, 3\).*axes \[0, 1\] all follow.*"
+                                          r"state_layout"):
+        export(Square(), tmp_path / "s.onnx", example_input=example)
+    with pytest.raises(ExportError, match="must name its 2 axes with exactly one called 'batch'"):
+        export(Square(), tmp_path / "s.onnx", example_input=example, state_layout=["a,b"])
+
+
+def test_state_layout_names_the_axes(conv, tmp_path):
+    module, example = conv
+    result = export(module, tmp_path / "c.onnx", example_input=example,
+                    state_layout=["batch,features,k", 1])
+    assert result.contract.states[0].layout == ["batch", "features", "k"]
+    with pytest.raises(ExportError, match="puts the batch of state 'state0' .* on axis 2, but "
+                                          "that axis does not follow"):
+        export(module, tmp_path / "c.onnx", example_input=example, state_layout=[2, 1])
+
+
+def test_a_module_neither_exporter_converts_names_both_causes(tmp_path):
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(2, 4, batch_first=True)
+
+        def forward(self, x, state=None):
+            y, h = self.rnn(x, state)
+            if float(y.sum()) > 1e9:                     # a Python branch on a tensor value
+                y = y * 2
+            return y, h.numpy() if False else h
+
+    with pytest.raises(ExportError) as info:
+        export(Branchy(), tmp_path / "b.onnx", example_input=torch.randn(2, 3, 2), graph="chunk",
+               tolerance=-1.0)
+    message = str(info.value)
+    assert "Try --exporter" not in message and "try torchscript" not in message.lower()
