@@ -67,9 +67,11 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
         echo_json(result.to_dict())
         return
     click.echo(f"wrote {output}")
-    click.echo(table([["graph", f"{graph} ({ops} ops)"], ["exporter", exporter],
+    click.echo(table([["graph", f"{graph} ({ops} ops)"], ["exporter", result.exporter],
                       ["opset", result.opset], ["size", f"{result.bytes:,} bytes"],
                       ["states", ", ".join(s.name for s in result.contract.states) or "none"],
                       ["max abs error vs torch", result.max_abs_error],
                       ["export time", f"{result.seconds:.2f} s"],
                       ["ops", " ".join(result.op_types)]], ["field", "value"]))
+    for note in result.notes:
+        click.echo(f"note: {note}")

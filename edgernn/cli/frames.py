@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from edgernn.errors import DataError
+from edgernn.tasks.forecast import is_header
 
 FORMATS = ("csv", "jsonl", "npy", "text")
 
@@ -26,14 +27,6 @@ def guess_format(source: str, explicit: str | None, text_model: bool) -> str:
         return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}.get(
             suffix, "text" if text_model else "csv")
     return "text" if text_model else "csv"
-
-
-def _numeric(line: str) -> bool:
-    try:
-        [float(v) for v in line.split(",")]
-        return True
-    except ValueError:
-        return False
 
 
 class FrameReader:
@@ -62,7 +55,7 @@ class FrameReader:
                 line = line.strip()
                 if not line:
                     continue
-                if n == 1 and self.fmt == "csv" and not _numeric(line):
+                if n == 1 and self.fmt == "csv" and is_header(line):
                     self._check_header(line)
                     continue
                 yield n, self._parse(n, line)

@@ -202,8 +202,8 @@ def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     names = None
-    if lines and not numeric(lines[0]):
-        names = [v.strip().strip('"') for v in lines[0].split(",")]      # a header row
+    if lines and is_header(lines[0]):
+        names = [v.strip().strip('"') for v in lines[0].split(",")]
         lines = lines[1:]
     rows = []
     for i, line in enumerate(lines, start=1):
@@ -223,9 +223,13 @@ def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     return series, names
 
 
-def numeric(line: str) -> bool:
-    try:
-        [float(v) for v in line.split(",")]
-        return True
-    except ValueError:
-        return False
+def is_header(line: str) -> bool:
+    """A header row names its columns: not one of its fields is a number (a row with a typo
+    in one number is a bad data row, not a header)."""
+    for field in line.split(","):
+        try:
+            float(field)
+            return False
+        except ValueError:
+            pass
+    return True
