@@ -38,7 +38,21 @@ class Progress:
         self.stream.flush()
 
 
+_STAGES = {"on": False}
+
+
+def show_stages(on: bool = True) -> None:
+    """Let long library stages (validate, quantize) say what they are doing on stderr; the CLI
+    turns this on, the Python API leaves it off."""
+    _STAGES["on"] = on
+
+
 def log(message: str, enabled: bool = True) -> None:
     """A progress or log line: stderr, so stdout stays for results."""
     if enabled:
         print(message, file=sys.stderr, flush=True)
+
+
+def stage(message: str) -> None:
+    """A line announcing a stage that may take seconds (shown when :func:`show_stages` is on)."""
+    log(message, _STAGES["on"])

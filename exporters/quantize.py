@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries
 from edgernn.exporters.qgraph import coverage, fp16, needs_reexport, recurrent_matmuls
 from edgernn.files import atomic_write_bytes
+from edgernn.progress import stage
 from edgernn.runtime.metadata import contract_of, open_session
 from edgernn.runtime.model import Model
 from edgernn.tasks.base import apply_normalization
@@ -46,12 +48,14 @@ __all__ = ["Gate", "QuantizeReport", "quantize"]
 
 @contextlib.contextmanager
 def _quiet_quantizer():
-    """ONNX Runtime's quantizer logs advice on the root logger at WARNING; keep stderr clean."""
+    """ONNX Runtime's quantizer logs advice on the root logger at WARNING and prints its
+    calibration progress with print(): keep stderr clean and stdout for results."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
         root.setLevel(level)
 
@@ -223,6 +227,7 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
                          "(export it with --ops decomposed); --recurrent fp32 changes nothing")
         calib_name, calib_ref = "", None
         dst = tmp / f"{attempt}.onnx"
+        stage(f"quantize: {mode} attempt with the recurrent path {attempt}")
         with _quiet_quantizer():
             if mode == "dynamic":
                 _dynamic(src.named, dst, exclude, per_channel, reduce_range)
@@ -250,6 +255,7 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         embed_contract(out_proto, q_contract)
         data_bytes = out_proto.SerializeToString(deterministic=True)
         out_model = _load(data_bytes, "quantized")
+        stage(f"quantize: gate over {gate.horizon} streamed steps and the test split")
         measured = evaluate(src.model, out_model, src.contract, gate, dataset, seed)
         origin = str(in_path) if src.path == in_path else \
             f"{src.path.stem} step graph re-exported from {src_module.name}"

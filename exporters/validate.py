@@ -14,11 +14,12 @@ import os
 
 import numpy as np
 
-from edgernn.errors import ConfigError
+from edgernn.errors import ConfigError, ModelError
 from edgernn.exporters.parity import compare, drive, random_splits, spans
 from edgernn.exporters.source import Source, resolve
 from edgernn.exporters.validation_report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
+from edgernn.progress import stage
 from edgernn.runtime.model import Model, load
 from edgernn.tasks.base import apply_normalization
 from edgernn.tasks.compare import compare_metric
@@ -61,6 +62,21 @@ def _reference_evaluator(model_path_or_bytes, model: Model, x: np.ndarray, atol)
     errors += [compare(s.name, "state", got_states[s.name], want[1 + i], atol)
                for i, s in enumerate(model.states)]
     return Check("onnx.reference (ORT vs evaluator)", errors)
+
+
+def _check_same_model(src: Source, model: Model, name) -> None:
+    """The reference must be the artifact's model: same frame, same states (the compact form
+    keeps each state's axes merged)."""
+    frame = list(model.input.shape[2 if model.graph == "chunk" else 1:])
+    want_frame = list(src.example.shape[2:])
+    theirs = [[d for d in s.shape if d != "batch"] for s in model.states]
+    ours = [list(s) for s in src.state_shapes] if model.contract.streamable else []
+    same = frame == want_frame and len(theirs) == len(ours) and all(
+        a == b or int(np.prod(a)) == int(np.prod(b)) for a, b in zip(theirs, ours))
+    if not same:
+        raise ModelError(f"{src.name} is not the model of {name}: it takes frames {want_frame} "
+                         f"and keeps states {ours}, the file takes {frame} and keeps {theirs}. "
+                         f"Pass the checkpoint (or module) the file was exported from")
 
 
 def _window(model: Model, x: np.ndarray) -> np.ndarray:
@@ -107,6 +123,9 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None, pre=None, 
                       task_input: _TaskInput | None = None) -> ArtifactReport:
     model = load(artifact)
     name = artifact if isinstance(artifact, (str, os.PathLike)) else "<bytes>"
+    stage(f"validate {name}: random inputs, stream splits, task data, drift over {horizon} "
+          f"steps, onnx.reference")
+    _check_same_model(src, model, name)
     report = ArtifactReport(str(name), model.graph, check_metric=tolerances.check_metric)
     rng = np.random.default_rng(seed)
     atol = tolerances.atol
@@ -177,6 +196,7 @@ def validate(reference, artifacts, *, example_input=None, tolerances: Tolerances
             raise ConfigError("data= needs a checkpoint: a plain module names no task to score")
         dataset = data_for_checkpoint(ckpt, data, stage="validate", model=src.name)
         if dataset is not None:
+            stage(f"validate: PyTorch on the test split of {dataset.ref.describe()}")
             task = get_task(ckpt.task)
             task_input = _TaskInput(src, task, dataset, pre, post, tolerances)
     reports = [validate_artifact(src, a, task=task, data=dataset, pre=pre, post=post,

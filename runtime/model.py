@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.contract import Contract, StateSpec
-from edgernn.errors import ModelError, StreamingError
+from edgernn.errors import ConfigError, ModelError, StreamingError
 from edgernn.runtime import providers as _providers
 from edgernn.runtime.infer import as_constant, infer_contract
 from edgernn.runtime.metadata import contract_of, open_session, signature
@@ -117,6 +117,51 @@ class Model:
                                  f"sequences")
 
 
+def _check_arguments(threads, providers, states, constants):
+    """Arguments of :func:`load`, checked and normalised; each error names the argument."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(
+            threads, (int, np.integer)) or threads < 1):
+        raise ConfigError(f"threads must be a positive int (intra-op threads), got {threads!r}")
+    if isinstance(providers, str):
+        providers = [providers]                 # one provider, not one per character
+    if providers is not None:
+        if not isinstance(providers, (list, tuple)) or not all(
+                isinstance(p, str) or (isinstance(p, tuple) and len(p) == 2
+                                       and isinstance(p[0], str) and isinstance(p[1], dict))
+                for p in providers):
+            raise ConfigError(f"providers must be a provider name or a list of names (or "
+                              f"(name, options) pairs), got {providers!r}")
+        providers = list(providers)
+    if states is not None and not isinstance(states, (dict, list, tuple)):
+        raise ConfigError(f"states must map state inputs to outputs ({{input: output}}), got "
+                          f"{type(states).__name__}")
+    if constants is not None and not isinstance(constants, dict):
+        raise ConfigError(f"constants must map input names to values, got "
+                          f"{type(constants).__name__}")
+    return (None if threads is None else int(threads)), providers
+
+
+def _check_graph(contract: Contract, session, source: str) -> None:
+    """The contract must describe the graph it travels in: same inputs, same state shapes."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name for o in session.get_outputs()}
+    wanted = [(contract.inputs[0].name, contract.inputs[0].shape)] + [
+        (s.input, s.shape) for s in contract.states]
+    for name, shape in wanted:
+        have = inputs.get(name)
+        if have is None or len(have) != len(shape) or any(
+                isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(have, shape)):
+            raise ModelError(f"{source}: its contract says input {name!r} is {shape} but the "
+                             f"graph takes {have if have is not None else 'no such input'}; the "
+                             f"file's metadata does not match its graph (edited by hand?). "
+                             f"Export it again")
+    missing = [s.output for s in contract.states if s.output not in outputs]
+    missing += [o.name for o in contract.outputs if o.name not in outputs]
+    if missing:
+        raise ModelError(f"{source}: its contract names output(s) {', '.join(missing)} that the "
+                         f"graph does not have; export it again")
+
+
 def _check_dims(dims) -> dict:
     if dims is None:
         return {}
@@ -152,17 +197,29 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
     576}`` for an axis with no name); or let the runtime infer the states (it warns with what it
     inferred). Named axes are fixed with ONNX Runtime's free-dimension overrides.
     """
+    threads, providers = _check_arguments(threads, providers, states, constants)
     if isinstance(model, (bytes, bytearray)):
         data, source = bytes(model), "<bytes>"
-    else:
+    elif isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.is_file():
-            raise ModelError(f"model file {path} does not exist")
-        data, source = path.read_bytes(), str(path)
+            raise ModelError(f"model file {path} does not exist"
+                             + (" (it is a directory)" if path.is_dir() else ""))
+        try:
+            data, source = path.read_bytes(), str(path)
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {path}: {exc.strerror}") from None
+    else:
+        raise ConfigError(f"load() takes a path or the model's bytes, got "
+                          f"{type(model).__name__}")
     prof = None
     if profile is not None:
         from edgernn.devices import get_profile
+        from edgernn.devices.profiles import Profile
 
+        if not isinstance(profile, (str, Profile)):
+            raise ConfigError(f"profile must be a profile name, a profile file's path or a "
+                              f"Profile, got {type(profile).__name__}")
         prof = get_profile(profile) if isinstance(profile, str) else profile
     options = prof.session_options() if prof else ort.SessionOptions()
     dims = _check_dims(dims)
@@ -188,6 +245,8 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
     elif constants or dims:
         raise ModelError("constants and dims are for models without an edgernn contract; this "
                          "one has its own")
+    else:
+        _check_graph(contract, session, source)
     loaded = Model(session, contract, _fingerprint(data, contract if not said else None),
                    source, constants, prof.name if prof else None)
     loaded.inferred = said

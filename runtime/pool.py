@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from edgernn.errors import DataError, SnapshotError, StreamingError
+from edgernn.errors import DataError, StreamingError
 from edgernn.runtime import snapshot as _snapshot
 from edgernn.runtime.stream import FramePrep
 
@@ -35,6 +35,8 @@ class Pool:
         self._state = model.initial_state(capacity)
         self._chunk = model.graph == "chunk"
         self._axes = {s.name: s.batch_axis for s in model.states}
+        tail = model.output.shape[2 if self._chunk else 1:]
+        self._out_shape = tuple(d if isinstance(d, int) else 0 for d in tail)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -114,6 +116,8 @@ class Pool:
     def step_many(self, ids, frames) -> np.ndarray:
         """The array form of :meth:`step` for server loops: ``frames[j]`` is stream ``ids[j]``'s
         frame, (k, *frame); returns the outputs in the same order, (k, *out)."""
+        if len(ids) == 0:
+            return np.zeros((0, *self._out_shape), np.float32)
         with self._lock:
             try:
                 rows = np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
@@ -161,9 +165,7 @@ class Pool:
 
     def restore(self, stream_id: int, data: bytes) -> None:
         states, steps = _snapshot.loads(data, self.model.fingerprint)
-        fresh = self.model.initial_state(1)
-        if set(states) != set(fresh) or any(states[n].shape != v.shape for n, v in fresh.items()):
-            raise SnapshotError("the snapshot's states do not fit this model")
+        _snapshot.check_fits(states, self.model.initial_state(1))
         with self._lock:
             row = self._row(stream_id)
             self._write_rows([row], states)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from edgernn.errors import DataError, ModelError, NonFiniteError
+from edgernn.errors import DataError, ModelError, NonFiniteError, SnapshotError
 from edgernn.files import atomic_write_bytes
 from edgernn.runtime import snapshot as _snapshot
 from edgernn.runtime.engine import Engine
@@ -100,23 +100,19 @@ class Stream:
     def restore(self, data: bytes) -> None:
         """Continue from a snapshot of this model (another model's is refused)."""
         states, steps = _snapshot.loads(data, self.model.fingerprint)
-        expected = self.model.initial_state(1)
-        for name, value in expected.items():
-            if name not in states or states[name].shape != value.shape:
-                from edgernn.errors import SnapshotError
-
-                raise SnapshotError(f"the snapshot's state {name!r} does not fit this model "
-                                    f"(expected shape {value.shape})")
+        _snapshot.check_fits(states, self.model.initial_state(1))
         self._engine.set_state(states)
         self.steps = steps
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a snapshot to ``path`` atomically: never a half-written file."""
-        atomic_write_bytes(path, self.snapshot())
+        try:
+            atomic_write_bytes(path, self.snapshot())
+        except OSError as exc:
+            raise SnapshotError(f"cannot write the snapshot to {path}: {exc.strerror or exc}; "
+                                f"the previous file, if any, is unchanged") from None
 
     def load(self, path: str | os.PathLike) -> None:
-        from edgernn.errors import SnapshotError
-
         try:
             with open(path, "rb") as fh:
                 data = fh.read()

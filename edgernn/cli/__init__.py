@@ -17,7 +17,9 @@ import warnings
 import click
 
 from edgernn import __version__
+from edgernn.cli.streams import results_only
 from edgernn.errors import ConfigError, EdgeRNNError
+from edgernn.progress import show_stages
 
 DEBUG_ENV = "EDGERNN_DEBUG"
 
@@ -56,8 +58,10 @@ class _Group(click.Group):
     def invoke(self, ctx):
         debug = ctx.params.get("debug") or os.environ.get(DEBUG_ENV) not in (None, "", "0")
         warnings.showwarning = _show_warning
+        show_stages()
         try:
-            return super().invoke(ctx)
+            with results_only():
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except EdgeRNNError as exc:

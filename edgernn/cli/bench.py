@@ -61,9 +61,12 @@ def command(model_path, checkpoint, data, steps, streams, threads, state_pairs, 
       edgernn bench model.onnx --checkpoint model.pt --json
       edgernn bench vad.onnx --constant sr=16000 --dim 'input[1]=576'
     """
+    from edgernn.cli.checks import readable
     from edgernn.errors import ConfigError
     from edgernn.runtime import bench, load
 
+    for path, what in ((model_path, "model"), (checkpoint, "--checkpoint"), (data, "--data")):
+        readable(path, what)
     try:
         counts = [int(v) for v in streams.split(",") if v.strip()]
     except ValueError:

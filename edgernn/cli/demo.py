@@ -32,13 +32,19 @@ def command(out, horizon, profile, as_json, **options):
       edgernn demo --task charlm --out runs/charlm
       edgernn demo --profile arm64-cpu
     """
+    from edgernn.cli.checks import folder_writable, readable
+    from edgernn.devices import get_profile
+
+    folder_writable(out, "--out")
+    readable(options.get("data"), "--data")
+    if profile:
+        get_profile(profile)                       # an unknown profile stops here, not later
+
     from edgernn.checkpoint import save_checkpoint
     from edgernn.cli.export import resolve_form
-    from edgernn.devices import get_profile
     from edgernn.exporters import export, validate
     from edgernn.exporters.quantize import Gate, quantize
     from edgernn.exporters.validate import plot, record
-
     out.mkdir(parents=True, exist_ok=True)
     log(f"[1/5] train '{options['task_name']}'")
     result = run_training(**options)

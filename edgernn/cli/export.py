@@ -58,10 +58,14 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
       edgernn export model.pt --ops decomposed --exporter dynamo -o model.dec.onnx
       edgernn export model.pt --profile arm64-cpu -o model.arm64.onnx
     """
-    from edgernn.exporters import export
+    from edgernn.cli.checks import readable, writable
 
     graph, ops = resolve_form(profile, graph, ops)
     output = output or checkpoint.with_suffix(".onnx")
+    readable(checkpoint, "checkpoint")
+    writable(output, "--output")
+
+    from edgernn.exporters import export
     result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter)
     if as_json:
         echo_json(result.to_dict())

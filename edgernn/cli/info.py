@@ -130,6 +130,9 @@ def command(path, state_pairs, constant_values, dim_sizes, as_json):
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file; pass a checkpoint (.pt) or an "
                         f"ONNX file (.onnx)")
+    from edgernn.cli.checks import readable
+
+    readable(path, "file")
     kwargs = foreign_kwargs(state_pairs, constant_values, dim_sizes)
     doc = describe_checkpoint(path) if _kind(path) == "checkpoint" else describe_onnx(path, kwargs)
     if as_json:

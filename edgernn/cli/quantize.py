@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import echo_json, json_option, table
+from edgernn.progress import log
 
 
 def report_rows(r) -> list[list]:
@@ -83,8 +84,8 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
       edgernn quantize gru.onnx --checkpoint gru.pt -o gru.int8.onnx
       edgernn quantize model.onnx --mode static --method percentile --checkpoint model.pt
     """
-    from edgernn.errors import ConfigError
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.cli.checks import readable, writable
+    from edgernn.errors import ConfigError, ParityError
 
     if mode is None and profile:
         from edgernn.devices import get_profile
@@ -94,14 +95,22 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
             raise ConfigError(f"profile {profile!r} prefers fp32 artifacts: there is nothing to "
                               f"quantize for it. Pass --mode to quantize anyway")
     mode = mode or "dynamic"
-
     suffix = ".fp16.onnx" if mode == "fp16" else ".int8.onnx"
     output = output or model_path.with_name(model_path.name.removesuffix(".onnx") + suffix)
-    report = quantize(model_path, output, mode=mode, checkpoint=checkpoint, data=data,
-                      calibration=calibration, calibration_frames=calibration_frames,
-                      method=method, per_channel=per_channel, reduce_range=not full_range,
-                      recurrent=recurrent, force=force,
-                      gate=Gate(horizon=horizon, max_error=max_error, max_drop=max_drop))
+    readable(model_path, "model")
+    for path, what in ((checkpoint, "--checkpoint"), (data, "--data"),
+                       (calibration, "--calibration")):
+        readable(path, what)
+    writable(output, "--output")
+    log(f"quantize {model_path} ({mode}): convert, then the gate on the model's own data")
+    try:
+        report = _run(model_path, output, mode, checkpoint, data, calibration,
+                      calibration_frames, method, per_channel, full_range, recurrent, force,
+                      horizon, max_error, max_drop)
+    except ParityError as exc:
+        if as_json and exc.report is not None:
+            echo_json(exc.report.to_dict())          # the failing report, then the error
+        raise
     if as_json:
         echo_json(report.to_dict())
         return
@@ -109,3 +118,14 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
     click.echo(table(report_rows(report), ["figure", "value"]))
     for note in report.notes:
         click.echo(f"note: {note}")
+
+
+def _run(model_path, output, mode, checkpoint, data, calibration, calibration_frames, method,
+         per_channel, full_range, recurrent, force, horizon, max_error, max_drop):
+    from edgernn.exporters.quantize import Gate, quantize
+
+    return quantize(model_path, output, mode=mode, checkpoint=checkpoint, data=data,
+                    calibration=calibration, calibration_frames=calibration_frames,
+                    method=method, per_channel=per_channel, reduce_range=not full_range,
+                    recurrent=recurrent, force=force,
+                    gate=Gate(horizon=horizon, max_error=max_error, max_drop=max_drop))

@@ -135,8 +135,13 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     """
     from edgernn.runtime import load
 
+    from edgernn.cli.checks import readable, writable
+
     if resume and not state_file:
         raise click.UsageError("--resume needs --state-file (the state to resume from)")
+    readable(model_path, "model")
+    readable(source if source != "-" else None, "SOURCE")
+    writable(state_file, "--state-file")
     model = load(model_path, profile=profile, threads=threads,
                  **foreign_kwargs(state_pairs, constant_values, dim_sizes))
     stream = model.stream(normalize=not raw)

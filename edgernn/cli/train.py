@@ -65,7 +65,6 @@ def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectio
                  time_budget, difference, size, seed, verbose=True):
     """Train as the options say; returns the :class:`~edgernn.training.TrainResult`."""
     from edgernn.tasks import get_task
-    from edgernn.training import fit
 
     task = get_task(task_name)
     overrides = {"cell": cell, "nonlinearity": nonlinearity, "hidden_size": hidden,
@@ -77,6 +76,8 @@ def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectio
                                      warmup_steps=warmup_steps, time_budget=time_budget or None,
                                      difference=difference, seed=seed)
     dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+    from edgernn.training import fit          # torch loads only once the data is known good
+
     return fit(task, dataset, config, training, verbose=verbose)
 
 
@@ -108,7 +109,10 @@ def command(output, as_json, **options):
       edgernn train --task forecast --data sensors.csv -o mine.pt
     """
     from edgernn.checkpoint import save_checkpoint
+    from edgernn.cli.checks import readable, writable
 
+    readable(options.get("data"), "--data")
+    writable(output, "--output")
     result = run_training(**options)
     save_checkpoint(output, result.checkpoint())
     if as_json:

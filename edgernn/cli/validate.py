@@ -70,6 +70,16 @@ def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed,
       edgernn validate model.pt model.onnx
       edgernn validate model.pt step.onnx chunk.onnx --json --plot drift.png --record
     """
+    from edgernn.cli.checks import readable, writable
+
+    readable(checkpoint, "checkpoint")
+    readable(data, "--data")
+    for artifact in artifacts:
+        readable(artifact, "artifact")
+        if record:
+            writable(artifact, "--record: artifact")
+    writable(plot, "--plot")
+
     from edgernn.exporters import Tolerances, validate
     from edgernn.exporters.validate import plot as plot_drift
     from edgernn.exporters.validate import record as record_parity

@@ -1,0 +1,52 @@
+"""Checks that run before the long work: inputs readable, outputs writable.
+
+Each raises one error naming the path and what to do, so a command with a bad argument stops
+in well under a second instead of after training or quantizing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgernn.errors import ConfigError, DataError
+
+
+def readable(path: Path | None, what: str) -> None:
+    if path is None or str(path) == "-":
+        return
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"{what} {path} is a directory; pass a file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{what} {path} is not readable (permission denied)")
+
+
+def writable(path: Path | None, what: str) -> None:
+    """``path`` can be written: not a directory, and its folder exists (or can be made) and
+    takes new files."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory; give a file name")
+    folder = path.parent
+    while not folder.exists():
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {path}: {folder} is a file, not a folder; choose another "
+                          f"path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: the folder {folder} is not writable; choose a "
+                          f"location you can write to")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {path} exists and is read-only; choose another path or "
+                          f"make it writable")
+
+
+def folder_writable(path: Path, what: str) -> None:
+    writable(Path(path) / ".edgernn-probe", what)
