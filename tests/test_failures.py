@@ -281,3 +281,21 @@ def test_an_unexpected_error_is_one_line_naming_the_bug_and_debug_shows_it(tmp_p
             assert out.stderr.strip().splitlines() == [
                 "Error: internal error (ZeroDivisionError: a bug). This is a bug in edgernn: "
                 "rerun with --debug (or EDGERNN_DEBUG=1) to see the full trace, and report it"]
+
+
+def test_json_output_parses_on_the_failure_paths_too(files, tmp_path):
+    """A failing check still prints its report as one JSON document on stdout; everything else
+    (progress, the ONNX Runtime quantizer's own prints, the error) goes to stderr."""
+    out = run_cli("validate", files["ckpt"], files["fp32"], "--atol", "1e-12", "--horizon",
+                  "100", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["passed"] is False
+    calib = tmp_path / "c.npz"
+    np.savez(calib, x=np.random.default_rng(0).normal(size=(4, 20, 3)).astype(np.float32) * 1e4)
+    out = run_cli("quantize", files["fp32"], "--checkpoint", files["ckpt"], "--mode", "static",
+                  "--recurrent", "int8", "--calibration", calib, "--horizon", "200", "-o",
+                  tmp_path / "q.onnx", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["passed"] is False
+    assert "fails the quality gate" in out.stderr and not (tmp_path / "q.onnx").exists()
+    ok = run_cli("quantize", files["fp32"], "--checkpoint", files["ckpt"], "--mode", "static",
+                 "--horizon", "200", "-o", tmp_path / "s.onnx", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["mode"] == "static"

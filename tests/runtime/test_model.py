@@ -101,3 +101,43 @@ def test_cuda_keeps_state_on_the_gpu(models):
     assert stream._engine.device == "cuda"
     x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     np.testing.assert_allclose(stream.feed(x), cpu.stream().feed(x), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(threads=0), "threads must be a positive int"),
+    (dict(threads=-1), "threads must be a positive int"),
+    (dict(threads="2"), "threads must be a positive int"),
+    (dict(threads=True), "threads must be a positive int"),
+    (dict(providers=[3]), "providers must be a provider name or a list"),
+    (dict(profile=3), "profile must be a profile name"),
+    (dict(states="h0"), "states must map state inputs to outputs"),
+    (dict(constants=[1]), "constants must map input names to values"),
+])
+def test_arguments_are_checked_and_errors_name_them(models, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load(models / "lstm_step.onnx", **kwargs)
+    with pytest.raises(ConfigError, match="takes a path or the model's bytes"):
+        load(3)
+
+
+def test_a_providers_string_is_one_provider(models):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no warning per character
+        model = load(models / "lstm_step.onnx", providers="CPUExecutionProvider")
+    assert model.providers == ["CPUExecutionProvider"]
+
+
+def test_empty_step_many_and_step_return_empty_results(models):
+    pool = load(models / "lstm_step.onnx").pool()
+    assert pool.step({}) == {}
+    out = pool.step_many([], np.zeros((0, 4), np.float32))
+    assert out.shape == (0, 3)
+
+
+def test_saving_where_it_cannot_write_is_a_snapshot_error(models, tmp_path):
+    from edgernn.errors import SnapshotError
+
+    stream = load(models / "lstm_step.onnx").stream()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SnapshotError, match="cannot write the snapshot to"):
+        stream.save(tmp_path / "file" / "s.state")

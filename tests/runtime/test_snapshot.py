@@ -1,0 +1,99 @@
+"""Snapshots under damage: any change to any byte gives SnapshotError, never anything else."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgernn.errors import SnapshotError
+from edgernn.runtime import load, snapshot
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def real(models):
+    model = load(models / "lstm_step.onnx")
+    stream = model.stream()
+    stream.feed(np.random.default_rng(0).normal(size=(7, 4)))
+    return model, stream.snapshot(), stream.state
+
+
+def _rehash(body: bytes) -> bytes:
+    return body + hashlib.sha256(body).digest()
+
+
+def _restores_or_refuses(model, data, good_state):
+    stream = model.stream()
+    before = stream.state
+    try:
+        stream.restore(data)
+    except SnapshotError:
+        for k, v in stream.state.items():               # a refused snapshot changes nothing
+            np.testing.assert_array_equal(v, before[k])
+        return False
+    for k, v in stream.state.items():
+        assert np.isfinite(v).all() and v.shape == good_state[k].shape
+    return True
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_damage_to_any_byte_is_refused(real, data):
+    model, good, state = real
+    position = data.draw(st.integers(0, len(good) - 1))
+    value = data.draw(st.integers(0, 255).filter(lambda v: v != good[position]))
+    damaged = good[:position] + bytes([value]) + good[position + 1:]
+    assert not _restores_or_refuses(model, damaged, state)
+    cut = data.draw(st.integers(0, len(good) - 1))
+    assert not _restores_or_refuses(model, good[:cut], state)
+    assert not _restores_or_refuses(model, good + data.draw(st.binary(min_size=1, max_size=9)),
+                                    state)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_damage_behind_a_valid_checksum_is_still_only_a_snapshot_error(real, data):
+    """A tool that rewrote the file and its checksum: the header and arrays are checked too."""
+    model, good, state = real
+    body = good[:-32]
+    position = data.draw(st.integers(len(snapshot.MAGIC), len(body) - 1))
+    value = data.draw(st.integers(0, 255))
+    _restores_or_refuses(model, _rehash(body[:position] + bytes([value]) + body[position + 1:]),
+                         state)
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h.pop("steps"), lambda h: h.update(steps=-1), lambda h: h.update(steps="7"),
+    lambda h: h.update(states="h"), lambda h: h["states"][0].update(dtype="object"),
+    lambda h: h["states"][0].update(shape=[1, 2 ** 40]), lambda h: h["states"][0].pop("name"),
+    lambda h: h["states"].pop(), lambda h: h["states"][0].update(dtype="float64"),
+    lambda h: h.update(model=7),
+])
+def test_a_broken_header_with_a_valid_checksum(real, change):
+    model, good, state = real
+    body = good[:-32]
+    (n,) = np.frombuffer(body[len(snapshot.MAGIC):len(snapshot.MAGIC) + 4], "<u4")
+    start = len(snapshot.MAGIC) + 4
+    header = json.loads(body[start:start + n])
+    change(header)
+    head = json.dumps(header).encode()
+    data = _rehash(body[:len(snapshot.MAGIC)] + np.uint32(len(head)).tobytes() + head
+                   + body[start + n:])
+    with pytest.raises(SnapshotError):
+        model.stream().restore(data)
+
+
+def test_non_finite_state_is_refused(real):
+    model, good, state = real
+    bad = {k: np.where(np.arange(v.size).reshape(v.shape) == 3, np.nan, v).astype(v.dtype)
+           for k, v in state.items()}
+    with pytest.raises(SnapshotError, match="holds NaN or inf"):
+        model.stream().restore(snapshot.dumps(model.fingerprint, bad, 7))
+    pool = model.pool()
+    with pytest.raises(SnapshotError, match="holds NaN or inf"):
+        pool.restore(pool.open(), snapshot.dumps(model.fingerprint, bad, 7))
