@@ -21,7 +21,7 @@ CONTRACT_KEY = "edgernn.contract"
 FORMAT_VERSION = 1
 
 GRAPH_KINDS = ("step", "chunk", "sequence")
-OP_FORMS = ("fused", "decomposed", "compact")   # how a step graph writes the cell
+OP_FORMS = ("fused", "decomposed", "compact", "lean")   # how a step graph writes the cell
 DTYPES = ("float32", "float16", "int64", "int32")
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 
@@ -134,14 +134,20 @@ class StateSpec:
 
 @dataclass(frozen=True)
 class Normalization:
-    """``(x - mean) / std`` per feature, applied to frames before the graph sees them."""
+    """``(x - mean) / std`` per feature (outputs: ``y * std + mean``).
+
+    ``in_graph``: the graph applies it itself (folded into its first and last weights), so
+    frames go in and outputs come out in the data's own units; otherwise the runtime applies it
+    around the graph (files from before edgernn folded it)."""
 
     mean: list[float]
     std: list[float]
+    in_graph: bool = False
 
     @classmethod
     def from_dict(cls, d: dict, where: str) -> "Normalization":
-        norm = cls(mean=_floats(d, "mean", where), std=_floats(d, "std", where))
+        norm = cls(mean=_floats(d, "mean", where), std=_floats(d, "std", where),
+                   in_graph=_expect(d, "in_graph", bool, where, optional=True, default=False))
         if len(norm.mean) != len(norm.std):
             raise ContractError(f"contract field {where}: mean has {len(norm.mean)} values, std "
                                 f"has {len(norm.std)}; they must match")

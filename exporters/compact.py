@@ -43,6 +43,10 @@ class _Graph:
     def one(self, op_type: str, inputs: list[str], **attrs) -> str:
         return self.op(op_type, inputs, **attrs)[0]
 
+    def sizes(self, size: int, parts: int) -> str:
+        """The ``split`` input of a Split into ``parts`` pieces of ``size``."""
+        return self.const("split", np.full(parts, size, np.int64))
+
 
 def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
@@ -56,8 +60,7 @@ def _lstm_layer(g: _Graph, x: str, h: str, c: str, w_ih, w_hh, b, hidden: int):
     gates = g.one("Gemm", [xh, g.const("w", w), g.const("b", b[order])], transB=1)
     sig_in, tanh_in = g.op("Split", [gates, g.const("split", np.array(
         [3 * hidden, hidden], np.int64))], n_out=2, axis=1)
-    i, f, o = g.op("Split", [g.one("Sigmoid", [sig_in])], n_out=3, axis=1,
-                   num_outputs=3)
+    i, f, o = g.op("Split", [g.one("Sigmoid", [sig_in]), g.sizes(hidden, 3)], n_out=3, axis=1)
     c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [tanh_in])])])
     h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
     return h_new, (h_new, c_new)
@@ -69,8 +72,8 @@ def _gru_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b_ih, b_hh, hidden: int):
     sizes = g.const("split", np.array([2 * hidden, hidden], np.int64))
     gi_rz, gi_n = g.op("Split", [gi, sizes], n_out=2, axis=1)
     gh_rz, gh_n = g.op("Split", [gh, sizes], n_out=2, axis=1)
-    r, z = g.op("Split", [g.one("Sigmoid", [g.one("Add", [gi_rz, gh_rz])])], n_out=2, axis=1,
-                num_outputs=2)
+    r, z = g.op("Split", [g.one("Sigmoid", [g.one("Add", [gi_rz, gh_rz])]), g.sizes(hidden, 2)],
+                n_out=2, axis=1)
     n = g.one("Tanh", [g.one("Add", [gi_n, g.one("Mul", [r, gh_n])])])
     h_new = g.one("Add", [n, g.one("Mul", [z, g.one("Sub", [h, n])])])    # (1-z)n + zh
     return h_new, (h_new,)
@@ -85,31 +88,80 @@ def _rnn_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b, act: str):
     return h_new, (h_new,)
 
 
-def build_compact(model, opset: int = 18) -> onnx.ModelProto:
-    """The compact step graph of ``model`` (an edgernn RecurrentNet, or one wrapped in
-    :class:`~edgernn.exporters.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen]."""
-    from edgernn.exporters.difference import STATE_NAMES, Differenced, step_graph_in, \
-        step_graph_out
+class StepGraph:
+    """What edgernn's own step graphs share: the frame (differencing, embedding), the head, and
+    the declared inputs and outputs. A form adds its layers and registers its states."""
 
-    wrapper = model if isinstance(model, Differenced) else None
-    model = wrapper.core if wrapper is not None else model
-    cfg = model.config
+    def __init__(self, model, name: str):
+        from edgernn.exporters.difference import Differenced
+
+        self.wrapper = model if isinstance(model, Differenced) else None
+        self.net = self.wrapper.core if self.wrapper is not None else model
+        self.cfg, self.name = self.net.config, name
+        self.g = _Graph()
+        self.params = {k: _np(v) for k, v in self.net.state_dict().items()}
+        self.states: list[tuple[str, int, list[str]]] = []     # name, size, layout
+
+    def layer_weights(self, layer: int):
+        p = self.params
+        return (p[f"rnn.weight_ih_l{layer}"], p[f"rnn.weight_hh_l{layer}"],
+                p[f"rnn.bias_ih_l{layer}"], p[f"rnn.bias_hh_l{layer}"])
+
+    def frame(self) -> str:
+        """The first layer's input: the frame, its change (differencing) or its embedding."""
+        from edgernn.exporters.difference import step_graph_in
+
+        x = "x"
+        if self.wrapper is not None:
+            x = step_graph_in(self.g, x, *self.wrapper.normalizations)
+        if self.cfg.head == "lm":
+            x = self.g.one("Gather", [self.g.const("embedding", self.params["embedding.weight"]),
+                                      x], axis=0)
+        return x
+
+    def finish(self, top: str, opset: int) -> onnx.ModelProto:
+        """The head on the last layer's output ``top``, then the graph's inputs and outputs."""
+        from edgernn.exporters.difference import STATE_NAMES, step_graph_out
+
+        g, cfg, p = self.g, self.cfg, self.params
+        y = g.name("net_out") if self.wrapper is not None else "y"
+        g.nodes.append(helper.make_node("Gemm", [top, g.const("head_w", p["head.weight"]),
+                                                 g.const("head_b", p["head.bias"])], [y],
+                                        name="head", transB=1))
+        states = list(self.states)
+        if self.wrapper is not None:
+            step_graph_out(g, "x", y, "y", *self.wrapper.normalizations)
+            states += [(STATE_NAMES[0], cfg.input_size, ["batch", "features"]),
+                       (STATE_NAMES[1], 1, ["batch", "seen"])]
+        self.states = states
+        x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
+                  if cfg.head == "lm" else
+                  helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
+        inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", n])
+                             for s, n, _ in states]
+        outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                 ["batch", cfg.output_size])]
+        outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", n])
+                    for s, n, _ in states]
+        graph = helper.make_graph(g.nodes, self.name, inputs, outputs, g.inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", max(opset, 17))],
+                                 producer_name="edgernn")
+
+
+def build_compact(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
+    """The compact step graph of ``model`` (an edgernn RecurrentNet, or one wrapped in
+    :class:`~edgernn.exporters.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen];
+    and its states as (name, size, layout)."""
+    b = StepGraph(model, "edgernn_compact_step")
+    g, cfg = b.g, b.cfg
     fam, hidden, layers = cfg.family, cfg.hidden_size, cfg.num_layers
-    opset = max(opset, 18)                       # Split(num_outputs) is opset 18
-    g = _Graph()
-    params = {k: _np(v) for k, v in model.state_dict().items()}
-    x = "x"
-    if wrapper is not None:
-        x = step_graph_in(g, x, *wrapper.normalizations)
-    if cfg.head == "lm":
-        x = g.one("Gather", [g.const("embedding", params["embedding.weight"]), "x"], axis=0)
+    x = b.frame()
     state_names = list(fam.states)
-    per_layer = {s: (g.op("Split", [s], n_out=layers, axis=1, num_outputs=layers)
+    per_layer = {s: (g.op("Split", [s, g.sizes(hidden, layers)], n_out=layers, axis=1)
                      if layers > 1 else [s]) for s in state_names}
     new = {s: [] for s in state_names}
     for layer in range(layers):
-        w_ih, w_hh = params[f"rnn.weight_ih_l{layer}"], params[f"rnn.weight_hh_l{layer}"]
-        b_ih, b_hh = params[f"rnn.bias_ih_l{layer}"], params[f"rnn.bias_hh_l{layer}"]
+        w_ih, w_hh, b_ih, b_hh = b.layer_weights(layer)
         if cfg.cell == "lstm":
             x, out = _lstm_layer(g, x, per_layer["h"][layer], per_layer["c"][layer], w_ih, w_hh,
                                  b_ih + b_hh, hidden)
@@ -120,30 +172,9 @@ def build_compact(model, opset: int = 18) -> onnx.ModelProto:
                                 cfg.nonlinearity)
         for s, value in zip(state_names, out):
             new[s].append(value)
-    y = g.name("net_out") if wrapper is not None else "y"
-    g.nodes.append(helper.make_node("Gemm", [x, g.const("head_w", params["head.weight"]),
-                                             g.const("head_b", params["head.bias"])], [y],
-                                    name="head", transB=1))
-    if wrapper is not None:
-        step_graph_out(g, "x", y, "y", *wrapper.normalizations)
     for s in state_names:
-        if layers > 1:
-            g.nodes.append(helper.make_node("Concat", new[s], [f"{s}_out"], axis=1,
-                                            name=f"{s}_concat"))
-        else:
-            g.nodes.append(helper.make_node("Identity", new[s], [f"{s}_out"], name=f"{s}_id"))
-    x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
-              if cfg.head == "lm" else
-              helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
-    size = layers * hidden
-    sizes = {s: size for s in state_names}
-    if wrapper is not None:
-        sizes.update(zip(STATE_NAMES, (cfg.input_size, 1)))
-    inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", n])
-                         for s, n in sizes.items()]
-    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", cfg.output_size])]
-    outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", n])
-                for s, n in sizes.items()]
-    graph = helper.make_graph(g.nodes, "edgernn_compact_step", inputs, outputs, g.inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             producer_name="edgernn")
+        op = "Concat" if layers > 1 else "Identity"
+        g.nodes.append(helper.make_node(op, new[s], [f"{s}_out"], name=f"{s}_{op.lower()}",
+                                        **({"axis": 1} if layers > 1 else {})))
+        b.states.append((s, layers * hidden, ["batch", "layers_x_hidden"]))
+    return b.finish(x, opset), b.states

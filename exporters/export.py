@@ -29,12 +29,28 @@ from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenanc
                               TensorSpec)
 from edgernn.errors import ExportError
 from edgernn.exporters.artifact import embed_contract
+from edgernn.exporters.fold import in_graph
 from edgernn.exporters.graphs import decompose
-from edgernn.exporters.parity import compare, drive, random_splits
+from edgernn.exporters.parity import compare, drive, expected_states, random_splits
 from edgernn.exporters.source import Source, resolve
 from edgernn.files import atomic_write_bytes
 
 EXPORTERS = ("torchscript", "dynamo")
+
+
+def _lean(module, opset):
+    from edgernn.exporters.lean import build_lean
+
+    return build_lean(module, opset)
+
+
+def _compact(module, opset):
+    from edgernn.exporters.compact import build_compact
+
+    return build_compact(module, opset)
+
+
+OWN_FORMS = {"lean": _lean, "compact": _compact}    # edgernn writes these graphs itself
 DEFAULT_EXPORTER = "torchscript"
 OPS = OP_FORMS
 DYNAMO_MIN_OPSET = 18     # torch 2.13's dynamo exporter cannot reliably convert down to 17
@@ -65,19 +81,24 @@ class ExportResult:
 
 
 def export(model, out_path=None, *, example_input=None, graph: str = "step",
-           ops: str = "fused", opset: int = 17, exporter: str = DEFAULT_EXPORTER,
+           ops: str | None = None, opset: int = 17, exporter: str = DEFAULT_EXPORTER,
            tolerance: float = EXPORT_TOLERANCE, state_layout=None) -> ExportResult:
     """Export ``model`` (an ``nn.Module`` following the state convention, or a checkpoint path)
     to ``out_path``; with ``out_path=None`` the bytes are returned in the result only.
 
-    ``state_layout`` gives each state's batch axis when it cannot be inferred (see
-    :func:`~edgernn.exporters.source.resolve`)."""
+    ``ops`` defaults to ``compact`` for edgernn's own networks' step graphs (batch-major state,
+    every cell fast alone and in pools), else ``fused``; ``lean`` (one ONNX Runtime kernel per
+    layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each state's batch axis
+    when it cannot be inferred (see :func:`~edgernn.exporters.source.resolve`)."""
     _check_choice("graph", graph, GRAPH_KINDS)
-    _check_choice("ops", ops, OPS)
     _check_choice("exporter", exporter, EXPORTERS)
     start = time.perf_counter()
     notes: list[str] = []
     src = resolve(model, example_input, state_layout)
+    if ops is None:
+        ops = "compact" if (src.config is not None and graph == "step"
+                            and not src.bidirectional) else "fused"
+    _check_choice("ops", ops, OPS)
     if src.bidirectional and graph != "sequence":
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "
                           f"steps, so it cannot run as a '{graph}' graph with state. Use "
@@ -85,24 +106,18 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     if ops != "fused" and graph != "step":
         raise ExportError(f"--ops {ops} writes the cell out for one step; it applies to "
                           f"step graphs, not '{graph}'. Use --graph step, or --ops fused")
-    if ops == "compact":
+    if ops in OWN_FORMS:
         if src.config is None:
-            raise ExportError("--ops compact builds edgernn's own networks (a checkpoint or an "
-                              "edgernn model); for other modules use --ops fused or decomposed")
-        from edgernn.exporters.compact import build_compact
-
-        proto, exporter = build_compact(src.module, opset), "edgernn"
-        cfg = src.config
-        x = src.example[:, 0]
-        core = len(cfg.family.states)          # h[, c] as (batch, layers x hidden)
-        shapes = [(cfg.num_layers * cfg.hidden_size,)] * core + src.state_shapes[core:]
-        layouts = [["batch", "layers_x_hidden"]] * core + src.layouts[core:]
-        contract = _contract(src, graph, ops, exporter, proto, x, [cfg.output_size], False,
-                             shapes, layouts)
+            raise ExportError(f"--ops {ops} builds edgernn's own networks (a checkpoint or an "
+                              f"edgernn model); for other modules use --ops fused or decomposed")
+        proto, states = OWN_FORMS[ops](src.module, opset)
+        exporter, cfg = "edgernn", src.config
+        contract = _contract(src, graph, ops, exporter, proto, src.example[:, 0],
+                             [cfg.output_size], False, states)
         try:
             max_err = _parity_check(src, proto, contract, tolerance)
         except ExportError as exc:
-            raise ExportError(f"{exc}; nothing was written. This is a bug in edgernn's compact "
+            raise ExportError(f"{exc}; nothing was written. This is a bug in edgernn's {ops} "
                               f"form: export with --ops fused and report it") from None
     else:
         core = decompose(src.module).eval() if ops == "decomposed" else src.module
@@ -183,7 +198,7 @@ def _convert(src: Source, module, args, names, axes, graph, ops, opset, exporter
             time_out = 1 in axes["y"]
             contract = _contract(src, graph, ops, name, proto, args[0],
                                  list(y.shape[2 if time_out else 1:]), time_out,
-                                 src.state_shapes, src.layouts)
+                                 list(zip(src.state_names, src.state_shapes, src.layouts)))
             max_err = _parity_check(src, proto, contract, tolerance)
         except (_ConversionFailed, ExportError) as exc:
             failures.append(f"{name}: {exc}")
@@ -239,15 +254,16 @@ def _opset(proto: onnx.ModelProto) -> int:
 
 
 def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_out: bool,
-              state_shapes, layouts) -> Contract:
+              states: list) -> Contract:
     """The contract of a graph taking ``x`` and returning outputs of shape (batch[, time],
-    *y_tail) and states of ``state_shapes`` (without batch), axes named by ``layouts``."""
+    *y_tail) and ``states`` as (name, shape without batch, axis names)."""
     lead = ["batch"] if graph == "step" else ["batch", "time"]
     y_lead = ["batch", "time"] if time_out else ["batch"]
     dtype = "int64" if x.dtype in (torch.int64, torch.int32) else "float32"
     states = [] if graph == "sequence" else [
-        StateSpec(name=n, input=n, output=f"{n}_out", shape=["batch", *shape], layout=layout)
-        for n, shape, layout in zip(src.state_names, state_shapes, layouts)]
+        StateSpec(name=n, input=n, output=f"{n}_out",
+                  shape=["batch", *([shape] if isinstance(shape, int) else shape)],
+                  layout=layout) for n, shape, layout in states]
     ckpt, cfg = src.checkpoint, src.config
     meaning = {"classify_last": "class logits", "classify_step": "class logits per step",
                "regress": "forecast (denormalise with postprocessing)",
@@ -255,7 +271,7 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
     return Contract(
         graph=graph,
         inputs=[TensorSpec("x", lead + list(x.shape[len(lead):]), dtype,
-                           "token ids" if dtype == "int64" else "frames (normalised)")],
+                           "token ids" if dtype == "int64" else "frames (data units)")],
         outputs=[TensorSpec("y", y_lead + list(y_tail), "float32", meaning)],
         states=states,
         provenance=Provenance(edgernn_version=__version__,
@@ -265,8 +281,8 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
         task=ckpt.task if ckpt else "",
         head=cfg.head if cfg else "",
         model=cfg.to_dict() if cfg else {},
-        preprocessing=ckpt.preprocessing if ckpt else None,
-        postprocessing=ckpt.postprocessing if ckpt else None,
+        preprocessing=in_graph(ckpt.preprocessing) if ckpt else None,
+        postprocessing=in_graph(ckpt.postprocessing) if ckpt else None,
         labels=ckpt.labels if ckpt else None,
         vocabulary=ckpt.vocabulary if ckpt else None,
         dataset=ckpt.dataset if ckpt else None,
@@ -324,6 +340,7 @@ def _parity_check(src: Source, proto, contract: Contract, tolerance: float) -> f
     rng = np.random.default_rng(0)
     x = src.random_input(3, 23, rng)
     want_y, want_states = src.reference(x)
+    want_states = expected_states(contract, src.state_names, want_states)
     chunks = random_splits(x.shape[1], rng) if contract.graph == "chunk" else None
     try:
         got_y, got_states = drive(model, x, chunks)

@@ -69,3 +69,24 @@ def compare(name: str, kind: str, got: np.ndarray, want: np.ndarray,
     rel = diff / np.maximum(np.abs(want), 1e-3)       # relative to the value, floored near zero
     return TensorError(name, kind, float(diff.max(initial=0)), float(rel.max(initial=0)),
                        tolerance)
+
+
+def expected_states(contract, names: list[str], states: list) -> list:
+    """The reference's final states (as the source module keeps them, batch-major, called
+    ``names``) in the order and form of the graph's: the same state, the state with its layers
+    merged (compact graphs: compared after a reshape), or one layer of it (lean graphs keep
+    ``h0``, ``c0``, ``h1``...)."""
+    import re
+
+    out = []
+    for spec in contract.states:
+        if spec.name in names:
+            out.append(states[names.index(spec.name)])
+            continue
+        layer = re.fullmatch(r"(.+?)(\d+)", spec.name)
+        if layer and layer.group(1) in names:
+            out.append(states[names.index(layer.group(1))][:, int(layer.group(2))])
+            continue
+        raise ValueError(f"the graph's state {spec.name!r} has no counterpart among the "
+                         f"module's states ({', '.join(names)})")
+    return out

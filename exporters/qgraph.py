@@ -1,5 +1,5 @@
-"""Facts about a graph before and after quantization: which weight matrices are int8, which
-products are hidden-to-hidden, which fused operators the quantizers skip; and fp16 conversion."""
+"""Facts about a graph before and after quantization (which weight matrices changed type), and
+the fp16 conversion."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from edgernn.errors import ExportError
 
 FUSED = {"LSTM", "GRU", "RNN"}
 MATMUL = {"MatMul", "Gemm"}
-_PASS_THROUGH = {"Gather", "Squeeze", "Unsqueeze", "Slice", "Reshape", "Transpose", "Split",
-                 "Identity", "Cast"}
 
 
 def _weights(proto) -> dict[str, int]:
@@ -37,21 +35,6 @@ def coverage(fp32, quantized, mode: str, calibration: str, options: dict) -> Qua
     return Quantization(mode=mode, weight_tensors=len(before), weight_tensors_int8=len(converted),
                         mac_share_int8=sum(converted.values()) / total, calibration=calibration,
                         options=options)
-
-
-def recurrent_matmuls(proto, state_inputs: list[str]) -> list[str]:
-    """Matrix-product nodes fed (through shape-only ops) by a state input: h @ W_hh."""
-    reached = set(state_inputs)
-    changed = True
-    while changed:
-        changed = False
-        for node in proto.graph.node:
-            if node.op_type in _PASS_THROUGH and node.input and node.input[0] in reached:
-                new = set(node.output) - reached
-                if new:
-                    reached |= new
-                    changed = True
-    return [n.name for n in proto.graph.node if n.op_type in MATMUL and n.input[0] in reached]
 
 
 def fp16(src, dst) -> None:
@@ -79,13 +62,3 @@ def _sort_nodes(graph) -> None:
         pending = [n for n in pending if n not in progress]
     del graph.node[:]
     graph.node.extend(ordered)
-
-
-def needs_reexport(proto, mode: str) -> list[str]:
-    fused = sorted({n.op_type for n in proto.graph.node if n.op_type in FUSED})
-    if mode == "dynamic":
-        return [op for op in fused if op != "LSTM"]
-    # static: the QDQ quantizer has no recurrent operators; fp16: ONNX Runtime's CPU session
-    # crashed on converted fused LSTM graphs here, so fp16 uses the decomposed form too.
-    return fused
-

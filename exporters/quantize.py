@@ -3,35 +3,36 @@
 ``quantize(in_path, out_path, mode=...)`` makes the smaller artifact and refuses to hand over
 one that drifted from its fp32 original:
 
-- ``dynamic``: int8 weights, activations quantized at run time (``quantize_dynamic``).
-- ``static``: int8 weights and activations (QDQ), calibrated on (frame, state) pairs drawn from
-  across the whole training split (:mod:`edgernn.exporters.calibrate`).
+- ``dynamic`` (default): row-independent int8 (:mod:`edgernn.exporters.int8`): 8-bit weights,
+  activations at their exact range where the cell bounds them, per row at run time elsewhere.
+- ``static``: the same, with calibrated static ranges where ``dynamic`` works per row, drawn
+  from (frame, state) points across the whole training split (:mod:`edgernn.exporters.calibrate`).
 - ``fp16``: half-precision weights for GPU providers.
 
-The gate (:mod:`edgernn.exporters.gate`) and the calibration run on the data the model was
-trained on (``data=FILE`` to name it; see :mod:`edgernn.tasks.resolve`). ONNX Runtime's
-quantizers skip fused ``GRU``/``RNN`` (and static skips ``LSTM``), so graphs with those
-operators are re-exported from ``checkpoint`` (an edgernn checkpoint, or the user's own
-``nn.Module``), which must hold the very weights of the file.
+Either int8 form gives every stream of a pool exactly what it gives that stream alone, and the
+same answer on every CPU. The input is any fp32 step graph: fused ``LSTM``/``GRU``/``RNN``
+operators are first written out as products from the file itself (:mod:`edgernn.exporters.lower`),
+so no checkpoint is needed; one given is checked to hold the file's weights. The gate
+(:mod:`edgernn.exporters.gate`) and the calibration run on the data the model was trained on
+(``data=FILE`` to name it; see :mod:`edgernn.tasks.resolve`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from edgernn.contract import DataRef
+from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries
-from edgernn.exporters.qgraph import coverage, fp16, needs_reexport, recurrent_matmuls
+from edgernn.exporters.int8 import needs_ranges, rewrite
+from edgernn.exporters.lower import lower
+from edgernn.exporters.qgraph import coverage, fp16
 from edgernn.files import atomic_write_bytes
 from edgernn.progress import stage
 from edgernn.runtime.metadata import contract_of, open_session
@@ -39,47 +40,11 @@ from edgernn.runtime.model import Model
 from edgernn.tasks.base import apply_normalization
 
 MODES = ("dynamic", "static", "fp16")
-METHODS = ("minmax", "entropy", "percentile")
 RECURRENT = ("auto", "int8", "fp32")
+INPUTS = ("fp32", "int8")
 CALIBRATION_FRAMES = 1024
 
 __all__ = ["Gate", "QuantizeReport", "quantize"]
-
-
-@contextlib.contextmanager
-def _quiet_quantizer():
-    """ONNX Runtime's quantizer logs advice on the root logger at WARNING and prints its
-    calibration progress with print(): keep stderr clean and stdout for results."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        root.setLevel(level)
-
-
-def _dynamic(src: Path, dst: Path, exclude: list[str], per_channel: bool, reduce_range: bool):
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     reduce_range=reduce_range, nodes_to_exclude=exclude,
-                     op_types_to_quantize=["Gather", "Gemm", "LSTM", "MatMul"])
-
-
-def _static(src: Path, dst: Path, exclude: list[str], per_channel: bool, reduce_range: bool,
-            reader, method: str):
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-
-    calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-             "percentile": CalibrationMethod.Percentile}[method]
-    quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    per_channel=per_channel, reduce_range=reduce_range,
-                    nodes_to_exclude=exclude, op_types_to_quantize=["Gemm", "MatMul"],
-                    calibrate_method=calib)
 
 
 def _load(data: bytes, source: str) -> Model:
@@ -87,29 +52,8 @@ def _load(data: bytes, source: str) -> Model:
     return Model(session, contract_of(session), "", source)
 
 
-@dataclass
-class _Source:
-    """One fp32 graph to quantize from: the file given, or a re-export of the checkpoint."""
-
-    path: Path
-    proto: onnx.ModelProto
-    contract: object
-    model: Model
-    named: Path                                # the graph with every node named
-
-
-def _source(path: Path, tmp: Path, tag: str) -> _Source:
-    proto = read_proto(path)
-    contract = contract_in(proto, str(path))
-    for i, node in enumerate(proto.graph.node):
-        node.name = node.name or f"{node.op_type}_{i}"
-    named = tmp / f"{tag}.named.onnx"
-    onnx.save(proto, named)
-    return _Source(path, proto, contract, _load(path.read_bytes(), str(path)), named)
-
-
-def _calibration(contract, data, calibration, frames: int):
-    """Normalised sequences, their split (lengths), and a reference naming them."""
+def _calibration(contract, data, calibration):
+    """Sequences as the graph takes them, their split (lengths), and a reference naming them."""
     from edgernn.tasks.base import Split, file_sha256, read_npz
 
     if calibration is not None:
@@ -129,46 +73,53 @@ def _calibration(contract, data, calibration, frames: int):
     return apply_normalization(split.x, contract.preprocessing), split, ref
 
 
-def _check_weights(checkpoint, contract, in_path, example_input, state_layout):
-    """The checkpoint (or module) must hold the file's weights: else quantize would write the
-    other model's weights under this file's contract."""
+def _ranges(base: onnx.ModelProto, model: Model, names: list[str], feeds) -> dict[str, float]:
+    """max |v| of each named activation over the calibration feeds, the fp32 graph running."""
+    if not names:
+        return {}
+    probe = onnx.ModelProto.FromString(base.SerializeToString())
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names
+                              if n not in have)
+    session = open_session(probe.SerializeToString())
+    top = dict.fromkeys(names, 0.0)
+    for feed in feeds.feeds:
+        for name, value in zip(names, session.run(names, feed)):
+            top[name] = max(top[name], float(np.abs(value).max(initial=0.0)))
+    return {k: v for k, v in top.items() if v > 0}
+
+
+def _check_weights(checkpoint, contract, in_path, example_input, state_layout) -> None:
+    """A checkpoint (or module) given must hold the file's weights."""
     from edgernn.exporters.source import resolve
 
     src = resolve(checkpoint, example_input, state_layout)
     mine, theirs = src.weights_sha256, contract.provenance.weights_sha256
     if theirs and mine != theirs:
-        raise ConfigError(f"{getattr(checkpoint, 'name', checkpoint) if not isinstance(checkpoint, (str, Path)) else checkpoint} "
-                          f"does not hold the weights of {in_path} (weights sha256 {mine[:12]}... "
-                          f"vs {theirs[:12]}... in its contract); pass the checkpoint it was "
-                          f"exported from")
-    return src
+        raise ConfigError(f"{src.name} does not hold the weights of {in_path} (weights sha256 "
+                          f"{mine[:12]}... vs {theirs[:12]}... in its contract); pass the "
+                          f"checkpoint it was exported from, or none (quantize needs none)")
 
 
 def quantize(in_path, out_path=None, **options) -> QuantizeReport:
-    """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force).
-    Options: see :func:`_quantize`. Intermediate files live in a temporary folder that is
-    removed afterwards."""
+    """Quantize an edgernn step graph; write ``out_path`` only if it passes the gate (or
+    ``force``). Options: see :func:`_quantize`."""
     with tempfile.TemporaryDirectory(prefix="edgernn-quant-") as tmp:
         return _quantize(in_path, out_path, Path(tmp), **options)
 
 
 def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint=None,
               data=None, calibration=None, calibration_frames: int = CALIBRATION_FRAMES,
-              method: str = "minmax", per_channel: bool = False, reduce_range: bool = True,
-              recurrent: str = "auto", gate: Gate | None = None, force: bool = False,
-              seed: int = 0, measure_latency: bool = True, example_input=None,
-              state_layout=None) -> QuantizeReport:
-    """Quantize an edgernn artifact; write ``out_path`` only if it passes the gate (or force).
-
-    ``data`` is the data file to gate and calibrate on (default: the recorded training data);
-    ``calibration`` an .npz of frames for a model that names no task. Graphs whose fused
-    operators ONNX Runtime cannot quantize are re-exported from ``checkpoint`` (a path, a
-    Checkpoint or an ``nn.Module``, with ``example_input``/``state_layout`` for modules): as
-    the compact step graph for full int8 (edgernn's networks), else the decomposed one.
-    ``force`` writes the best failing attempt when every attempt fails the gate.
-    """
-    for name, value, choices in (("mode", mode, MODES), ("method", method, METHODS),
-                                 ("recurrent", recurrent, RECURRENT)):
+              inputs: str = "fp32", recurrent: str = "auto", gate: Gate | None = None,
+              force: bool = False, seed: int = 0, measure_latency: bool = True,
+              example_input=None, state_layout=None) -> QuantizeReport:
+    """``data``: the data file to gate and calibrate on (default: the recorded training data);
+    ``calibration``: an .npz of frames for a model that names no task. ``inputs``: the products
+    that read the graph's input frames stay fp32 or go int8 too. ``recurrent``: the
+    hidden-to-hidden products int8, kept fp32, or ``auto`` (int8, fp32 when the gate refuses).
+    ``force`` writes the best failing attempt when every attempt fails the gate."""
+    for name, value, choices in (("mode", mode, MODES), ("recurrent", recurrent, RECURRENT),
+                                 ("inputs", inputs, INPUTS)):
         if value not in choices:
             raise ConfigError(f"{name} {value!r} is unknown; expected one of "
                               f"{', '.join(choices)}")
@@ -179,103 +130,53 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     if contract.quantization is not None:
         raise ConfigError(f"{in_path} is already quantized ({contract.quantization.mode}); "
                           f"quantize the fp32 file")
+    if contract.graph != "step":
+        raise ConfigError(f"{in_path} is a '{contract.graph}' graph; quantize works on step "
+                          f"graphs (export one with --graph step)")
     from edgernn.tasks.resolve import data_for_contract
 
     dataset = data_for_contract(contract, data, stage="quantize", model=str(in_path))
-    fused = needs_reexport(given, mode)
-    if fused and checkpoint is None:
-        raise ConfigError(f"ONNX Runtime's {mode} quantizer leaves fused {', '.join(fused)} "
-                          f"operators in fp32, so this would be a silent no-op. Export the "
-                          f"decomposed form (edgernn export CKPT --ops decomposed) or pass "
-                          f"--checkpoint CKPT to let quantize re-export it")
-    src_module = None if checkpoint is None else _check_weights(
-        checkpoint, contract, in_path, example_input, state_layout)
-    notes: list[str] = []
-    sources: dict[str, _Source] = {}
+    if checkpoint is not None:
+        _check_weights(checkpoint, contract, in_path, example_input, state_layout)
+    base, notes = lower(given)
+    if any(n.op_type in ("LSTM", "GRU", "RNN") for n in given.graph.node):
+        notes.append("fused recurrent operators written out as matrix products, from the file")
+    fp32 = _load(given.SerializeToString(), str(in_path))
+    feeds = calib_ref = None
+    if mode == "static" and needs_ranges(base, contract, inputs):
+        from edgernn.exporters.calibrate import Feeds
 
-    def source_for(attempt: str) -> _Source:
-        form = "given"
-        if fused:
-            form = "compact" if attempt != "fp32" and src_module.config is not None \
-                else "decomposed"
-        if form not in sources:
-            path = in_path
-            if fused:
-                from edgernn.exporters.export import export
-
-                path = export(checkpoint, tmp / f"{form}.onnx", ops=form, graph="step",
-                              example_input=example_input, state_layout=state_layout).path
-                notes.append(f"re-exported from {src_module.name} as the {form} step graph: "
-                             f"ONNX Runtime's {mode} tools do not convert fused "
-                             f"{', '.join(fused)} operators")
-            sources[form] = _source(path, tmp, form)
-        return sources[form]
-
-    options = {"reduce_range": reduce_range, "per_channel": per_channel}
-    if mode == "static":
-        options.update(method=method, calibration_frames=calibration_frames)
+        x, split, ref = _calibration(contract, dataset, calibration)
+        feeds = Feeds(fp32, x, split, calibration_frames, seed)
+        calib_ref = replace(ref, steps=feeds.points)
     attempts = {"auto": ["int8", "fp32"], "int8": ["int8"], "fp32": ["fp32"]}[recurrent]
-    if mode == "fp16":
-        attempts = ["fp16"]
-    tried: list[tuple[QuantizeReport, onnx.ModelProto, object, _Source]] = []
-    for attempt in attempts:
-        src = source_for(attempt)
-        exclude = recurrent_matmuls(src.proto, [s.input for s in src.contract.states]) \
-            if attempt == "fp32" else []
-        if attempt == "fp32" and not exclude:
-            notes.append("no hidden-to-hidden product could be kept apart in this graph "
-                         "(export it with --ops decomposed); --recurrent fp32 changes nothing")
-        calib_name, calib_ref = "", None
-        dst = tmp / f"{attempt}.onnx"
-        stage(f"quantize: {mode} attempt with the recurrent path {attempt}")
-        with _quiet_quantizer():
-            if mode == "dynamic":
-                _dynamic(src.named, dst, exclude, per_channel, reduce_range)
-            elif mode == "static":
-                from edgernn.exporters.calibrate import Feeds
-
-                x, split, ref = _calibration(src.contract, dataset, calibration, calibration_frames)
-                feeds = Feeds(src.model, x, split, calibration_frames, seed)
-                calib_ref = replace(ref, steps=feeds.points)
-                calib_name = (f"{feeds.points} (frame, state) points from {feeds.sequences} "
-                              f"sequences of {ref.describe()}")
-                _static(src.named, dst, exclude, per_channel, reduce_range, feeds, method)
-            else:
-                fp16(src.named, dst)
-        out_proto = onnx.load(dst)
-        cov = coverage(src.proto, out_proto, mode, calib_name,
-                       {**options, "recurrent": "fp32" if exclude else "int8"}
-                       if mode != "fp16" else {})
-        cov = replace(cov, calibration_dataset=calib_ref)
-        if mode != "fp16" and cov.weight_tensors_int8 == 0:
-            raise ExportError(f"{mode} quantization converted no weight matrix to int8 (found "
-                              f"{cov.weight_tensors}); the result would be a silent no-op, so "
-                              f"nothing was written")
-        q_contract = src.contract.with_changes(quantization=cov)
+    tried = []
+    for attempt in (["fp16"] if mode == "fp16" else attempts):
+        stage(f"quantize: {mode} with the recurrent products {attempt}")
+        out_proto, cov = _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref,
+                                  tmp)
+        q_contract = contract.with_changes(quantization=cov)
         embed_contract(out_proto, q_contract)
         data_bytes = out_proto.SerializeToString(deterministic=True)
         out_model = _load(data_bytes, "quantized")
         stage(f"quantize: gate over {gate.horizon} streamed steps and the test split")
-        measured = evaluate(src.model, out_model, src.contract, gate, dataset, seed)
-        origin = str(in_path) if src.path == in_path else \
-            f"{src.path.stem} step graph re-exported from {src_module.name}"
-        report = QuantizeReport(mode=mode, path=None, source=origin,
+        measured = evaluate(fp32, out_model, contract, gate, dataset, seed)
+        report = QuantizeReport(mode=mode, path=None, source=str(in_path),
                                 bytes_fp32=in_path.stat().st_size, bytes_out=len(data_bytes),
-                                coverage=cov, recurrent="fp32" if exclude else (
-                                    "fp16" if mode == "fp16" else "int8"),
-                                notes=notes, gate=gate, attempt=attempt, **measured)
+                                coverage=cov, recurrent=attempt, notes=notes, gate=gate,
+                                attempt=attempt, **measured)
         tried.append((report, out_proto, q_contract, out_model))
         if report.passed:
             break
-        notes.append(f"{attempt} recurrent path failed the gate: {'; '.join(report.failures())}")
+        notes.append(f"{attempt} recurrent products failed the gate: "
+                     f"{'; '.join(report.failures())}")
     report, out_proto, q_contract, out_model = _best(tried)
     if measure_latency:
-        report.latency_fp32_us, report.latency_out_us = _latency(
-            _load(given.SerializeToString(), str(in_path)), out_model)
+        report.latency_fp32_us, report.latency_out_us = _latency(fp32, out_model)
     if mode == "fp16" and "CUDAExecutionProvider" not in out_model.providers:
         report.notes.append(
-            "CPU target: ONNX Runtime's CPU recurrent and MatMul kernels are fp32, so the fp16 "
-            "file runs with Cast nodes around them: half the size on disk, no speed-up (step "
+            "CPU target: ONNX Runtime's CPU MatMul kernels are fp32, so the fp16 file runs with "
+            "Cast nodes around them: half the size on disk, no speed-up (step "
             f"{report.latency_out_us or float('nan'):.0f} us vs fp32 "
             f"{report.latency_fp32_us or float('nan'):.0f} us here). Use fp16 on GPU providers")
     if not report.passed:
@@ -291,6 +192,32 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     return report
 
 
+def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp: Path):
+    """The quantized graph of one attempt, and its coverage for the contract."""
+    if mode == "fp16":
+        (tmp / "base.onnx").write_bytes(base.SerializeToString())
+        fp16(tmp / "base.onnx", tmp / "fp16.onnx")
+        out = onnx.load(tmp / "fp16.onnx")
+        return out, coverage(base, out, mode, "", {})
+    ranges = _ranges(base, fp32, needs_ranges(base, contract, inputs), feeds) if feeds else {}
+    out, plan = rewrite(base, contract, mode=mode, inputs=inputs, recurrent=attempt,
+                        ranges=ranges)
+    if plan.weights_int8 == 0:
+        raise ExportError(f"{mode} quantization found no product to make int8 ({plan.products} "
+                          f"matrix products, all kept fp32); the result would be a silent "
+                          f"no-op, so nothing was written")
+    calibration = (f"{feeds.points} (frame, state) points from {feeds.sequences} sequences of "
+                   f"{calib_ref.describe()}") if feeds else ""
+    options = {"weights": "int8 symmetric, per output column", "activations": "7-bit",
+               "inputs": inputs, "recurrent": attempt, "products": plan.kinds}
+    cov = Quantization(mode=mode, weight_tensors=sum(plan.kinds.values()),
+                       weight_tensors_int8=sum(v for k, v in plan.kinds.items() if k != "fp32"),
+                       mac_share_int8=plan.macs_int8 / max(plan.macs, 1),
+                       calibration=calibration, options=options,
+                       calibration_dataset=calib_ref if feeds else None)
+    return out, cov
+
+
 def _best(tried):
     """The passing attempt, else the one with the smallest error that keeps the metric."""
     passing = [t for t in tried if t[0].passed]
@@ -302,8 +229,8 @@ def _best(tried):
 def _failure(r: QuantizeReport, attempts: int) -> str:
     tried = f" ({attempts} attempts, the best shown)" if attempts > 1 else ""
     return (f"the {r.mode} model fails the quality gate{tried}: {'; '.join(r.failures())}. "
-            f"Nothing was written. Try --recurrent fp32, --per-channel, static calibration on "
-            f"more frames, or --force to write the best attempt anyway")
+            f"Nothing was written. Try --recurrent fp32, --mode static with more calibration "
+            f"frames, or --force to write the best attempt anyway")
 
 
 def _latency(a: Model, b: Model, steps: int = 1500) -> tuple[float, float]:

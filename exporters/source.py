@@ -52,6 +52,7 @@ class Source:
     batch_axes: list[int] = field(default_factory=list)   # each state's batch axis in the module
     layouts: list[list[str]] = field(default_factory=list)  # axis names, batch-major
     core: nn.Module | None = None           # the trained network inside any wrapper
+    reference_module: nn.Module | None = None   # what PyTorch computes (default: module)
 
     @property
     def weights_sha256(self) -> str:
@@ -64,12 +65,13 @@ class Source:
 
     def reference(self, x: np.ndarray):
         """Whole-sequence PyTorch outputs and final state (batch-major) from a zero state."""
+        module = self.reference_module or self.module
         with torch.no_grad():
             xt = torch.from_numpy(x)
             if self.bidirectional:
-                return self.graph("sequence")(xt).numpy(), []
+                return self.graph("sequence", module)(xt).numpy(), []
             zeros = [torch.zeros((x.shape[0], *s)) for s in self.state_shapes]
-            y, *states = self.graph("chunk")(xt, *zeros)
+            y, *states = self.graph("chunk", module)(xt, *zeros)
         return y.numpy(), [s.numpy() for s in states]
 
     def random_input(self, batch: int, steps: int, rng: np.random.Generator) -> np.ndarray:
@@ -103,11 +105,9 @@ def resolve(model, example_input=None, state_layout=None) -> Source:
     module = module.eval()
     config = getattr(module, "config", None)
     config = config if isinstance(config, ModelConfig) else None
-    core = module
-    if checkpoint is not None and checkpoint.difference is not None:
-        from edgernn.exporters.difference import Differenced
-
-        module = Differenced(module, checkpoint.preprocessing, checkpoint.difference).eval()
+    core, reference = module, None
+    if checkpoint is not None:
+        module, reference = _in_data_units(module, checkpoint)
     example = _example(module, config, example_input)
     y, states = _run(module, example, name)
     _, wider = _run(module, torch.cat([example, example[:1]]), name)
@@ -118,7 +118,26 @@ def resolve(model, example_input=None, state_layout=None) -> Source:
     shapes = [tuple(s.movedim(a, 0).shape[1:]) for s, a in zip(states, axes)]
     per_step = config is not None or _follows_time(module, example, y)
     return Source(module, example, names, shapes, per_step, bidirectional, name, config,
-                  checkpoint, axes, layouts, core)
+                  checkpoint, axes, layouts, core, reference)
+
+
+def _in_data_units(core, ckpt: Checkpoint):
+    """What to convert and what to compare with, both taking frames in the data's units: a
+    copy with the normalisation folded into its weights, and the network with the arithmetic
+    around it (a differencing model handles raw levels itself)."""
+    from edgernn.contract import Normalization
+    from edgernn.exporters.fold import Normalized, folded
+
+    if ckpt.difference is not None:
+        from edgernn.exporters.difference import Differenced
+
+        units = Normalization([0.0] * len(ckpt.difference.mean), [1.0] * len(ckpt.difference.std))
+        wrapped = Differenced(core, units, ckpt.difference).eval()
+        return wrapped, wrapped
+    pre, post = ckpt.preprocessing, ckpt.postprocessing
+    if pre is None and post is None:
+        return core, None
+    return folded(core, pre, post), Normalized(core, pre, post).eval()
 
 
 def _run(module, example, name):

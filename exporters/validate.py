@@ -15,13 +15,12 @@ import os
 import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
-from edgernn.exporters.parity import compare, drive, random_splits, spans
+from edgernn.exporters.parity import compare, drive, expected_states, random_splits, spans
 from edgernn.exporters.source import Source, resolve
 from edgernn.exporters.validation_report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
 from edgernn.progress import stage
 from edgernn.runtime.model import Model, load
-from edgernn.tasks.base import apply_normalization
 from edgernn.tasks.compare import compare_metric
 
 BATCH = 512    # sequences per call when driving a whole test split
@@ -29,9 +28,11 @@ BATCH = 512    # sequences per call when driving a whole test split
 __all__ = ["Tolerances", "ValidationReport", "plot", "record", "validate", "validate_artifact"]
 
 
-def _tensors(check: str, contract, got_y, got_states, want_y, want_states, atol) -> Check:
+def _tensors(check: str, contract, got_y, got_states, want_y, want_states, atol,
+             names: list[str]) -> Check:
     if want_y.ndim < got_y.ndim:          # the model answers once per sequence: the last step
         got_y = got_y[:, -1]
+    want_states = expected_states(contract, names, want_states)
     errors = [compare("y", "output", got_y, want_y, atol)]
     errors += [compare(s.name, "state", got_states[s.name], w, atol)
                for s, w in zip(contract.states, want_states)]
@@ -40,7 +41,7 @@ def _tensors(check: str, contract, got_y, got_states, want_y, want_states, atol)
 
 def _stream_mixed(model: Model, x: np.ndarray, rng) -> np.ndarray:
     """One stream through the runtime API, in a random mix of step() and feed() calls."""
-    stream = model.stream(normalize=False)
+    stream = model.stream()
     outs = []
     for a, b in spans(x.shape[0], random_splits(x.shape[0], rng, 6)):
         outs.append(stream.step(x[a])[None] if b - a == 1 else stream.feed(x[a:b]))
@@ -71,8 +72,8 @@ def _check_same_model(src: Source, model: Model, name) -> None:
     want_frame = list(src.example.shape[2:])
     theirs = [[d for d in s.shape if d != "batch"] for s in model.states]
     ours = [list(s) for s in src.state_shapes] if model.contract.streamable else []
-    same = frame == want_frame and len(theirs) == len(ours) and all(
-        a == b or int(np.prod(a)) == int(np.prod(b)) for a, b in zip(theirs, ours))
+    size = lambda shapes: sum(int(np.prod(s)) for s in shapes)     # noqa: E731  (any layout)
+    same = frame == want_frame and size(theirs) == size(ours)
     if not same:
         raise ModelError(f"{src.name} is not the model of {name}: it takes frames {want_frame} "
                          f"and keeps states {ours}, the file takes {frame} and keeps {theirs}. "
@@ -99,25 +100,27 @@ def batched(fn, x: np.ndarray):
 
 
 class _TaskInput:
-    """The model's own test data, normalised as the artifact takes it, and the reference."""
+    """The model's own test data (frames in the data's units, as the artifact and the
+    reference both take them), and the reference's answers."""
 
-    def __init__(self, src: Source, task, data, pre, post, tolerances: Tolerances):
-        self.task, self.data, self.post, self.tolerances = task, data, post, tolerances
+    def __init__(self, src: Source, task, data, tolerances: Tolerances):
+        self.task, self.data, self.tolerances, self.names = task, data, tolerances, \
+            src.state_names
         self.split, self.ref = data.part("test")
-        self.x = apply_normalization(self.split.x, pre)
+        self.x = np.ascontiguousarray(self.split.x)
         self.want_y, self.want_states = batched(src.reference, self.x)
 
     def check(self, model: Model, report: ArtifactReport, atol: float) -> None:
         got_y, got_states = batched(lambda x: drive(model, x), self.x)
         report.checks.append(_tensors(f"task data ({self.x.shape[0]}x{self.x.shape[1]})",
                                       model.contract, got_y, got_states, self.want_y,
-                                      self.want_states, atol))
+                                      self.want_states, atol, self.names))
         if got_y.ndim == self.want_y.ndim:
-            report.metric = compare_metric(self.task, self.want_y, got_y, self.split, self.post,
+            report.metric = compare_metric(self.task, self.want_y, got_y, self.split, None,
                                            self.tolerances.max_drop)
 
 
-def validate_artifact(src: Source, artifact, *, task=None, data=None, pre=None, post=None,
+def validate_artifact(src: Source, artifact, *, task=None, data=None,
                       tolerances: Tolerances = Tolerances(), batch: int = 4, steps: int = 50,
                       horizon: int = 10_000, seed: int = 0,
                       task_input: _TaskInput | None = None) -> ArtifactReport:
@@ -134,18 +137,19 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None, pre=None, 
     x = src.random_input(batch, steps, rng)
     want_y, want_states = src.reference(x)
     got_y, got_states = drive(model, x)
+    names = src.state_names
     report.checks.append(_tensors(f"random B={batch} T={steps}", model.contract, got_y,
-                                  got_states, want_y, want_states, atol))
+                                  got_states, want_y, want_states, atol, names))
     if model.contract.streamable:
         # 2. random chunk splits (chunk graphs), and one stream through the runtime's API
         if model.graph == "chunk":
             got_y, got_states = drive(model, x, random_splits(steps, rng))
             report.checks.append(_tensors("random chunk splits", model.contract, got_y,
-                                          got_states, want_y, want_states, atol))
+                                          got_states, want_y, want_states, atol, names))
         one_y, one_state = _stream_mixed(model, x[0], rng)
         report.checks.append(_tensors("stream step()/feed() mix", model.contract,
                                       one_y[None], one_state, want_y[:1],
-                                      [w[:1] for w in want_states], atol))
+                                      [w[:1] for w in want_states], atol, names))
     # 3. the model's own test data, whole, and its metric against PyTorch's
     if task_input is not None:
         task_input.check(model, report, atol)
@@ -157,7 +161,6 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None, pre=None, 
             what = task.drift_description(data)
         else:
             xs, lengths, what = src.random_input(1, horizon, rng), None, "random input"
-        xs = apply_normalization(xs, pre)
         want_y, _ = src.reference(xs)
         got_y, _ = drive(model, xs)
         if got_y.ndim == want_y.ndim:
@@ -187,7 +190,6 @@ def validate(reference, artifacts, *, example_input=None, tolerances: Tolerances
     src = resolve(reference, example_input, state_layout)
     ckpt = src.checkpoint
     task = dataset = task_input = None
-    pre, post = (ckpt.preprocessing, ckpt.postprocessing) if ckpt else (None, None)
     if task_data and (ckpt is not None or data is not None):
         from edgernn.tasks import get_task
         from edgernn.tasks.resolve import data_for_checkpoint
@@ -198,9 +200,8 @@ def validate(reference, artifacts, *, example_input=None, tolerances: Tolerances
         if dataset is not None:
             stage(f"validate: PyTorch on the test split of {dataset.ref.describe()}")
             task = get_task(ckpt.task)
-            task_input = _TaskInput(src, task, dataset, pre, post, tolerances)
-    reports = [validate_artifact(src, a, task=task, data=dataset, pre=pre, post=post,
-                                 tolerances=tolerances, batch=batch, steps=steps,
+            task_input = _TaskInput(src, task, dataset, tolerances)
+    reports = [validate_artifact(src, a, task=task, data=dataset, tolerances=tolerances, batch=batch, steps=steps,
                                  horizon=horizon, seed=seed, task_input=task_input)
                for a in artifacts]
     return ValidationReport(src.name, task.name if task else "", task.metric if task else "",

@@ -96,7 +96,8 @@ class Model:
         return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
 
     def stream(self, *, normalize: bool = True):
-        """A new stream with its own state, starting fresh."""
+        """A new stream with its own state, starting fresh. Frames are in the data's own units;
+        ``normalize=False`` says they are normalised already (the contract's preprocessing)."""
         from edgernn.runtime.stream import Stream
 
         self._require_streaming()

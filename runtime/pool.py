@@ -35,6 +35,9 @@ class Pool:
         self._state = model.initial_state(capacity)
         self._chunk = model.graph == "chunk"
         self._axes = {s.name: s.batch_axis for s in model.states}
+        self._range = np.arange(capacity)
+        if _needs_probe(model):
+            _probe_rows(model, self._prep)
         tail = model.output.shape[2 if self._chunk else 1:]
         self._out_shape = tuple(d if isinstance(d, int) else 0 for d in tail)
 
@@ -47,6 +50,12 @@ class Pool:
 
     def _axis(self, name: str) -> int:
         return self._axes[name]
+
+    @property
+    def _arange(self) -> np.ndarray:
+        if len(self._range) < len(self._steps):
+            self._range = np.arange(len(self._steps))
+        return self._range
 
     def _grow(self) -> None:
         capacity = self._capacity()
@@ -123,21 +132,26 @@ class Pool:
                 rows = np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
             except KeyError as exc:
                 self._row(exc.args[0])                               # raises a clear error
+            except TypeError:
+                raise DataError(f"stream ids are the ints open() returned, got {ids!r:.60}") \
+                    from None
             x = self._prep(frames, many=True)                       # (k, *frame)
-            if len(x) != len(rows):
-                raise DataError(f"{len(rows)} stream ids but {len(x)} frames")
-            if np.unique(rows).size != len(rows):
+            k = len(rows)
+            if len(x) != k:
+                raise DataError(f"{k} stream ids but {len(x)} frames")
+            if len(set(ids)) != k:
                 raise DataError("a stream id appears twice in one call; one frame per stream "
                                 "per step")
-            k = len(rows)
             # Streams opened in order and stepped together occupy rows 0..k-1: use views.
-            dense = rows[0] == 0 and rows[-1] == k - 1 and (k < 3 or bool(
-                (np.diff(rows) == 1).all()))
+            dense = rows[-1] == k - 1 and np.array_equal(rows, self._arange[:k])
             states = {n: self._gather(n, a, rows, k, dense) for n, a in self._state.items()}
             y, new = self.model.run(x[:, None] if self._chunk else x, states)
             for n, a in self._state.items():
                 self._scatter(n, a, rows, k, dense, new[n])
-            self._steps[rows] += 1
+            if dense:
+                self._steps[:k] += 1
+            else:
+                self._steps[rows] += 1
             return y[:, 0] if self._chunk else y
 
     def _gather(self, name, a, rows, k, dense):
@@ -170,3 +184,36 @@ class Pool:
             row = self._row(stream_id)
             self._write_rows([row], states)
             self._steps[row] = steps
+
+
+def _needs_probe(model) -> bool:
+    """Files edgernn did not write, and int8 files from before its row-independent form."""
+    q = model.contract.quantization
+    return bool(model.inferred) or (q is not None and q.mode in ("dynamic", "static")
+                                    and "activations" not in q.options)
+
+
+def _probe_rows(model, prep, tolerance: float = 1e-5) -> None:
+    """Step a stream alone and beside a loud neighbour: a pooled stream must get what it gets
+    alone, whatever its neighbours send. Refuse a model whose rows interact."""
+    rng = np.random.default_rng(0)
+    shape = prep.frame_shape
+    if prep.integer:
+        frames = rng.integers(0, 2, (3, 2, *shape))
+    else:
+        frames = rng.standard_normal((3, 2, *shape)).astype(prep.dtype)
+        frames[:, 1] *= 20.0                                  # the loud neighbour
+    lone, pair = model.initial_state(1), model.initial_state(2)
+    chunk = model.graph == "chunk"
+    worst = 0.0
+    for t in range(len(frames)):
+        a = frames[t, :1]
+        y1, lone = model.run(a[:, None] if chunk else a, lone)
+        y2, pair = model.run(frames[t][:, None] if chunk else frames[t], pair)
+        worst = max(worst, float(np.abs(y1[0] - y2[0]).max()))
+    if not worst <= tolerance:
+        raise StreamingError(f"this model's batch rows interact: a stream stepped beside "
+                             f"another gets outputs {worst:.3g} away from the same stream "
+                             f"alone (e.g. int8 activations scaled per batch), so it cannot be "
+                             f"pooled. Step its streams one by one (model.stream()), or "
+                             f"re-quantize it with this edgernn (row-independent int8)")

@@ -20,6 +20,9 @@ from edgernn.runtime.engine import Engine
 from edgernn.sampling import sample_logits, softmax
 
 
+_F32 = np.dtype(np.float32)
+
+
 class FramePrep:
     """Checks frames against the model's input and applies the contract's normalisation."""
 
@@ -35,9 +38,15 @@ class FramePrep:
                              f"{unknown[0]}=SIZE)")
         self.dtype = model.input_dtype
         self.integer = np.issubdtype(self.dtype, np.integer)
-        pre = model.contract.preprocessing if normalize else None
-        self.mean = None if pre is None else np.asarray(pre.mean, np.float32)
-        self.inv_std = None if pre is None else (1.0 / np.asarray(pre.std, np.float32))
+        pre = model.contract.preprocessing
+        self.mean = self.inv_std = None       # frames go in as they come: (x - mean) * inv_std
+        if pre is not None and pre.in_graph and not normalize:
+            # the graph normalises; the caller's frames already are: back to the data's units
+            std = np.asarray(pre.std, np.float32)
+            self.mean, self.inv_std = -np.asarray(pre.mean, np.float32) / std, std
+        elif pre is not None and not pre.in_graph and normalize:
+            self.mean = np.asarray(pre.mean, np.float32)
+            self.inv_std = 1.0 / np.asarray(pre.std, np.float32)
 
     def __call__(self, frames, many: bool) -> np.ndarray:
         """Frames as the graph takes them, with a leading batch axis of the given size."""
@@ -79,6 +88,8 @@ class Stream:
         self._mean, self._inv_std = self._prep.mean, self._prep.inv_std
         self._lead = (None,) * len(lead)        # adds the batch (and time) axes to a frame
         self._first = (0,) * len(lead)          # takes them off an output
+        self._y = None if self._engine.y is None else self._engine.y[self._first]   # a view
+        self._run_bound = self._engine.run_bound
         self.steps = 0
 
     # ---------------------------------------------------------------- state
@@ -125,25 +136,32 @@ class Stream:
     def step(self, frame) -> np.ndarray:
         """Consume one time step; return that step's output."""
         x = self._x
-        if self._fast and type(frame) is np.ndarray and frame.shape == self.frame_shape \
-                and frame.dtype.kind == "f":
-            # The hot path: normalise straight into the bound input buffer, check, run.
-            if self._mean is not None:
-                np.subtract(frame, self._mean, out=x)
-                np.multiply(x, self._inv_std, out=x)
+        if type(frame) is np.ndarray and frame.shape == self.frame_shape and self._fast and (
+                frame.dtype is _F32 or frame.dtype.kind in "fiub"):
+            # The hot path, every microsecond counted (benchmarks/runtime_bench.py): the frame
+            # into the bound input buffer (normalised there when the graph does not normalise
+            # itself), one check, the C-level run, the state buffers swapped.
+            if self._mean is None:
+                x[:] = frame
             else:
-                np.copyto(x, frame)
+                np.subtract(frame, self._mean, out=x, casting="unsafe")
+                np.multiply(x, self._inv_std, out=x)
             if not math.isfinite(x.dot(x)):          # NaN/inf survive a dot; so may huge values
                 self._check_finite(frame, x)
-        elif x is not None:
+            engine = self._engine
+            engine._calls[engine._cur]()
+            engine._cur ^= 1
+            self.steps += 1
+            return self._y.copy()
+        if x is not None:
             np.copyto(x, self._prep(frame, many=False))
         else:
             y = self._engine.run(self._prep(frame, many=False)[self._lead])
             self.steps += 1
             return y[self._first]
-        y = self._engine.run_bound()
+        self._run_bound()
         self.steps += 1
-        return y[self._first].copy()
+        return self._y.copy()
 
     def _check_finite(self, frame: np.ndarray, x: np.ndarray) -> None:
         if not np.isfinite(frame).all():
@@ -191,7 +209,7 @@ class Stream:
     def denormalize(self, y: np.ndarray) -> np.ndarray:
         """A regressor's output in the data's units (the contract's postprocessing)."""
         post = self.model.contract.postprocessing
-        if post is None:
+        if post is None or post.in_graph:
             return np.asarray(y)
         return np.asarray(y) * np.asarray(post.std, np.float32) + np.asarray(post.mean,
                                                                               np.float32)

@@ -89,7 +89,7 @@ def files(tmp_path_factory, forecast_checkpoint):
     proto = onnx.load(f["fp32"])
     contract = contract_in(proto)
     wrong = contract.states[0]
-    wrong = type(wrong)(**{**vars(wrong), "shape": ["batch", 1, 99]})
+    wrong = type(wrong)(**{**vars(wrong), "shape": ["batch", 99]})
     embed_contract(proto, contract.with_changes(states=[wrong]))
     f["tampered"] = d / "tampered.onnx"
     onnx.save(proto, f["tampered"])
@@ -291,7 +291,7 @@ def test_json_output_parses_on_the_failure_paths_too(files, tmp_path):
     assert out.returncode == 1 and json.loads(out.stdout)["passed"] is False
     calib = tmp_path / "c.npz"
     np.savez(calib, x=np.random.default_rng(0).normal(size=(4, 20, 3)).astype(np.float32) * 1e4)
-    out = run_cli("quantize", files["fp32"], "--checkpoint", files["ckpt"], "--mode", "static",
+    out = run_cli("quantize", files["fp32"], "--mode", "static", "--inputs", "int8",
                   "--recurrent", "int8", "--calibration", calib, "--horizon", "200", "-o",
                   tmp_path / "q.onnx", "--json")
     assert out.returncode == 1 and json.loads(out.stdout)["passed"] is False

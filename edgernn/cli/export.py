@@ -15,10 +15,13 @@ def export_options(f):
                      help="One step per call, T steps per call (T dynamic), or whole sequences "
                      "without state (the only kind for bidirectional models) [default: the "
                      "profile's, else step]."),
-        click.option("--ops", type=click.Choice(["fused", "decomposed", "compact"]),
-                     help="ONNX LSTM/GRU/RNN operators; the cell written with MatMul and "
-                     "element-wise ops; or edgernn's own fewest-node step graph (step graphs) "
-                     "[default: the profile's, else fused]."),
+        click.option("--ops", type=click.Choice(["compact", "lean", "fused", "decomposed"]),
+                     help="How a step graph writes the cell: edgernn's compact graph (one "
+                          "product per layer; state (batch, layers x hidden)), edgernn's lean "
+                          "graph (one ONNX Runtime kernel per layer; state per layer), torch's "
+                          "export with ONNX LSTM/GRU/RNN operators, or torch's with MatMul and "
+                          "element-wise ops [default: the profile's; else compact for edgernn's "
+                          "networks, fused for other modules and for chunk graphs]."),
         click.option("--profile", help="Device profile whose preferred graph and ops to "
                                        "export (see 'edgernn devices')."),
         click.option("--opset", type=click.IntRange(14), default=17, show_default=True,
@@ -30,14 +33,14 @@ def export_options(f):
     return f
 
 
-def resolve_form(profile, graph, ops) -> tuple[str, str]:
-    """Explicit options win, then the profile's preference, then step/fused."""
+def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
+    """Explicit options win, then the profile's preference, then export's own default."""
     if profile:
         from edgernn.devices import get_profile
 
         p = get_profile(profile)
         return graph or p.graph, ops or (p.ops if (graph or p.graph) == "step" else "fused")
-    return graph or "step", ops or "fused"
+    return graph or "step", ops
 
 
 @click.command("export")
@@ -71,7 +74,7 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
         echo_json(result.to_dict())
         return
     click.echo(f"wrote {output}")
-    click.echo(table([["graph", f"{graph} ({ops} ops)"], ["exporter", result.exporter],
+    click.echo(table([["graph", f"{graph} ({result.ops} ops)"], ["exporter", result.exporter],
                       ["opset", result.opset], ["size", f"{result.bytes:,} bytes"],
                       ["states", ", ".join(s.name for s in result.contract.states) or "none"],
                       ["max abs error vs torch", result.max_abs_error],

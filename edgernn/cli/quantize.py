@@ -12,9 +12,11 @@ from edgernn.progress import log
 
 def report_rows(r) -> list[list]:
     c = r.coverage
-    rows = [["mode", f"{r.mode} (recurrent path {r.recurrent})"],
+    kinds = ", ".join(f"{v} {k}" for k, v in sorted(c.options.get("products", {}).items()))
+    rows = [["mode", f"{r.mode} (recurrent products {r.recurrent})"],
             ["size", f"{r.bytes_out:,} bytes = {r.size_ratio:.3f} x fp32 ({r.bytes_fp32:,})"],
-            ["int8 weight matrices", f"{c.weight_tensors_int8} of {c.weight_tensors}"],
+            ["int8 products", f"{c.weight_tensors_int8} of {c.weight_tensors}"
+                              + (f" ({kinds})" if kinds else "")],
             ["int8 share of MACs per step", f"{c.mac_share_int8:.1%}"],
             ["p99 error / fp32 std", f"{r.error_p99:.4g} (gate {r.gate.max_error}); worst "
                                      f"{r.worst_error:.4g}"],
@@ -40,8 +42,8 @@ def report_rows(r) -> list[list]:
               help="[default: the profile's precision, else dynamic]")
 @click.option("--profile", help="Device profile whose preferred precision to produce.")
 @click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="The checkpoint the model came from: lets quantize re-export fused GRU/RNN "
-                   "(and LSTM for static/fp16) in the decomposed form that quantizes.")
+              help="The checkpoint the model came from, checked to hold the file's weights "
+                   "(quantize needs none: fused operators are written out from the file).")
 @click.option("--data", type=click.Path(path_type=Path),
               help="The data to gate and calibrate on (the format 'edgernn train --data' "
                    "takes) [default: the data the model was trained on].")
@@ -50,11 +52,10 @@ def report_rows(r) -> list[list]:
                    "(N, T, features) in the data's own units.")
 @click.option("--calibration-frames", type=click.IntRange(1), default=1024, show_default=True,
               help="static: (frame, state) points drawn from across the training split.")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]),
-              default="minmax", show_default=True, help="static: calibration method.")
-@click.option("--per-channel", is_flag=True, help="Per-channel weight scales.")
-@click.option("--full-range", is_flag=True,
-              help="Full 8-bit weight range. Saturates on x86 AVX2 without VNNI; not portable.")
+@click.option("--inputs", type=click.Choice(["fp32", "int8"]), default="fp32",
+              show_default=True,
+              help="The products that read the input frames: kept fp32 (their range is the "
+                   "data's; a small share of the work), or int8 too.")
 @click.option("--recurrent", type=click.Choice(["auto", "int8", "fp32"]), default="auto",
               show_default=True, help="Hidden-to-hidden products: int8, kept fp32, or int8 "
                                       "falling back to fp32 when the gate fails.")
@@ -71,8 +72,7 @@ def report_rows(r) -> list[list]:
 @click.option("--force", is_flag=True, help="Write the file even if it fails the gate.")
 @json_option
 def command(model_path, output, mode, profile, checkpoint, data, calibration, calibration_frames,
-            method, per_channel, full_range, recurrent, horizon, max_error, max_drop, force,
-            as_json):
+            inputs, recurrent, horizon, max_error, max_drop, force, as_json):
     """Quantize an exported model and check it against the fp32 original.
 
     Over the gate's tolerance it exits 1 and writes nothing (unless --force); otherwise it
@@ -81,8 +81,8 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
     \b
     Examples:
       edgernn quantize model.onnx -o model.int8.onnx
-      edgernn quantize gru.onnx --checkpoint gru.pt -o gru.int8.onnx
-      edgernn quantize model.onnx --mode static --method percentile --checkpoint model.pt
+      edgernn quantize gru.onnx --data sensors.csv -o gru.int8.onnx
+      edgernn quantize model.onnx --mode static --calibration-frames 4096
     """
     from edgernn.cli.checks import readable, writable
     from edgernn.errors import ConfigError, ParityError
@@ -105,8 +105,7 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
     log(f"quantize {model_path} ({mode}): convert, then the gate on the model's own data")
     try:
         report = _run(model_path, output, mode, checkpoint, data, calibration,
-                      calibration_frames, method, per_channel, full_range, recurrent, force,
-                      horizon, max_error, max_drop)
+                      calibration_frames, inputs, recurrent, force, horizon, max_error, max_drop)
     except ParityError as exc:
         if as_json and exc.report is not None:
             echo_json(exc.report.to_dict())          # the failing report, then the error
@@ -120,12 +119,11 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
         click.echo(f"note: {note}")
 
 
-def _run(model_path, output, mode, checkpoint, data, calibration, calibration_frames, method,
-         per_channel, full_range, recurrent, force, horizon, max_error, max_drop):
+def _run(model_path, output, mode, checkpoint, data, calibration, calibration_frames, inputs,
+         recurrent, force, horizon, max_error, max_drop):
     from edgernn.exporters.quantize import Gate, quantize
 
     return quantize(model_path, output, mode=mode, checkpoint=checkpoint, data=data,
                     calibration=calibration, calibration_frames=calibration_frames,
-                    method=method, per_channel=per_channel, reduce_range=not full_range,
-                    recurrent=recurrent, force=force,
+                    inputs=inputs, recurrent=recurrent, force=force,
                     gate=Gate(horizon=horizon, max_error=max_error, max_drop=max_drop))

@@ -190,8 +190,9 @@ def fit_normalization(x: np.ndarray, mask: np.ndarray | None = None) -> Normaliz
 
 
 def apply_normalization(x: np.ndarray, norm: Normalization | None) -> np.ndarray:
-    """``(x - mean) / std`` as contiguous float32; token ids (integers) pass through."""
-    if norm is None or x.dtype.kind != "f":
+    """``(x - mean) / std`` as contiguous float32; token ids (integers) pass through, and so do
+    frames for a graph that normalises them itself (``norm.in_graph``)."""
+    if norm is None or x.dtype.kind != "f" or norm.in_graph:
         return np.ascontiguousarray(x)
     return np.ascontiguousarray(
         (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32),
@@ -199,7 +200,7 @@ def apply_normalization(x: np.ndarray, norm: Normalization | None) -> np.ndarray
 
 
 def invert_normalization(y: np.ndarray, norm: Normalization | None) -> np.ndarray:
-    if norm is None:
+    if norm is None or norm.in_graph:
         return y
     return y * np.asarray(norm.std, np.float32) + np.asarray(norm.mean, np.float32)
 

@@ -11,7 +11,7 @@ def test_builtin_profiles_cover_the_device_families():
     assert {"x86-cpu", "arm64-cpu", "nvidia-gpu", "mobile"} <= set(builtin_names())
     for p in all_profiles():
         assert p.why and p.description and p.providers
-        assert p.ops in ("fused", "decomposed", "compact")
+        assert p.ops in ("fused", "decomposed", "compact", "lean")
         assert p.precision in ("fp32", "fp16", "int8")
 
 
@@ -65,7 +65,7 @@ def test_export_and_quantize_follow_a_profile(forecast_checkpoint, tmp_path):
     out = run_cli("export", forecast_checkpoint, "--profile", "arm64-cpu", "-o",
                   tmp_path / "a.onnx", "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["ops"] == "decomposed"
+    assert json.loads(out.stdout)["ops"] == "lean"
     q = run_cli("quantize", tmp_path / "a.onnx", "--profile", "arm64-cpu", "--horizon", "300",
                 "--json")
     assert q.returncode == 0, q.stderr

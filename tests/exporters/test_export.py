@@ -99,7 +99,7 @@ def test_export_is_deterministic(exporter, tmp_path):
 
 def test_file_passes_the_checker_and_carries_the_contract(tmp_path, forecast_checkpoint):
     path = tmp_path / "f.onnx"
-    export(forecast_checkpoint, path)
+    export(forecast_checkpoint, path, ops="fused")
     proto = onnx.load(path)
     onnx.checker.check_model(proto, full_check=True)
     model = load(path)
@@ -116,7 +116,7 @@ def test_file_passes_the_checker_and_carries_the_contract(tmp_path, forecast_che
 
 @pytest.mark.parametrize("opset", [14, 18])
 def test_opset_is_selectable(opset):
-    result = export(tiny("gru", "tanh", 1, False), None, opset=opset)
+    result = export(tiny("gru", "tanh", 1, False), None, opset=opset, ops="fused")
     assert result.opset == opset == result.contract.provenance.opset
 
 
@@ -222,7 +222,7 @@ def test_a_graph_that_fails_parity_is_never_written(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "_to_onnx", buggy)
     with pytest.raises(ExportError, match=r"(?i)does not compute what PyTorch computes \(y: max "
                                           r"abs .*nothing was written"):
-        export(tiny("lstm", "tanh", 2, False), path)
+        export(tiny("lstm", "tanh", 2, False), path, ops="fused")
     assert path.read_bytes() == b"the previous file"
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-NAMES = ("lstm_step", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
+NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
          "no_contract", "not_recurrent", "other_weights", "silero_vad")
 
 
@@ -44,7 +44,9 @@ def build_models(folder: str | Path) -> Path:
     ckpt = Checkpoint(config=lstm, state_dict=build(lstm, seed=0).state_dict(), task="",
                       preprocessing=Normalization([0.5, -1.0, 0.0, 2.0], [2.0, 1.0, 0.5, 3.0]),
                       labels=["low", "mid", "high"])
-    export(ckpt, folder / "lstm_step.onnx", graph="step")
+    export(ckpt, folder / "lstm_step.onnx", graph="step")                  # compact
+    export(ckpt, folder / "lstm_step_fused.onnx", graph="step", ops="fused")
+    export(ckpt, folder / "lstm_step_lean.onnx", graph="step", ops="lean")
     export(ckpt, folder / "lstm_chunk.onnx", graph="chunk")
     other = Checkpoint(config=lstm, state_dict=build(lstm, seed=1).state_dict())
     export(other, folder / "other_weights.onnx", graph="step")

@@ -1,0 +1,184 @@
+"""Fused ONNX recurrent operators of a step graph, written out as matrix products.
+
+Quantization and half precision work on matrix products (``Gemm``); ONNX Runtime's tools do not
+convert fused ``GRU``/``RNN`` at all, and its int8 ``LSTM`` picks one activation scale for the
+whole batch. :func:`lower` rewrites each ``LSTM``/``GRU``/``RNN`` node of a one-step graph
+(forward, default activations, constant weights) into the same cell as ``Gemm`` and
+element-wise nodes, straight from the ONNX file: no checkpoint, no torch, so it works for
+edgernn's files, a user's module exported fused, and a published model alike. The per-layer
+glue a lowered node leaves (``Unsqueeze`` then ``Squeeze`` on the same axis) is removed.
+
+A node that does not fit (a direction other than forward, peepholes, clip, other activations,
+weights that are not constants) is left as it is, and :func:`lower` says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from edgernn.exporters.compact import _Graph, _gru_layer, _lstm_layer, _rnn_layer
+
+RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _attrs(node) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _why_not(node, attrs: dict, consts: dict) -> str:
+    if attrs.get("direction", b"forward") not in (b"forward", "forward"):
+        return "not a forward-only layer"
+    if attrs.get("clip") is not None or attrs.get("input_forget", 0) or attrs.get("layout", 0):
+        return "clip, input_forget or layout=1"
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+               "RNN": ["Tanh"]}[node.op_type]
+    if acts and acts != default and not (node.op_type == "RNN" and acts == ["Relu"]):
+        return f"activations {acts}"
+    ins = list(node.input) + [""] * 8
+    if not all(ins[i] in consts for i in (1, 2)) or (ins[3] and ins[3] not in consts):
+        return "weights that are not constants"
+    if ins[4]:
+        return "sequence_lens"
+    if node.op_type == "LSTM" and ins[7]:
+        return "peepholes"
+    if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0):
+        return "linear_before_reset=0"
+    if not ins[5] or (node.op_type == "LSTM" and not ins[6]):
+        return "no initial state input"
+    return ""
+
+
+def _torch_order(op: str, w: np.ndarray, hidden: int) -> np.ndarray:
+    """ONNX gate blocks to torch's: LSTM i o f c -> i f g o; GRU z r h -> r z n."""
+    blocks = np.split(w, {"LSTM": 4, "GRU": 3, "RNN": 1}[op], axis=0)
+    if op == "LSTM":
+        i, o, f, c = blocks
+        return np.concatenate([i, f, c, o], 0)
+    if op == "GRU":
+        z, r, h = blocks
+        return np.concatenate([r, z, h], 0)
+    return w
+
+
+def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy of the step graph ``proto`` with its recurrent operators lowered; and notes on
+    any node left as it was."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    graph = proto.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    notes, out_nodes = [], []
+    g = _Graph()
+    g._n = 10_000                                   # names that cannot meet the graph's own
+    for node in graph.node:
+        if node.op_type not in RECURRENT or node.domain not in ("", "ai.onnx"):
+            out_nodes.append(node)
+            continue
+        attrs = _attrs(node)
+        why = _why_not(node, attrs, consts)
+        if why:
+            notes.append(f"{node.op_type} node {node.name or '?'} kept fused ({why})")
+            out_nodes.append(node)
+            continue
+        start = len(g.nodes)
+        _lower_one(g, node, attrs, consts)
+        out_nodes.extend(g.nodes[start:])
+    del graph.node[:]
+    graph.node.extend(out_nodes)
+    graph.initializer.extend(g.inits)
+    _cancel_squeezes(graph)
+    return proto, notes
+
+
+def _lower_one(g: _Graph, node, attrs: dict, consts: dict) -> None:
+    op, hidden = node.op_type, int(attrs["hidden_size"])
+    ins = list(node.input) + [""] * 8
+    outs = list(node.output) + [""] * 3
+    zero = g.const("axis0", np.array([0], np.int64))
+    w = _torch_order(op, consts[ins[1]][0], hidden)              # (G*H, I)
+    r = _torch_order(op, consts[ins[2]][0], hidden)              # (G*H, H)
+    gates = w.shape[0]
+    b = consts[ins[3]][0] if ins[3] else np.zeros(2 * gates, np.float32)
+    b_ih, b_hh = _torch_order(op, b[:gates], hidden), _torch_order(op, b[gates:], hidden)
+    x = g.one("Squeeze", [ins[0], zero])                         # (1, B, I) -> (B, I)
+    h = g.one("Squeeze", [ins[5], zero])                         # (1, B, H) -> (B, H)
+    if op == "LSTM":
+        c = g.one("Squeeze", [ins[6], zero])
+        h_new, (_, c_new) = _lstm_layer(g, x, h, c, w, r, b_ih + b_hh, hidden)
+    elif op == "GRU":
+        h_new, _ = _gru_layer(g, x, h, w, r, b_ih, b_hh, hidden)
+        c_new = None
+    else:
+        acts = attrs.get("activations", [b"Tanh"])
+        act = (acts[0].decode() if isinstance(acts[0], bytes) else acts[0]).lower()
+        h_new, _ = _rnn_layer(g, x, h, w, r, b_ih + b_hh, act)
+        c_new = None
+    if outs[0]:
+        g.nodes.append(helper.make_node("Unsqueeze", [h_new, g.const("axes01", np.array(
+            [0, 1], np.int64))], [outs[0]], name=g.name("Y")))
+    if outs[1]:
+        g.nodes.append(helper.make_node("Unsqueeze", [h_new, zero], [outs[1]], name=g.name("Yh")))
+    if outs[2] and c_new is not None:
+        g.nodes.append(helper.make_node("Unsqueeze", [c_new, zero], [outs[2]], name=g.name("Yc")))
+
+
+def _const_axes(graph, name: str):
+    for t in graph.initializer:
+        if t.name == name:
+            return tuple(numpy_helper.to_array(t).reshape(-1).tolist())
+    return None
+
+
+def _cancel_squeezes(graph) -> None:
+    """``Squeeze(Unsqueeze(v, a), a)`` is ``v``: its readers read ``v``; when it is a graph
+    output, ``v`` takes its name. Then nodes nobody reads are dropped."""
+    producer = {o: n for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    inputs = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    rename, drop = {}, set()
+    for n in graph.node:
+        if n.op_type != "Squeeze" or len(n.input) < 2:
+            continue
+        up = producer.get(n.input[0])
+        if up is None or up.op_type != "Unsqueeze" or len(up.input) < 2:
+            continue
+        axes = _const_axes(graph, n.input[1])
+        if axes is None or axes != _const_axes(graph, up.input[1]):
+            continue
+        source = up.input[0]
+        if n.output[0] in outputs:
+            if source in inputs or source in outputs or source in rename.values():
+                continue
+            rename[source] = n.output[0]            # the value itself becomes the output
+        else:
+            rename[n.output[0]] = source
+        drop.add(id(n))
+    if not rename:
+        return
+    kept = [n for n in graph.node if id(n) not in drop]
+    for n in kept:
+        for seq in (n.input, n.output):
+            for k, name in enumerate(seq):
+                while name in rename:
+                    name = rename[name]
+                seq[k] = name
+    del graph.node[:]
+    graph.node.extend(kept)
+    _drop_dead(graph)
+
+
+def _drop_dead(graph) -> None:
+    """Remove nodes whose outputs nobody reads (repeatedly), and unused initializers."""
+    while True:
+        read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        kept = [n for n in graph.node if any(o in read for o in n.output if o)]
+        if len(kept) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(kept)
+    read = {i for n in graph.node for i in n.input}
+    used = [t for t in graph.initializer if t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(used)
