@@ -1,29 +1,27 @@
 """Where a streamed step's time goes, and how close the runtime is to its targets.
 
-    python benchmarks/runtime_bench.py [--steps 3000] [--json]
+    python benchmarks/runtime_bench.py [--rounds 9] [--per 300] [--json]
 
-Reference model: LSTM 40->128x2 + Linear(10), batch 1, one step per call, state carried, one
-thread (the model the targets in the runtime issue are stated for). Everything is measured in
-this run on this machine; alternatives are interleaved so machine noise hits them alike.
+Reference model: the keyword LSTM 40->128x2 + Linear(10) (random weights; speed does not depend
+on training), one thread, one step per call, state carried. Every comparison is measured in
+this run: the compared paths alternate every ``--per`` calls over ``--rounds`` rounds (this
+machine has slow phases of tens of seconds) and each figure is the median of the per-round
+medians.
 
-1. step latency per graph form (fused, decomposed) and session setting, stream vs plain ORT;
-2. per-operator time inside ONNX Runtime (its profiler), i.e. where a step goes;
-3. pool throughput at 64 and 256 streams against the compute floor: 2 x MACs per step divided
-   by this machine's measured single-thread matrix-multiply rate (ONNX Runtime MatMul and
-   numpy, the faster of the two);
+1. stream.step against the fastest plain ONNX Runtime call on the same file (IOBinding with
+   double-buffered state and the C-level call), for each step form, and the hand-built 4-node
+   form (two LSTM kernels, state in ONNX Runtime's own layout) as the floor of a fp32 step;
+2. row-independent int8 against fp32: one stream, and per stream-step in a pool of 64;
+3. pools of 64 and 256 streams against the compute floor (2 x MACs / single-thread matmul rate);
 4. import time of edgernn.runtime and peak RSS of a streaming process.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,32 +29,155 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def op_profile(path, steps=1000) -> dict:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.enable_profiling = True
-    so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "edgernn-prof")
-    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
-             for i in s.get_inputs()}
-    for _ in range(steps):
-        s.run(None, feeds)
-    events = json.load(open(s.end_profiling()))
-    per_op, count = collections.defaultdict(float), collections.Counter()
-    for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            per_op[e["args"]["op_name"]] += e["dur"] / steps
-            count[e["args"]["op_name"]] += 1
-    total = sum(per_op.values())
-    return {op: {"us_per_step": v, "nodes": count[op] // steps, "share": v / total}
-            for op, v in sorted(per_op.items(), key=lambda kv: -kv[1])}
-
-
-def matmul_rate_gflops() -> dict:
-    """Single-thread float32 matrix-multiply rate: ONNX Runtime MatMul and numpy (1 thread)."""
+def four_node(model, path: Path) -> Path:
+    """Two ONNX LSTM kernels, per-layer state (1, batch, hidden), the head: 4 nodes."""
     import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgernn.exporters.lean import _onnx_order
+
+    p = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    c, nodes, inits, inputs, outputs = model.config, [], [], [], []
+    hid = c.hidden_size
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value, np.float32), name))
+        return name
+
+    inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "batch",
+                                                                         c.input_size]))
+    seq = "x"
+    for layer in range(c.num_layers):
+        names = [f"h{layer}", f"c{layer}"]
+        for n in names:
+            inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "batch", hid]))
+            outputs.append(helper.make_tensor_value_info(f"{n}_out", TensorProto.FLOAT,
+                                                         [1, "batch", hid]))
+        w = _onnx_order("lstm", p[f"rnn.weight_ih_l{layer}"])[None]
+        r = _onnx_order("lstm", p[f"rnn.weight_hh_l{layer}"])[None]
+        b = np.concatenate([_onnx_order("lstm", p[f"rnn.bias_ih_l{layer}"]),
+                            _onnx_order("lstm", p[f"rnn.bias_hh_l{layer}"])])[None]
+        nodes.append(helper.make_node("LSTM", [seq, const(f"W{layer}", w), const(f"R{layer}", r),
+                                               const(f"B{layer}", b), "", *names],
+                                      ["", f"h{layer}_out", f"c{layer}_out"], hidden_size=hid))
+        seq = f"h{layer}_out"
+    nodes.append(helper.make_node("Squeeze", [seq, const_i64(inits, "ax", [0])], ["top"]))
+    nodes.append(helper.make_node("Gemm", ["top", const("hw", p["head.weight"]),
+                                           const("hb", p["head.bias"])], ["y"], transB=1))
+    outputs.insert(0, helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch",
+                                                                             c.output_size]))
+    graph = helper.make_graph(nodes, "four_node", inputs, outputs, inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def const_i64(inits, name, value):
+    from onnx import numpy_helper
+
+    inits.append(numpy_helper.from_array(np.array(value, np.int64), name))
+    return name
+
+
+def plain_call(path: Path, batch: int = 1):
+    """The fastest plain ORT loop on a file: bound buffers, C-level call, frame in, y out."""
+    from edgernn.runtime import load
+    from edgernn.runtime.bench import PlainORT
+
+    return PlainORT(load(path, threads=1), batch).iobinding()
+
+
+def four_node_call(path: Path, config):
+    """The plain loop on the 4-node file, whose time-major layout needs its own description."""
+    from edgernn import __version__
+    from edgernn.contract import Contract, Provenance, StateSpec, TensorSpec
+    from edgernn.runtime.bench import PlainORT
+    from edgernn.runtime.metadata import open_session
+    from edgernn.runtime.model import Model
+
+    so = __import__("onnxruntime").SessionOptions()
+    so.intra_op_num_threads = 1
+    h = config.hidden_size
+    states = [StateSpec(n, n, f"{n}_out", [1, "batch", h], ["dir", "batch", "hidden"])
+              for layer in range(config.num_layers) for n in (f"h{layer}", f"c{layer}")]
+    contract = Contract("step", [TensorSpec("x", [1, "batch", config.input_size])],
+                        [TensorSpec("y", ["batch", config.output_size])], states,
+                        Provenance(__version__))
+    return PlainORT(Model(open_session(path, so), contract, "four"), 1).iobinding()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--per", type=int, default=300)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from edgernn.exporters import export
+    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.models import build
+    from edgernn.runtime import bench, load
+    from edgernn.tasks import get_task
+
+    calls = args.rounds * args.per
+    config = get_task("keyword").model
+    net = build(config, seed=0)
+    tmp = Path(tempfile.mkdtemp(prefix="edgernn-rbench-"))
+    paths = {ops: export(net, tmp / f"{ops}.onnx", ops=ops).path
+             for ops in ("compact", "lean", "fused")}
+    int8 = {}
+    for ops in ("compact", "lean"):
+        out = tmp / f"{ops}.int8.onnx"
+        quantize(paths[ops], out, gate=Gate(horizon=300, check_metric=False), force=True,
+                 measure_latency=False)
+        int8[ops] = out
+    frame = np.random.default_rng(0).normal(size=config.input_size).astype(np.float32)
+    doc = {"model": "LSTM 40->128x2 + Linear(10)", "macs_per_step": config.macs_per_step(),
+           "rounds": args.rounds, "calls_per_round": args.per}
+
+    # 1. stream overhead, per form, against the plain call on the same file
+    print("1. stream.step vs plain ORT", file=sys.stderr)
+    fns = {}
+    for ops, path in {**paths, **{f"{k} int8": v for k, v in int8.items()}}.items():
+        stream = load(path, threads=1).stream()
+        fns[f"{ops} stream"] = (lambda s=stream: s.step(frame))
+        fns[f"{ops} plain"] = plain_call(path)
+    four = four_node(net, tmp / "four.onnx")
+    fns["4-node plain"] = four_node_call(four, config)
+    times = bench.interleaved(fns, calls, rounds=args.rounds)
+    us = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
+    forms = [k[:-len(" stream")] for k in us if k.endswith(" stream")]
+    doc["step_us"] = us
+    doc["overhead"] = {f: us[f"{f} stream"] / us[f"{f} plain"] - 1 for f in forms}
+    doc["int8_vs_fp32_one_stream"] = {ops: us[f"{ops} int8 stream"] / us[f"{ops} stream"]
+                                      for ops in int8}
+
+    # 2-3. pools
+    print("2-3. pools", file=sys.stderr)
+    rate = matmul_rate_gflops()
+    floor = 2 * config.macs_per_step() / (rate * 1e9) * 1e6
+    doc["matmul_gflops"], doc["compute_floor_us"] = rate, floor
+    pools = {}
+    for name, path in (("compact fp32", paths["compact"]), ("compact int8", int8["compact"])):
+        pools[name] = bench.pool_throughput(path, (64, 256), steps=max(100, calls // 10),
+                                            threads=1)
+    doc["pool_us_per_stream_step"] = pools
+    doc["pool_int8_vs_fp32_64"] = (pools["compact int8"][64]["pool.step_many"]
+                                   / pools["compact fp32"][64]["pool.step_many"])
+
+    # 4. import and memory
+    doc["import_runtime_s"] = bench.import_seconds()
+    doc["peak_rss_mb"] = {"stream": bench.peak_rss_mb(paths["compact"], "stream"),
+                          "plain": bench.peak_rss_mb(paths["compact"], "plain")}
+    if args.json:
+        print(json.dumps(doc, indent=2, default=float))
+        return
+    _print(doc, forms, floor)
+
+
+def matmul_rate_gflops() -> float:
+    """Single-thread float32 matrix-multiply rate of ONNX Runtime on this machine."""
+    import time
+
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -69,115 +190,37 @@ def matmul_rate_gflops() -> dict:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     s = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    a = np.random.rand(m, k).astype(np.float32)
-    b = np.random.rand(k, n).astype(np.float32)
-    for _ in range(20):
-        s.run(None, {"a": a, "b": b})
-    t0 = time.perf_counter()
-    reps = 200
-    for _ in range(reps):
-        s.run(None, {"a": a, "b": b})
-    ort_rate = 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
-    code = ("import numpy as np, time; a=np.random.rand(256,512).astype(np.float32); "
-            "b=np.random.rand(512,512).astype(np.float32); [a@b for _ in range(20)]; "
-            "t=time.perf_counter(); [a@b for _ in range(200)]; "
-            "print(2*256*512*512*200/(time.perf_counter()-t)/1e9)")
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE",
-                                                            "OPENBLAS_L2_SIZE")}
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    np_rate = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                   env=env, check=True).stdout)
-    del onnx
-    return {"onnxruntime_matmul": ort_rate, "numpy_matmul": np_rate,
-            "best": max(ort_rate, np_rate)}
+    a, b = np.random.rand(m, k).astype(np.float32), np.random.rand(k, n).astype(np.float32)
+    rates = []
+    for _ in range(5):                                   # rounds: the best phase's rate
+        t0 = time.perf_counter()
+        for _ in range(40):
+            s.run(None, {"a": a, "b": b})
+        rates.append(2 * m * k * n * 40 / (time.perf_counter() - t0) / 1e9)
+    return float(np.median(rates))
 
 
-def settings_sweep(paths: dict, steps: int) -> dict:
-    import onnxruntime as ort
-
-    from edgernn.runtime import bench
-    from edgernn.runtime.model import Model
-    from edgernn.runtime.metadata import contract_of, open_session
-
-    fns = {}
-    for form, path in paths.items():
-        for level in ("basic", "all"):
-            for spin in (True, False):
-                so = ort.SessionOptions()
-                so.intra_op_num_threads = 1
-                so.inter_op_num_threads = 1
-                so.graph_optimization_level = {
-                    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
-                if not spin:
-                    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                session = open_session(path, so)
-                model = Model(session, contract_of(session), "bench")
-                stream = model.stream(normalize=False)
-                frame = np.random.default_rng(0).normal(size=stream.frame_shape).astype(
-                    np.float32)
-                fns[f"{form} opt={level} spin={'on' if spin else 'off'}"] = (
-                    lambda s=stream, f=frame: s.step(f))
-    times = bench.interleaved(fns, steps, rounds=10)
-    return {k: float(np.median(v) / 1e3) for k, v in times.items()}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
-    from edgernn.exporters import export
-    from edgernn.models import build
-    from edgernn.runtime import bench
-    from edgernn.tasks import get_task
-
-    config = get_task("keyword").model
-    model = build(config, seed=0)
-    tmp = Path(tempfile.mkdtemp(prefix="edgernn-bench-"))
-    paths = {ops: export(model, tmp / f"{ops}.onnx", ops=ops).path
-             for ops in ("fused", "decomposed", "compact")}
-    doc = {"model": "LSTM 40->128x2 + Linear(10)", "macs_per_step": config.macs_per_step()}
-    doc["latency"] = {ops: bench.step_latency(p, steps=args.steps) for ops, p in paths.items()}
-    doc["settings_us"] = settings_sweep(paths, args.steps)
-    doc["op_profile"] = {ops: op_profile(p) for ops, p in paths.items()}
-    rate = matmul_rate_gflops()
-    floor_us = 2 * config.macs_per_step() / (rate["best"] * 1e9) * 1e6
-    doc["matmul_gflops"] = rate
-    doc["compute_floor_us_per_stream_step"] = floor_us
-    pool = bench.pool_throughput(paths["fused"], (64, 256), steps=300)
-    lone = doc["latency"]["fused"]["stream.step"]["p50_us"]
-    doc["pool"] = {n: {**v, "x_floor": v["pool.step"] / floor_us,
-                       "x_lone_step": v["pool.step"] / lone} for n, v in pool.items()}
-    doc["import_runtime_s"] = bench.import_seconds()
-    doc["peak_rss_mb"] = {"stream": bench.peak_rss_mb(paths["fused"], "stream"),
-                          "plain": bench.peak_rss_mb(paths["fused"], "plain")}
-    if args.json:
-        print(json.dumps(doc, indent=2, default=float))
-        return
-    print(f"{doc['model']}, {doc['macs_per_step']:,} MACs per step; microseconds, medians\n")
-    print("1. step latency (one thread)")
-    for ops, lat in doc["latency"].items():
-        print(f"   {ops:11s} stream.step {lat['stream.step']['p50_us']:7.1f}   plain run "
-              f"{lat['plain session.run']['p50_us']:7.1f}   plain iobinding "
-              f"{lat.get('plain iobinding', {}).get('p50_us', float('nan')):7.1f}   overhead "
-              f"{lat['stream_overhead_vs_fastest_plain']:+.1%}")
-    print("\n   session settings (stream.step):")
-    for k, v in sorted(doc["settings_us"].items(), key=lambda kv: kv[1]):
-        print(f"   {k:40s} {v:7.1f}")
-    print("\n2. where a step goes (ONNX Runtime profiler, per step; profiling adds overhead)")
-    for ops, prof in doc["op_profile"].items():
-        parts = ", ".join(f"{op} {v['us_per_step']:.1f} ({v['nodes']} nodes)"
-                          for op, v in list(prof.items())[:6])
-        print(f"   {ops:11s} {parts}")
-    print(f"\n3. compute floor: {rate['best']:.1f} GFLOP/s single-thread (ORT {rate['onnxruntime_matmul']:.1f}, "
-          f"numpy {rate['numpy_matmul']:.1f}) -> {floor_us:.2f} us per stream-step")
-    for n, v in doc["pool"].items():
-        print(f"   pool {n:4d} streams: {v['pool.step']:6.2f} us/stream-step = {v['x_floor']:.2f}x "
-              f"floor, {v['x_lone_step']:.3f}x lone step; step_many {v['pool.step_many']:.2f} "
-              f"({v['pool.step_many'] / floor_us:.2f}x floor); plain batched run "
-              f"{v['plain batched session.run']:.2f}")
+def _print(doc, forms, floor) -> None:
+    us = doc["step_us"]
+    print(f"{doc['model']}, {doc['macs_per_step']:,} MACs per step, 1 thread; microseconds, "
+          f"median of {doc['rounds']} round medians x {doc['calls_per_round']} calls\n")
+    print("1. one stream, one step per call")
+    print(f"   {'form':14s} {'stream.step':>11s} {'plain call':>10s} {'overhead':>9s}")
+    for f in forms:
+        print(f"   {f:14s} {us[f + ' stream']:11.1f} {us[f + ' plain']:10.1f} "
+              f"{doc['overhead'][f]:+9.1%}")
+    print(f"   {'4-node':14s} {'':11s} {us['4-node plain']:10.1f}   (hand-built floor)")
+    print("\n2. row-independent int8 / fp32")
+    for ops, r in doc["int8_vs_fp32_one_stream"].items():
+        print(f"   one stream, {ops}: {r:.2f}x")
+    print(f"   pool of 64, compact, per stream-step: {doc['pool_int8_vs_fp32_64']:.2f}x")
+    print(f"\n3. compute floor {floor:.2f} us per stream-step ({doc['matmul_gflops']:.0f} GFLOP/s)")
+    for name, pool in doc["pool_us_per_stream_step"].items():
+        for n, v in pool.items():
+            print(f"   {name} {n:4d} streams: step {v['pool.step']:.2f} us = "
+                  f"{v['pool.step'] / floor:.2f}x floor; step_many {v['pool.step_many']:.2f} = "
+                  f"{v['pool.step_many'] / floor:.2f}x; plain batched "
+                  f"{v['plain batched session.run']:.2f}")
     print(f"\n4. import edgernn.runtime {doc['import_runtime_s']:.3f} s; peak RSS streaming "
           f"{doc['peak_rss_mb']['stream']:.1f} MB (plain onnxruntime "
           f"{doc['peak_rss_mb']['plain']:.1f} MB)")

@@ -59,6 +59,9 @@ class CellFamily:
     gates: int                    # gate blocks in weight_ih / weight_hh
     states: tuple[str, ...]       # state tensors, in torch's order
     step: Callable                # decomposed one-step math (torch tensors)
+    # int8 hidden-to-hidden products hold up over a stream: gates keep the state from feeding
+    # its rounding straight back; a vanilla cell amplifies it (docs/quantization.md measures it)
+    int8_recurrent: bool = True
 
     def macs_per_step(self, input_size: int, hidden_size: int) -> int:
         """Multiply-accumulates of one cell for one time step and one stream."""
@@ -76,7 +79,7 @@ class CellFamily:
 FAMILIES: dict[str, CellFamily] = {
     f.name: f
     for f in (
-        CellFamily("rnn", "RNN", "RNN", 1, ("h",), _rnn_step),
+        CellFamily("rnn", "RNN", "RNN", 1, ("h",), _rnn_step, int8_recurrent=False),
         CellFamily("lstm", "LSTM", "LSTM", 4, ("h", "c"), _lstm_step),
         CellFamily("gru", "GRU", "GRU", 3, ("h",), _gru_step),
     )

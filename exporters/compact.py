@@ -100,7 +100,7 @@ class StepGraph:
         self.cfg, self.name = self.net.config, name
         self.g = _Graph()
         self.params = {k: _np(v) for k, v in self.net.state_dict().items()}
-        self.states: list[tuple[str, int, list[str]]] = []     # name, size, layout
+        self.states: list[tuple[str, object, list[str]]] = []   # name, size or shape, layout
 
     def layer_weights(self, layer: int):
         p = self.params
@@ -134,14 +134,15 @@ class StepGraph:
             states += [(STATE_NAMES[0], cfg.input_size, ["batch", "features"]),
                        (STATE_NAMES[1], 1, ["batch", "seen"])]
         self.states = states
+        shape = lambda n: n if isinstance(n, list) else ["batch", n]      # noqa: E731
         x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
                   if cfg.head == "lm" else
                   helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
-        inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, ["batch", n])
+        inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, shape(n))
                              for s, n, _ in states]
         outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT,
                                                  ["batch", cfg.output_size])]
-        outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, ["batch", n])
+        outputs += [helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, shape(n))
                     for s, n, _ in states]
         graph = helper.make_graph(g.nodes, self.name, inputs, outputs, g.inits)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", max(opset, 17))],

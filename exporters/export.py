@@ -261,9 +261,8 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
     y_lead = ["batch", "time"] if time_out else ["batch"]
     dtype = "int64" if x.dtype in (torch.int64, torch.int32) else "float32"
     states = [] if graph == "sequence" else [
-        StateSpec(name=n, input=n, output=f"{n}_out",
-                  shape=["batch", *([shape] if isinstance(shape, int) else shape)],
-                  layout=layout) for n, shape, layout in states]
+        StateSpec(name=n, input=n, output=f"{n}_out", shape=_full_shape(shape), layout=layout)
+        for n, shape, layout in states]
     ckpt, cfg = src.checkpoint, src.config
     meaning = {"classify_last": "class logits", "classify_step": "class logits per step",
                "regress": "forecast (denormalise with postprocessing)",
@@ -288,6 +287,14 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
         dataset=ckpt.dataset if ckpt else None,
         difference=ckpt.difference if ckpt else None,
     )
+
+
+def _full_shape(shape) -> list:
+    """A state's shape with its batch axis: given, or put first."""
+    if isinstance(shape, int):
+        return ["batch", shape]
+    shape = list(shape)
+    return shape if "batch" in shape else ["batch", *shape]
 
 
 def _finish(proto: onnx.ModelProto, contract: Contract) -> bytes:

@@ -137,8 +137,8 @@ def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
         xs = apply_normalization(split.x, contract.preprocessing)
-        a = batched(lambda v: drive(fp32, v), xs)[0]
-        b = batched(lambda v: drive(out, v), xs)[0]
+        a = batched(lambda v: (drive(fp32, v)[0], {}), xs)[0]
+        b = batched(lambda v: (drive(out, v)[0], {}), xs)[0]
         result.update(metric=compare_metric(task, a, b, split, contract.postprocessing,
                                             gate.max_drop), data=ref)
     return result

@@ -1,12 +1,13 @@
-"""The lean step graph: one fused ONNX Runtime recurrent kernel per layer, state batch-major.
+"""The lean step graph: one ONNX Runtime recurrent kernel per layer, nothing around it.
 
 ONNX Runtime's ``LSTM``/``GRU``/``RNN`` kernels compute a whole layer's step in one node; the
 torch exporters wrap them in transposes, slices and concatenations because torch keeps all
-layers' state in one (layers, batch, hidden) tensor. Here each layer's state is its own 2-D
-``(batch, hidden)`` input (``h0``, ``c0``, ``h1``, ...), handed to the kernel through a
-zero-cost ``Unsqueeze``: a step is the kernels, the head and a few reshapes, and streams still
-stack on axis 0 for a pool or a server. It is the default step graph for edgernn's networks.
-Quantization writes the kernels out as matrix products again (:mod:`edgernn.exporters.lower`).
+layers' state in one (layers, batch, hidden) tensor. Here each layer's state is its own input
+in the kernel's own layout, ``(1, batch, hidden)`` (``h0``, ``c0``, ``h1``, ...): a step is an
+``Unsqueeze`` of the frame, the kernels, a ``Squeeze`` and the head. The leading axis has size
+one, so in memory the state is still batch-major and streams stack for a pool; a server that
+wants the batch first uses the compact graph. Quantization writes the kernels out as matrix
+products again (:mod:`edgernn.exporters.lower`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ def build_lean(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
         bias = g.const("B", np.concatenate([_onnx_order(cfg.cell, b_ih),
                                             _onnx_order(cfg.cell, b_hh)])[None])
         states = [f"{s}{layer}" for s in names]
-        initial = [g.one("Unsqueeze", [s, axis0]) for s in states]       # (1, B, H)
-        outs = g.op(op, [seq, w, r, bias, "", *initial], n_out=1 + len(names), **attrs)
-        for s, value in zip(states, outs[1:]):
-            g.nodes.append(helper.make_node("Squeeze", [value, axis0], [f"{s}_out"],
-                                            name=f"{s}_squeeze"))
-            b.states.append((s, hidden, ["batch", "hidden"]))
-        seq = outs[1]                                                    # Y_h: (1, B, H)
-    return b.finish(f"{names[0]}{cfg.num_layers - 1}_out", opset), b.states
+        g.nodes.append(helper.make_node(op, [seq, w, r, bias, "", *states],
+                                        ["", *(f"{s}_out" for s in states)],
+                                        name=f"{op.lower()}{layer}", **attrs))
+        for s in states:
+            b.states.append((s, [1, "batch", hidden], ["directions", "batch", "hidden"]))
+        seq = f"{names[0]}{layer}_out"                                   # Y_h: (1, B, H)
+    top = g.one("Squeeze", [seq, axis0])                                 # (B, H)
+    return b.finish(top, opset), b.states

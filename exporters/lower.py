@@ -182,3 +182,59 @@ def _drop_dead(graph) -> None:
     used = [t for t in graph.initializer if t.name in read]
     del graph.initializer[:]
     graph.initializer.extend(used)
+
+
+def flatten_states(proto: onnx.ModelProto, contract):
+    """States kept as ``(1, batch, hidden)`` (the lean graph's kernel layout) but, once lowered,
+    only squeezed on the way in and unsqueezed on the way out, become ``(batch, hidden)``: the
+    glue goes. Returns the graph and the contract with those states' new shapes."""
+    from dataclasses import replace
+
+    graph = proto.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    readers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    drop, rename, changed = set(), {}, {}
+    for spec in contract.states:
+        if spec.shape[:2] != [1, "batch"] or len(spec.shape) != 3:
+            continue
+        ins = readers.get(spec.input, [])
+        out = producer.get(spec.output)
+        if not ins or not all(n.op_type == "Squeeze" and _const_axes(graph, n.input[1]) == (0,)
+                              for n in ins):
+            continue
+        if out is None or out.op_type != "Unsqueeze" or _const_axes(graph, out.input[1]) != (0,):
+            continue
+        for n in ins:
+            rename[n.output[0]] = spec.input
+            drop.add(id(n))
+        rename[out.input[0]] = spec.output
+        drop.add(id(out))
+        changed[spec.name] = ["batch", spec.shape[2]]
+    if not changed:
+        return proto, contract
+    kept = [n for n in graph.node if id(n) not in drop]
+    for n in kept:
+        for seq in (n.input, n.output):
+            for k, name in enumerate(seq):
+                seq[k] = rename.get(name, name)
+    del graph.node[:]
+    graph.node.extend(kept)
+    shapes = {s.input: changed[s.name] for s in contract.states if s.name in changed}
+    shapes.update({s.output: changed[s.name] for s in contract.states if s.name in changed})
+    for value in list(graph.input) + list(graph.output):
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            del dims[:]
+            for d in shapes[value.name]:
+                dim = dims.add()
+                if isinstance(d, str):
+                    dim.dim_param = d
+                else:
+                    dim.dim_value = d
+    states = [replace(s, shape=changed[s.name], layout=["batch", "hidden"])
+              if s.name in changed else s for s in contract.states]
+    _drop_dead(graph)
+    return proto, contract.with_changes(states=states)

@@ -85,7 +85,8 @@ def expected_states(contract, names: list[str], states: list) -> list:
             continue
         layer = re.fullmatch(r"(.+?)(\d+)", spec.name)
         if layer and layer.group(1) in names:
-            out.append(states[names.index(layer.group(1))][:, int(layer.group(2))])
+            one = states[names.index(layer.group(1))][:, int(layer.group(2))]     # (B, H)
+            out.append(one.reshape((1,) * spec.batch_axis + one.shape))   # (1, B, H) if so
             continue
         raise ValueError(f"the graph's state {spec.name!r} has no counterpart among the "
                          f"module's states ({', '.join(names)})")

@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgernn.cells import family
 from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries
 from edgernn.exporters.int8 import needs_ranges, rewrite
-from edgernn.exporters.lower import lower
+from edgernn.exporters.lower import flatten_states, lower
 from edgernn.exporters.qgraph import coverage, fp16
 from edgernn.files import atomic_write_bytes
 from edgernn.progress import stage
@@ -73,7 +74,7 @@ def _calibration(contract, data, calibration):
     return apply_normalization(split.x, contract.preprocessing), split, ref
 
 
-def _ranges(base: onnx.ModelProto, model: Model, names: list[str], feeds) -> dict[str, float]:
+def _ranges(base: onnx.ModelProto, names: list[str], feeds) -> dict[str, float]:
     """max |v| of each named activation over the calibration feeds, the fp32 graph running."""
     if not names:
         return {}
@@ -141,15 +142,22 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     base, notes = lower(given)
     if any(n.op_type in ("LSTM", "GRU", "RNN") for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
+        base, contract = flatten_states(base, contract)
     fp32 = _load(given.SerializeToString(), str(in_path))
     feeds = calib_ref = None
     if mode == "static" and needs_ranges(base, contract, inputs):
         from edgernn.exporters.calibrate import Feeds
 
         x, split, ref = _calibration(contract, dataset, calibration)
-        feeds = Feeds(fp32, x, split, calibration_frames, seed)
+        lowered = Model(open_session(base.SerializeToString()), contract, "", "lowered")
+        feeds = Feeds(lowered, x, split, calibration_frames, seed)
         calib_ref = replace(ref, steps=feeds.points)
     attempts = {"auto": ["int8", "fp32"], "int8": ["int8"], "fp32": ["fp32"]}[recurrent]
+    cell = contract.model.get("cell") if contract.model else None
+    if recurrent == "auto" and cell and not family(cell).int8_recurrent:
+        attempts = ["fp32"]
+        notes.append(f"{cell} cells keep their hidden-to-hidden products fp32 (--recurrent int8 "
+                     f"to quantize them too): without gates a step's rounding feeds back whole")
     tried = []
     for attempt in (["fp16"] if mode == "fp16" else attempts):
         stage(f"quantize: {mode} with the recurrent products {attempt}")
@@ -199,7 +207,7 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
         fp16(tmp / "base.onnx", tmp / "fp16.onnx")
         out = onnx.load(tmp / "fp16.onnx")
         return out, coverage(base, out, mode, "", {})
-    ranges = _ranges(base, fp32, needs_ranges(base, contract, inputs), feeds) if feeds else {}
+    ranges = _ranges(base, needs_ranges(base, contract, inputs), feeds) if feeds else {}
     out, plan = rewrite(base, contract, mode=mode, inputs=inputs, recurrent=attempt,
                         ranges=ranges)
     if plan.weights_int8 == 0:
@@ -242,4 +250,5 @@ def _latency(a: Model, b: Model, steps: int = 1500) -> tuple[float, float]:
     frame = np.zeros(sa.frame_shape, a.input_dtype)
     times = bench.interleaved({"a": lambda: sa.step(frame), "b": lambda: sb.step(frame)}, steps,
                               rounds=5)
-    return float(np.median(times["a"]) / 1e3), float(np.median(times["b"]) / 1e3)
+    return (bench.median_of_medians(times["a"]) / 1e3,
+            bench.median_of_medians(times["b"]) / 1e3)

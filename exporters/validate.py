@@ -85,15 +85,17 @@ def _window(model: Model, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x[:, 0] if model.graph == "step" else x[:, :5])
 
 
-def batched(fn, x: np.ndarray):
-    """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated."""
+def batched(fn, x: np.ndarray, axes: dict | None = None):
+    """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated
+    (a model's named states on their batch axes, ``axes``; a reference's on axis 0)."""
     ys, states = [], []
     for i in range(0, len(x), BATCH):
         y, s = fn(x[i:i + BATCH])
         ys.append(y)
         states.append(s)
     if isinstance(states[0], dict):
-        merged = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
+        merged = {k: np.concatenate([s[k] for s in states], axis=(axes or {}).get(k, 0))
+                  for k in states[0]}
     else:
         merged = [np.concatenate([s[i] for s in states]) for i in range(len(states[0]))]
     return np.concatenate(ys), merged
@@ -111,7 +113,8 @@ class _TaskInput:
         self.want_y, self.want_states = batched(src.reference, self.x)
 
     def check(self, model: Model, report: ArtifactReport, atol: float) -> None:
-        got_y, got_states = batched(lambda x: drive(model, x), self.x)
+        got_y, got_states = batched(lambda x: drive(model, x), self.x,
+                                    {s.name: s.batch_axis for s in model.states})
         report.checks.append(_tensors(f"task data ({self.x.shape[0]}x{self.x.shape[1]})",
                                       model.contract, got_y, got_states, self.want_y,
                                       self.want_states, atol, self.names))

@@ -30,8 +30,15 @@ def _timed(fn, n: int) -> np.ndarray:
     return out
 
 
+class Rounds(np.ndarray):
+    """Per-call nanoseconds, all rounds concatenated, remembering each round's median."""
+
+    round_medians: np.ndarray
+
+
 def interleaved(fns: dict, calls: int, rounds: int = 10) -> dict[str, np.ndarray]:
-    """Per-call nanoseconds of each function, measured in alternating rounds."""
+    """Per-call nanoseconds of each function, measured in alternating rounds (this machine
+    has slow phases of tens of seconds: each path gets its share of every phase)."""
     per = max(1, calls // rounds)
     for fn in fns.values():
         for _ in range(min(200, calls)):
@@ -40,11 +47,23 @@ def interleaved(fns: dict, calls: int, rounds: int = 10) -> dict[str, np.ndarray
     for _ in range(rounds):
         for k, fn in fns.items():
             times[k].append(_timed(fn, per))
-    return {k: np.concatenate(v) for k, v in times.items()}
+    out = {}
+    for k, v in times.items():
+        arr = np.concatenate(v).view(Rounds)
+        arr.round_medians = np.array([np.median(r) for r in v])
+        out[k] = arr
+    return out
+
+
+def median_of_medians(ns) -> float:
+    """The median of the per-round medians (nanoseconds): what the benchmarks report."""
+    medians = getattr(ns, "round_medians", None)
+    return float(np.median(medians if medians is not None else ns))
 
 
 def _summary(ns: np.ndarray) -> dict:
-    return {"p50_us": float(np.median(ns) / 1e3), "p99_us": float(np.percentile(ns, 99) / 1e3)}
+    return {"p50_us": median_of_medians(ns) / 1e3,
+            "p99_us": float(np.percentile(np.asarray(ns), 99) / 1e3)}
 
 
 class PlainORT:
@@ -129,7 +148,7 @@ def pool_throughput(path, counts=(1, 16, 64, 256), *, steps: int = 200, threads:
         times = interleaved({"pool.step": lambda: pool.step(frames),
                              "pool.step_many": lambda: pool.step_many(ids, batch),
                              "plain batched session.run": plain.run}, steps, rounds=5)
-        out[n] = {k: float(np.median(v) / 1e3 / n) for k, v in times.items()}
+        out[n] = {k: median_of_medians(v) / 1e3 / n for k, v in times.items()}
     return out
 
 
@@ -203,5 +222,5 @@ def to_json(doc) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, default=float)
 
 
-__all__ = ["PlainORT", "import_seconds", "interleaved", "peak_rss_mb", "pool_throughput",
-           "step_latency", "torch_step_latency"]
+__all__ = ["PlainORT", "import_seconds", "interleaved", "median_of_medians", "peak_rss_mb",
+           "pool_throughput", "step_latency", "torch_step_latency"]

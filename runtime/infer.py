@@ -30,9 +30,10 @@ _NP = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32":
        "float64": np.float64, "bool": np.bool_}
 
 
-def _key(name: str) -> str:
+def _key(name: str, digits: bool = True) -> str:
     k = _NOISE.sub(r"\1", name.lower()).strip("_.")
-    k = re.sub(r"(?<=[a-z])(0|n|_?\d+)$", "", k)          # h0 / hn / state1 -> h / state
+    if digits:
+        k = re.sub(r"(?<=[a-z])(0|n|_?\d+)$", "", k)      # h0 / hn / state1 -> h / state
     return k or name.lower()
 
 
@@ -64,7 +65,11 @@ def _pairs(inputs, outputs, states, free_in, by_in, by_out):
         return pairs, "as given"
     pairs = []
     for o in outputs:
-        matches = [i for i in free_in if _key(i.name) == _key(o.name) and _compatible(i, o)]
+        # h0_out -> h0 before h0/hn -> h: per-layer states keep their numbers
+        matches = [i for i in free_in if _key(i.name, False) == _key(o.name, False)
+                   and _compatible(i, o)]
+        if not matches:
+            matches = [i for i in free_in if _key(i.name) == _key(o.name) and _compatible(i, o)]
         if len(matches) > 1:
             raise ModelError(f"output {o.name!r} could be the next value of any of "
                              f"{', '.join(m.name for m in matches)}; pass states={{input: "

@@ -5,6 +5,10 @@ Each stream's state is one row (on each state's batch axis) of the pool's state 
 once on that batch, and scatters the new state back: streams join (``open``) and leave
 (``close``) at any time, and each one's results equal running it alone. A lock makes the pool
 safe to use from several threads.
+
+The common server tick, every open stream stepping with its rows in order, skips the gather and
+the scatter: the model reads the rows where they are and writes the next state into a second
+set of arrays (bound with IOBinding), and the two sets swap.
 """
 
 from __future__ import annotations
@@ -33,13 +37,19 @@ class Pool:
         self._steps = np.zeros(capacity, np.int64)                   # steps taken, per row
         self._free: list[int] = list(range(capacity - 1, -1, -1))   # pop() takes row 0 first
         self._state = model.initial_state(capacity)
+        self._spare = model.initial_state(capacity)              # the next state, full ticks
+        self._high = 0                                           # 1 + the highest open row
         self._chunk = model.graph == "chunk"
         self._axes = {s.name: s.batch_axis for s in model.states}
+        # batch first in memory: nothing but axes of size one before it
+        self._leading = {s.name: all(d == 1 for d in s.shape[:s.batch_axis])
+                         for s in model.states}
         self._range = np.arange(capacity)
         if _needs_probe(model):
             _probe_rows(model, self._prep)
         tail = model.output.shape[2 if self._chunk else 1:]
         self._out_shape = tuple(d if isinstance(d, int) else 0 for d in tail)
+        self._out_fixed = all(isinstance(d, int) for d in tail)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -62,6 +72,7 @@ class Pool:
         extra = self.model.initial_state(capacity)
         self._state = {n: np.concatenate([a, extra[n]], axis=self._axis(n))
                        for n, a in self._state.items()}
+        self._spare = {n: a.copy() for n, a in self._state.items()}
         self._steps = np.concatenate([self._steps, np.zeros(capacity, np.int64)])
         self._free.extend(range(capacity * 2 - 1, capacity - 1, -1))
 
@@ -93,13 +104,17 @@ class Pool:
             self._write_rows([row], self.model.initial_state(1))
             stream_id = next(self._next_id)
             self._rows[stream_id] = row
+            self._high = max(self._high, row + 1)
             self._steps[row] = 0
             return stream_id
 
     def close(self, stream_id: int) -> None:
         with self._lock:
-            self._free.append(self._row(stream_id))
+            row = self._row(stream_id)
+            self._free.append(row)
             del self._rows[stream_id]
+            if row + 1 == self._high:
+                self._high = max(self._rows.values(), default=-1) + 1
 
     def reset(self, stream_id: int) -> None:
         with self._lock:
@@ -144,6 +159,10 @@ class Pool:
                                 "per step")
             # Streams opened in order and stepped together occupy rows 0..k-1: use views.
             dense = rows[-1] == k - 1 and np.array_equal(rows, self._arange[:k])
+            if dense and k >= self._high and self._swappable:
+                y = self._tick(x[:, None] if self._chunk else x, k)
+                self._steps[:k] += 1
+                return y[:, 0] if self._chunk else y
             states = {n: self._gather(n, a, rows, k, dense) for n, a in self._state.items()}
             y, new = self.model.run(x[:, None] if self._chunk else x, states)
             for n, a in self._state.items():
@@ -154,16 +173,45 @@ class Pool:
                 self._steps[rows] += 1
             return y[:, 0] if self._chunk else y
 
+    @property
+    def _swappable(self) -> bool:
+        return (all(self._leading.values()) and self._out_fixed and not self._chunk
+                and bool(self.model.states))
+
+    def _view(self, name: str, a: np.ndarray, k: int) -> np.ndarray:
+        return a[(slice(None),) * self._axes[name] + (slice(0, k),)]
+
+    def _tick(self, x: np.ndarray, k: int) -> np.ndarray:
+        """Every open stream steps, rows 0..k-1 in order: read the state in place, write the
+        next into the spare arrays, swap. A failed call leaves both as they were."""
+        import onnxruntime as ort
+
+        model = self.model
+        binding = model.session.io_binding()
+        binding.bind_cpu_input(model.input.name, x)
+        for s in model.states:
+            binding.bind_ortvalue_input(s.input, ort.OrtValue.ortvalue_from_numpy(
+                self._view(s.name, self._state[s.name], k)))
+            binding.bind_ortvalue_output(s.output, ort.OrtValue.ortvalue_from_numpy(
+                self._view(s.name, self._spare[s.name], k)))
+        for name, value in model.constant_values.items():
+            binding.bind_ortvalue_input(name, value)
+        y = np.empty((k, *self._out_shape), np.float32)
+        binding.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(y))
+        model.session.run_with_iobinding(binding)
+        self._state, self._spare = self._spare, self._state
+        return y
+
     def _gather(self, name, a, rows, k, dense):
         axis = self._axes[name]
-        if dense and axis == 0:
-            return a[:k]
+        if dense and self._leading[name]:
+            return a[(slice(None),) * axis + (slice(0, k),)]      # a contiguous view
         return np.take(a, rows, axis=axis)
 
     def _scatter(self, name, a, rows, k, dense, value):
         axis = self._axes[name]
-        if dense and axis == 0:
-            a[:k] = value
+        if dense and self._leading[name]:
+            a[(slice(None),) * axis + (slice(0, k),)] = value
         else:
             index = [slice(None)] * a.ndim
             index[axis] = rows

@@ -46,7 +46,7 @@ def test_every_cell_form_and_mode_is_really_int8(tmp_path, cell, ops, mode):
     """From any step form, no checkpoint needed: fused operators are lowered from the file."""
     ckpt, fp32 = artifact(tmp_path, *CELLS[cell], ops=ops)
     out = tmp_path / "q.onnx"
-    report = quantize(fp32, out, mode=mode, gate=GATE, inputs="int8",
+    report = quantize(fp32, out, mode=mode, gate=GATE, inputs="int8", recurrent="int8",
                       calibration=calibration(tmp_path) if mode == "static" else None,
                       measure_latency=False)
     assert report.passed and report.coverage.weight_tensors_int8 > 0

@@ -1,0 +1,78 @@
+"""Pooled == lone, for every artifact edgernn writes: a stream stepped beside loud and silent
+neighbours gets what it gets alone (1e-6: fp32 batched and single-row kernels may round
+differently by ~1e-7; int8 products are exact integers, so int8 files agree to that too)."""
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgernn.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from edgernn.config import ModelConfig  # noqa: E402
+from edgernn.contract import Normalization  # noqa: E402
+from edgernn.errors import StreamingError  # noqa: E402
+from edgernn.exporters import export  # noqa: E402
+from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.models import build  # noqa: E402
+from edgernn.runtime import load  # noqa: E402
+
+GATE = Gate(horizon=300, check_metric=False)
+
+
+@pytest.fixture(scope="module", params=["lstm", "gru", "rnn"])
+def artifacts(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(request.param)
+    cfg = ModelConfig(cell=request.param, input_size=5, hidden_size=24, num_layers=2,
+                      output_size=3, head="classify_step")
+    ckpt = save_checkpoint(d / "m.pt", Checkpoint(
+        config=cfg, state_dict=build(cfg, seed=3).state_dict(),
+        preprocessing=Normalization([0.5] * 5, [2.0] * 5)))
+    out = {ops: export(ckpt, d / f"{ops}.onnx", ops=ops).path
+           for ops in ("compact", "lean", "fused", "decomposed")}
+    out["chunk"] = export(ckpt, d / "chunk.onnx", graph="chunk").path
+    calib = d / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(0).normal(0.5, 2.0, (6, 30, 5)).astype(np.float32))
+    for mode in ("dynamic", "static", "fp16"):
+        for inputs in ("fp32", "int8"):
+            if mode == "fp16" and inputs == "int8":
+                continue
+            path = d / f"{mode}-{inputs}.onnx"
+            quantize(out["lean"], path, mode=mode, inputs=inputs, recurrent="int8",
+                     calibration=calib if mode == "static" else None, gate=GATE, force=True,
+                     measure_latency=False)
+            out[f"{mode} {inputs}"] = path
+    return out
+
+
+def test_every_artifact_pools_row_for_row(artifacts):
+    rng = np.random.default_rng(7)
+    frames = rng.normal(0.5, 2.0, (20, 5)).astype(np.float32)
+    for name, path in artifacts.items():
+        model = load(path)
+        lone = model.stream()
+        pool = model.pool()
+        target, loud, silent = pool.open(), pool.open(), pool.open()
+        worst = 0.0
+        for t, frame in enumerate(frames):
+            out = pool.step({loud: frame * 50 + 10, target: frame,
+                             silent: np.zeros(5, np.float32)})
+            worst = max(worst, float(np.abs(out[target] - lone.step(frame)).max()))
+        assert worst <= 1e-6, (name, worst)
+
+
+def test_a_pool_refuses_a_file_whose_rows_interact(artifacts, tmp_path):
+    """ONNX Runtime's own dynamic quantizer scales activations per batch: pooled, one stream's
+    output would depend on its neighbours. A file edgernn did not write is probed."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    plain = onnx.load(artifacts["decomposed"])
+    del plain.metadata_props[:]
+    onnx.save(plain, tmp_path / "plain.onnx")
+    quantize_dynamic(str(tmp_path / "plain.onnx"), str(tmp_path / "ort_int8.onnx"),
+                     weight_type=QuantType.QInt8)
+    model = load(tmp_path / "ort_int8.onnx", states={"h": "h_out"} if len(
+        load(artifacts["decomposed"]).states) == 1 else {"h": "h_out", "c": "c_out"})
+    with pytest.raises(StreamingError, match="batch rows interact"):
+        model.pool()
+    model.stream().step(np.zeros(5, np.float32))          # alone it still streams
