@@ -1,5 +1,6 @@
-"""Runs on the device side only (edgernn.runtime): stream seeded frames through each model given
-and save outputs and final states to an .npz. Used by arm64_check.py on x86 and under qemu."""
+"""Runs on the device side only (edgernn.runtime): stream seeded frames through each model given,
+alone and in a pool of three streams with loud and silent neighbours, and save outputs and
+final states to an .npz. Used by arm64_check.py on x86 and under qemu."""
 
 import sys
 
@@ -18,5 +19,12 @@ for path in paths:
     results[f"{name}:y"] = ys
     for k, v in stream.state.items():
         results[f"{name}:{k}"] = v
+    pool = model.pool()
+    ids = [pool.open() for _ in range(3)]
+    pooled = []
+    for f in x[:100]:
+        out = pool.step({ids[0]: f * 20.0, ids[1]: f, ids[2]: np.zeros_like(f)})
+        pooled.append(out[ids[1]])
+    results[f"{name}:pool"] = np.stack(pooled)
 np.savez(out_path, **results)
 print("ok", len(paths))
