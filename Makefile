@@ -11,6 +11,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# Triton's CPU server binary and Python backend, without the package's numpy<2 pin
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps nvidia-pytriton
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -38,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/runtime_bench.py
 	$(BIN)/python benchmarks/quantize_bench.py
 	$(BIN)/python benchmarks/realdata_bench.py
+	$(BIN)/python benchmarks/serve_bench.py
 
 # ARM64 under qemu user-mode emulation (needs root, apt and PyPI; about two minutes).
 arm64: $(STAMP)

@@ -60,6 +60,7 @@ def files(tmp_path_factory, forecast_checkpoint):
     f = {"dir": d / "a_folder", "missing": d / "missing.file", "ckpt": forecast_checkpoint}
     f["dir"].mkdir()
     f["fp32"] = export(forecast_checkpoint, d / "fp32.onnx").path
+    f["lean"] = export(forecast_checkpoint, d / "lean.onnx", ops="lean").path
     other = ModelConfig(cell="lstm", input_size=5, hidden_size=6, num_layers=1, output_size=2,
                         head="classify_step")
     f["other_ckpt"] = save_checkpoint(d / "other.pt", Checkpoint(
@@ -212,6 +213,16 @@ CASES = [
     ("info: missing", "info {missing}", 1, "does not exist", None),
     ("info: a folder", "info {dir}", 1, "does not exist or is not a file", None),
     ("info: corrupt ONNX", "info {corrupt}", 1, "not a valid ONNX model", None),
+    ("triton: model missing", "triton {missing} -o {dir}/repo", 1, "does not exist", None),
+    ("triton: lean state for implicit state", "triton {lean} --backend onnxruntime -o "
+     "{dir}/repo", 2, "keeps its batch on axis 1", None),
+    ("triton: output is a file", "triton {fp32} -o {a_file}", 2, "is a file", None),
+    ("triton: output read-only", "triton {fp32} -o {ro}/repo", 2, "not writable", "ro"),
+    ("triton: zero idle timeout", "triton {fp32} -o {dir}/repo --idle 0", 2,
+     "Invalid value for '--idle'", None),
+    ("serve: model missing", "serve {missing}", 1, "does not exist", None),
+    ("serve: not a port", "serve {fp32} --grpc-port 70000", 2,
+     "Invalid value for '--grpc-port'", None),
     ("demo: unknown profile", "demo --profile nosuch --out {dir}/demo", 2,
      "unknown device profile 'nosuch'", None),
     ("demo: out is a file", "demo --out {a_file}", 2, "is a file", None),

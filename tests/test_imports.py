@@ -5,11 +5,12 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "onnx", "onnxscript", "matplotlib")
+HEAVY = ("torch", "onnx", "onnxscript", "matplotlib", "tritonclient", "grpc")
 
 
 @pytest.mark.parametrize("module", ["edgernn", "edgernn.runtime", "edgernn.contract",
-                                    "edgernn.cli"])
+                                    "edgernn.cli", "edgernn.runtime.remote",
+                                    "edgernn.serving"])
 def test_import_pulls_in_no_host_dependency(module):
     code = (f"import sys, {module}\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"

@@ -96,13 +96,15 @@ def main(debug):
 
 
 def _register():
-    from edgernn.cli import (bench, demo, devices, export, info, quantize, run, train,
+    from edgernn.cli import (bench, demo, devices, export, info, quantize, run, serve, train,
                              validate)
 
     for module in (train, export, quantize, validate, run, bench, info, demo):
         main.add_command(module.command)
     main.add_command(devices.devices_command)
     main.add_command(devices.doctor_command)
+    main.add_command(serve.triton_command)
+    main.add_command(serve.serve_command)
 
 
 _register()
