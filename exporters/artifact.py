@@ -30,7 +30,16 @@ def contract_in(proto: onnx.ModelProto, where: str = "the model") -> Contract:
     raise ModelError(f"{where} carries no edgernn contract; export it with 'edgernn export'")
 
 
+def portable_ir(proto: onnx.ModelProto) -> None:
+    """The lowest IR version the file's opsets need, not the newest the onnx package writes:
+    device runtimes lag (onnxruntime-web 1.30 reads IR 13 at most; onnx 1.23 writes 14), and
+    nothing in an edgernn graph needs more than its opsets do."""
+    need = onnx.helper.find_min_ir_version_for(list(proto.opset_import), ignore_unknown=True)
+    proto.ir_version = min(proto.ir_version, max(need, 7))
+
+
 def embed_contract(proto: onnx.ModelProto, contract: Contract) -> None:
+    portable_ir(proto)
     kept = [(e.key, e.value) for e in proto.metadata_props if e.key != CONTRACT_KEY]
     del proto.metadata_props[:]
     for key, value in sorted(kept) + [(CONTRACT_KEY, contract.to_json())]:
