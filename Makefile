@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+WEB    := devices/web/node_modules/.installed
 
 .PHONY: demo test device-test bench arm64 clean
 
@@ -18,9 +19,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/edgernn demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+test: $(STAMP) $(WEB)
+	EDGERNN_REQUIRE_WEB=1 $(BIN)/python -m pytest -q -n auto
 	$(MAKE) --no-print-directory device-test
+
+# The browser tests: Chromium from the system's packages (apt, as root) and onnxruntime-web
+# at the version package-lock.json pins (npm ci).
+$(WEB): devices/web/package.json devices/web/package-lock.json
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	cd devices/web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(WEB)
 
 # The device install: the built wheel in a fresh venv without torch or onnx, running the
 # runtime tests on models the host side made.
@@ -35,16 +43,17 @@ device-test: $(STAMP)
 	cp -r tests $(DEVICE)/tests
 	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py
 
-bench: $(STAMP)
+bench: $(STAMP) $(WEB)
 	$(BIN)/python benchmarks/export_bench.py
 	$(BIN)/python benchmarks/runtime_bench.py
 	$(BIN)/python benchmarks/quantize_bench.py
 	$(BIN)/python benchmarks/realdata_bench.py
 	$(BIN)/python benchmarks/serve_bench.py
+	$(BIN)/python benchmarks/web_bench.py
 
 # ARM64 under qemu user-mode emulation (needs root, apt and PyPI; about two minutes).
 arm64: $(STAMP)
 	$(BIN)/python scripts/arm64_check.py
 
 clean:
-	rm -rf $(VENV) runs build dist *.egg-info
+	rm -rf $(VENV) runs build dist *.egg-info devices/web/node_modules

@@ -223,6 +223,14 @@ CASES = [
     ("serve: model missing", "serve {missing}", 1, "does not exist", None),
     ("serve: not a port", "serve {fp32} --grpc-port 70000", 2,
      "Invalid value for '--grpc-port'", None),
+    ("web: model missing", "web {missing} -o {dir}/page", 1, "does not exist", None),
+    ("web: corrupt model", "web {corrupt} -o {dir}/page", 1, "not a valid ONNX model", None),
+    ("web: ort folder without onnxruntime-web", "web {fp32} -o {dir}/page --ort {dir}", 2,
+     "does not hold onnxruntime-web", None),
+    ("web: output is a file", "web {fp32} -o {a_file}", 2, "is a file", None),
+    ("web: output read-only", "web {fp32} -o {ro}/page", 2, "not writable", "ro"),
+    ("web: data of another width", "web {fp32} -o {dir}/page --data {wide_csv}", 1,
+     "has 5 features per frame but", None),
     ("demo: unknown profile", "demo --profile nosuch --out {dir}/demo", 2,
      "unknown device profile 'nosuch'", None),
     ("demo: out is a file", "demo --out {a_file}", 2, "is a file", None),
@@ -243,6 +251,7 @@ def _tree(root: Path) -> dict[str, str]:
 def test_the_table_is_big_enough():
     assert len(CASES) >= 40
     assert {c[1].split()[0] for c in CASES} >= {"train", "export", "quantize", "validate", "run",
+                                                "triton", "serve", "web",
                                                 "bench", "info", "demo"}
 
 

@@ -97,9 +97,9 @@ def main(debug):
 
 def _register():
     from edgernn.cli import (bench, demo, devices, export, info, quantize, run, serve, train,
-                             validate)
+                             validate, web)
 
-    for module in (train, export, quantize, validate, run, bench, info, demo):
+    for module in (train, export, quantize, validate, run, bench, info, demo, web):
         main.add_command(module.command)
     main.add_command(devices.devices_command)
     main.add_command(devices.doctor_command)
