@@ -38,6 +38,8 @@ class Pool:
         self._free: list[int] = list(range(capacity - 1, -1, -1))   # pop() takes row 0 first
         self._state = model.initial_state(capacity)
         self._spare = model.initial_state(capacity)              # the next state, full ticks
+        self._bound: dict = {}                                   # (k, parity) -> IOBinding
+        self._parity = 0                                         # which set holds the state
         self._high = 0                                           # 1 + the highest open row
         self._chunk = model.graph == "chunk"
         self._axes = {s.name: s.batch_axis for s in model.states}
@@ -73,6 +75,7 @@ class Pool:
         self._state = {n: np.concatenate([a, extra[n]], axis=self._axis(n))
                        for n, a in self._state.items()}
         self._spare = {n: a.copy() for n, a in self._state.items()}
+        self._bound.clear()                              # the bound views were of the old arrays
         self._steps = np.concatenate([self._steps, np.zeros(capacity, np.int64)])
         self._free.extend(range(capacity * 2 - 1, capacity - 1, -1))
 
@@ -183,12 +186,28 @@ class Pool:
 
     def _tick(self, x: np.ndarray, k: int) -> np.ndarray:
         """Every open stream steps, rows 0..k-1 in order: read the state in place, write the
-        next into the spare arrays, swap. A failed call leaves both as they were."""
+        next into the spare arrays, swap. A failed call leaves both as they were. The binding
+        for (k, which array set holds the state) is made once and kept until the pool grows."""
+        key = (k, self._parity)
+        bound = self._bound.get(key)
+        if bound is None:
+            if len(self._bound) >= 32:                    # many sizes: keep the cache small
+                self._bound.clear()
+            bound = self._bound[key] = self._bind(k)
+        binding, xb, yb = bound
+        xb[...] = x
+        self.model.session.run_with_iobinding(binding)
+        self._state, self._spare = self._spare, self._state
+        self._parity ^= 1
+        return yb.copy()
+
+    def _bind(self, k: int):
         import onnxruntime as ort
 
         model = self.model
         binding = model.session.io_binding()
-        binding.bind_cpu_input(model.input.name, x)
+        xb = np.zeros((k, *self._prep.frame_shape), self._prep.dtype)
+        binding.bind_ortvalue_input(model.input.name, ort.OrtValue.ortvalue_from_numpy(xb))
         for s in model.states:
             binding.bind_ortvalue_input(s.input, ort.OrtValue.ortvalue_from_numpy(
                 self._view(s.name, self._state[s.name], k)))
@@ -196,11 +215,9 @@ class Pool:
                 self._view(s.name, self._spare[s.name], k)))
         for name, value in model.constant_values.items():
             binding.bind_ortvalue_input(name, value)
-        y = np.empty((k, *self._out_shape), np.float32)
-        binding.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(y))
-        model.session.run_with_iobinding(binding)
-        self._state, self._spare = self._spare, self._state
-        return y
+        yb = np.empty((k, *self._out_shape), np.float32)
+        binding.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(yb))
+        return binding, xb, yb
 
     def _gather(self, name, a, rows, k, dense):
         axis = self._axes[name]
