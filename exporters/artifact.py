@@ -30,6 +30,18 @@ def contract_in(proto: onnx.ModelProto, where: str = "the model") -> Contract:
     raise ModelError(f"{where} carries no edgernn contract; export it with 'edgernn export'")
 
 
+def set_dims(value: onnx.ValueInfoProto, shape) -> None:
+    """Declare ``shape`` on a graph input or output: ints fixed, strings symbolic."""
+    dims = value.type.tensor_type.shape.dim
+    del dims[:]
+    for d in shape:
+        dim = dims.add()
+        if isinstance(d, str):
+            dim.dim_param = d
+        else:
+            dim.dim_value = d
+
+
 def portable_ir(proto: onnx.ModelProto) -> None:
     """The lowest IR version the file's opsets need, not the newest the onnx package writes:
     device runtimes lag (onnxruntime-web 1.30 reads IR 13 at most; onnx 1.23 writes 14), and

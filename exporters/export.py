@@ -28,7 +28,7 @@ from edgernn import __version__
 from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenance, StateSpec,
                               TensorSpec)
 from edgernn.errors import ExportError
-from edgernn.exporters.artifact import embed_contract
+from edgernn.exporters.artifact import embed_contract, set_dims
 from edgernn.exporters.fold import in_graph
 from edgernn.exporters.graphs import decompose
 from edgernn.exporters.parity import compare, drive, expected_states, random_splits
@@ -325,16 +325,8 @@ def _declare_shapes(proto: onnx.ModelProto, contract: Contract) -> None:
     shapes.update({s.input: s.shape for s in contract.states})
     shapes.update({s.output: s.shape for s in contract.states})
     for value in list(proto.graph.input) + list(proto.graph.output):
-        if value.name not in shapes:
-            continue
-        dims = value.type.tensor_type.shape.dim
-        del dims[:]
-        for d in shapes[value.name]:
-            dim = dims.add()
-            if isinstance(d, str):
-                dim.dim_param = d
-            else:
-                dim.dim_value = d
+        if value.name in shapes:
+            set_dims(value, shapes[value.name])
 
 
 def _parity_check(src: Source, proto, contract: Contract, tolerance: float) -> float:

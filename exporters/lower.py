@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgernn.exporters.artifact import set_dims
 from edgernn.exporters.compact import _Graph, _gru_layer, _lstm_layer, _rnn_layer
 
 RECURRENT = ("LSTM", "GRU", "RNN")
@@ -226,14 +227,7 @@ def flatten_states(proto: onnx.ModelProto, contract):
     shapes.update({s.output: changed[s.name] for s in contract.states if s.name in changed})
     for value in list(graph.input) + list(graph.output):
         if value.name in shapes:
-            dims = value.type.tensor_type.shape.dim
-            del dims[:]
-            for d in shapes[value.name]:
-                dim = dims.add()
-                if isinstance(d, str):
-                    dim.dim_param = d
-                else:
-                    dim.dim_value = d
+            set_dims(value, shapes[value.name])
     states = [replace(s, shape=changed[s.name], layout=["batch", "hidden"])
               if s.name in changed else s for s in contract.states]
     _drop_dead(graph)
