@@ -199,3 +199,30 @@ def inference_count(server, name) -> int:
     client = grpcclient.InferenceServerClient(server.grpc_url)
     stats = client.get_inference_statistics(name, as_json=True)["model_stats"][0]
     return int(stats.get("inference_count", 0))
+
+
+def test_a_published_stateful_model_served_with_its_state_mapping(serve_models, tmp_path):
+    """Silero VAD (not made by edgernn): state pair, sample-rate constant and frame size given
+    as `edgernn triton` takes them; 30 chunks of audio from the server equal local streams."""
+    if "silero" not in serve_models:
+        pytest.skip("silero-vad is not installed")
+    from edgernn.serving import Options, write_repository
+
+    kwargs = {"states": {"state": "stateN"}, "constants": {"sr": 16000},
+              "dims": {"input[1]": 512}}
+    write_repository(serve_models["silero"], tmp_path / "repo", Options(name="vad"),
+                     load_kwargs=kwargs)
+    local = load(serve_models["silero"], **kwargs)
+    audio = np.random.default_rng(8).normal(0, 0.1, (30, 512)).astype(np.float32)
+    with open(tmp_path / "log", "wb") as log:
+        with Server(tmp_path / "repo", log=log, exit_seconds=1).start() as server:
+            streams = [connect(server.grpc_url).stream() for _ in range(3)]
+            for k, s in enumerate(streams):                     # interleaved sequences
+                s.step(audio[k])
+            got = [s.feed(audio[3:]) for s in streams]
+            for s in streams:
+                s.close()
+    for k, g in enumerate(got):
+        ref = local.stream()
+        ref.step(audio[k])
+        np.testing.assert_allclose(g, ref.feed(audio[3:]), atol=1e-6)   # batched vs one-row
