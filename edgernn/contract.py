@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 
 GRAPH_KINDS = ("step", "chunk", "sequence")
 OP_FORMS = ("fused", "decomposed", "compact", "lean")   # how a step graph writes the cell
-DTYPES = ("float32", "float16", "int64", "int32")
+DTYPES = ("float32", "float16", "float64", "int64", "int32")   # numpy's names for them
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 
 

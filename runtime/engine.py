@@ -27,6 +27,7 @@ class Engine:
         self.batch = batch
         self.device = _ORT_DEVICE.get(model.providers[0], "cpu")
         self._y_name = model.output.name
+        self._dtypes = {s.name: np.dtype(s.dtype) for s in model.states}
         self._buffers = [self._allocate(), self._allocate()]
         self._cur = 0
         self.set_state(model.initial_state(batch))
@@ -34,7 +35,7 @@ class Engine:
         self._preset: list = []
         if x_shape is not None and y_shape is not None:
             self.x = np.zeros(x_shape, model.input_dtype)   # write frames here, then run_bound
-            self.y = np.zeros(y_shape, np.float32)
+            self.y = np.zeros(y_shape, model.output_dtype)
             x_value = ort.OrtValue.ortvalue_from_numpy(self.x)
             y_value = ort.OrtValue.ortvalue_from_numpy(self.y)
             self._preset = [self._bind(self.session.io_binding(), parity, x_value, y_value)
@@ -71,7 +72,8 @@ class Engine:
             if array is not None:
                 np.copyto(array, states[name])
             else:
-                value.update_inplace(np.ascontiguousarray(states[name], dtype=np.float32))
+                value.update_inplace(np.ascontiguousarray(states[name],
+                                                          dtype=self._dtypes[name]))
 
     def _bind(self, b, parity: int, x_value=None, y_value=None):
         cur, nxt = self._buffers[parity], self._buffers[1 - parity]

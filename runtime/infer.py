@@ -26,6 +26,7 @@ from edgernn.errors import ModelError
 from edgernn.runtime.metadata import IOInfo
 
 _NOISE = re.compile(r"(^|_|\.)(in|out|input|output|prev|next|new|old|cur|current|t|t1)(?=$|_|\.)")
+_FLOATS = ("float32", "float16", "float64")
 _NP = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
        "float64": np.float64, "bool": np.bool_}
 
@@ -109,8 +110,13 @@ def infer_contract(inputs: list[IOInfo], outputs: list[IOInfo], states=None,
                          f"{', '.join(by_out)}): it does not look recurrent. Pass states={{input:"
                          f" output}} (CLI: --state IN=OUT) if it is")
     x = data_in[0]
+    for t in (x, *(by_in[i] for i, _ in pairs), data_out[0], *(by_out[o] for _, o in pairs)):
+        wanted = _FLOATS + ("int64", "int32") if t is x else _FLOATS
+        if t.dtype not in wanted:
+            raise ModelError(f"{t.name} is {t.dtype}; the runtime streams {'/'.join(wanted)} "
+                             f"tensors there. Wrap the model so that it takes and gives those")
     x_shape = axis_names(x)
-    batch = x_shape[0] if isinstance(x_shape[0], str) else None
+    batch = x_shape[0] if x_shape and isinstance(x_shape[0], str) else None
     graph = "chunk" if len(x_shape) >= 3 and isinstance(x_shape[1], str) else "step"
     specs = []
     for i, o in pairs:
@@ -123,18 +129,16 @@ def infer_contract(inputs: list[IOInfo], outputs: list[IOInfo], states=None,
             shape[at] = "batch"
         shape = _sized(shape, dims, set())
         specs.append(StateSpec(name=i, input=i, output=o, shape=shape, layout=layout,
-                               dtype=by_in[i].dtype if by_in[i].dtype in ("float32", "float16")
-                               else "float32"))
+                               dtype=by_in[i].dtype))
     x_shape = _sized(["batch" if d == batch else ("time" if graph == "chunk" and a == 1 else d)
                       for a, d in enumerate(x_shape)], dims, {"batch", "time"})
     y_shape = [("batch" if d == batch or (a == 0 and isinstance(d, str)) else d)
                for a, d in enumerate(axis_names(data_out[0]))]
     contract = Contract(
         graph=graph,
-        inputs=[TensorSpec(x.name, x_shape, x.dtype if x.dtype in ("float32", "int64", "int32")
-                           else "float32")],
+        inputs=[TensorSpec(x.name, x_shape, x.dtype)],
         outputs=[TensorSpec(o.name, y_shape if o is data_out[0] else axis_names(o),
-                            o.dtype if o.dtype in ("float32", "float16") else "float32")
+                            o.dtype if o.dtype in _FLOATS + ("int64", "int32") else "float32")
                  for o in data_out],
         states=specs,
         provenance=Provenance(edgernn_version=__version__, source=source or "external"))

@@ -16,12 +16,10 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.contract import Contract, StateSpec
-from edgernn.errors import ConfigError, ModelError, StreamingError
+from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
 from edgernn.runtime import providers as _providers
 from edgernn.runtime.infer import as_constant, infer_contract
 from edgernn.runtime.metadata import contract_of, open_session, signature
-
-_NP = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32}
 
 
 class InferredContractWarning(UserWarning):
@@ -40,11 +38,20 @@ class Model:
         self.input = contract.inputs[0]
         self.output = contract.outputs[0]
         self.states: list[StateSpec] = list(contract.states)
-        self.input_dtype = _NP[self.input.dtype]
+        self.input_dtype = np.dtype(self.input.dtype)     # contract dtypes are numpy's names
+        self.output_dtype = np.dtype(self.output.dtype)
+        # Leading axes before a frame (batch, and time in a chunk graph) and before one
+        # stream's output: a foreign file may have no batch axis at all.
+        chunk = contract.graph == "chunk"
+        self.batched = _is_batch(self.input.shape[0]) if self.input.shape else False
+        self.x_lead = (2 if chunk else 1) if self.batched else 0
+        self.y_lead = (2 if chunk else 1) if self.batched and self.output.shape and _is_batch(
+            self.output.shape[0]) else 0
         self.constants = {k: as_constant(v) for k, v in (constants or {}).items()}
         self.constant_values = {k: ort.OrtValue.ortvalue_from_numpy(v)
                                 for k, v in self.constants.items()}
         self.inferred: str = ""
+        self.per_tensor_dynamic = False   # the graph scales activations per call (see load)
         self._output_names = [self.output.name] + [s.output for s in self.states]
 
     def __repr__(self) -> str:
@@ -79,20 +86,32 @@ class Model:
             if any(isinstance(d, str) for d in shape):
                 raise ModelError(f"state {s.name} has a symbolic axis other than batch "
                                  f"({s.shape}); the runtime cannot size it")
-            out[s.name] = np.full(shape, s.initial, dtype=_NP[s.dtype])
+            out[s.name] = np.full(shape, s.initial, dtype=np.dtype(s.dtype))
         return out
 
     # ---------------------------------------------------------------- running
 
     def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None):
-        """One plain session call on a batch: ``(y, new_states)``; ``states`` is not changed."""
+        """One plain session call on a batch: ``(y, new_states)``; ``states`` is not changed.
+        ``x`` holds frames as the graph takes them (batch first, normalised)."""
+        x = _checked(x, self.input, "x")
         feeds = {self.input.name: x, **self.constants}
         if self.states:
             if states is None:
-                states = self.initial_state(x.shape[0])
+                states = self.initial_state(x.shape[0] if self.batched else 1)
+            if not isinstance(states, dict):
+                raise DataError(f"states must map state names to arrays, got "
+                                f"{type(states).__name__}")
             for s in self.states:
-                feeds[s.input] = states[s.name]
-        outs = self.session.run(self._output_names, feeds)
+                if s.name not in states:
+                    raise DataError(f"states lacks {s.name!r}; this model's states are "
+                                    f"{', '.join(t.name for t in self.states)}")
+                feeds[s.input] = _checked(states[s.name], s, f"states[{s.name!r}]")
+        try:
+            outs = self.session.run(self._output_names, feeds)
+        except Exception as exc:          # ONNX Runtime's own InvalidArgument / Fail
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise DataError(f"ONNX Runtime refused the call: {first}") from None
         return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
 
     def stream(self, *, normalize: bool = True):
@@ -116,6 +135,27 @@ class Model:
                                  f"state out), so it cannot stream; export a step or chunk graph "
                                  f"of a unidirectional model, or call model.run(x) on whole "
                                  f"sequences")
+
+
+def _is_batch(dim) -> bool:
+    """An axis that holds streams: symbolic (any name), or fixed at one stream."""
+    return isinstance(dim, str) or dim == 1
+
+
+def _checked(value, spec, what: str) -> np.ndarray:
+    """``value`` as an array of the spec's dtype, its rank and fixed sizes checked: one clear
+    error instead of ONNX Runtime's."""
+    a = np.asarray(value)
+    want = spec.shape
+    if a.ndim != len(want) or any(isinstance(d, int) and d != n for d, n in zip(want, a.shape)):
+        raise DataError(f"{what} has shape {a.shape}; this model takes {spec.name!r} shaped "
+                        f"{tuple(want)}")
+    dtype = np.dtype(spec.dtype)
+    if a.dtype != dtype:
+        if a.dtype.kind not in "fiub" or (dtype.kind in "iu" and a.dtype.kind == "f"):
+            raise DataError(f"{what} has dtype {a.dtype}; this model takes {dtype}")
+        a = a.astype(dtype)
+    return a
 
 
 def _check_arguments(threads, providers, states, constants):
@@ -251,4 +291,12 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
     loaded = Model(session, contract, _fingerprint(data, contract if not said else None),
                    source, constants, prof.name if prof else None)
     loaded.inferred = said
+    loaded.per_tensor_dynamic = any(op in data for op in _PER_TENSOR_DYNAMIC)
     return loaded
+
+
+# Operators that quantize activations with one scale for the whole tensor, computed per call:
+# a batch row's result then depends on its neighbours. Found by their op_type strings in the
+# file's bytes (the device side has no onnx to parse the graph); a false hit costs one probe.
+_PER_TENSOR_DYNAMIC = (b"DynamicQuantizeLinear", b"DynamicQuantizeLSTM",
+                       b"DynamicQuantizeMatMul")

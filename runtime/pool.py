@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import warnings
 
 import numpy as np
 
@@ -28,7 +29,13 @@ class Pool:
         for s in model.states:
             if "batch" not in s.layout:
                 raise StreamingError(f"state {s.name} has no batch axis ({s.shape}); this model "
-                                     f"runs one stream per call, so it cannot be pooled")
+                                     f"runs one stream per call, so it cannot be pooled. Step "
+                                     f"its streams one by one (model.stream())")
+        for t in (model.input, model.output):
+            if not model.batched or not isinstance(t.shape[0], str):
+                raise StreamingError(f"{t.name} {t.shape} has no batch axis of open size; this "
+                                     f"model runs one stream per call, so it cannot be pooled. "
+                                     f"Step its streams one by one (model.stream())")
         self.model = model
         self._prep = FramePrep(model, normalize)
         self._lock = threading.Lock()
@@ -47,9 +54,9 @@ class Pool:
         self._leading = {s.name: all(d == 1 for d in s.shape[:s.batch_axis])
                          for s in model.states}
         self._range = np.arange(capacity)
-        if _needs_probe(model):
-            _probe_rows(model, self._prep)
-        tail = model.output.shape[2 if self._chunk else 1:]
+        # Rows that interact (per-batch activation scales) are stepped one call per stream.
+        self.lone_calls = _needs_probe(model) and not _rows_independent(model, self._prep)
+        tail = model.output.shape[model.y_lead:]
         self._out_shape = tuple(d if isinstance(d, int) else 0 for d in tail)
         self._out_fixed = all(isinstance(d, int) for d in tail)
 
@@ -144,7 +151,7 @@ class Pool:
         """The array form of :meth:`step` for server loops: ``frames[j]`` is stream ``ids[j]``'s
         frame, (k, *frame); returns the outputs in the same order, (k, *out)."""
         if len(ids) == 0:
-            return np.zeros((0, *self._out_shape), np.float32)
+            return np.zeros((0, *self._out_shape), self.model.output_dtype)
         with self._lock:
             try:
                 rows = np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
@@ -160,6 +167,8 @@ class Pool:
             if len(set(ids)) != k:
                 raise DataError("a stream id appears twice in one call; one frame per stream "
                                 "per step")
+            if self.lone_calls:
+                return self._one_by_one(x, rows)
             # Streams opened in order and stepped together occupy rows 0..k-1: use views.
             dense = rows[-1] == k - 1 and np.array_equal(rows, self._arange[:k])
             if dense and k >= self._high and self._swappable:
@@ -175,6 +184,20 @@ class Pool:
             else:
                 self._steps[rows] += 1
             return y[:, 0] if self._chunk else y
+
+    def _one_by_one(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """One call per stream: for models whose batch rows interact. All or nothing: the
+        state changes only once every stream's call has succeeded."""
+        outs, news = [], []
+        for j, row in enumerate(rows):
+            states = {n: np.take(a, [row], axis=self._axes[n]) for n, a in self._state.items()}
+            y, new = self.model.run(x[j:j + 1, None] if self._chunk else x[j:j + 1], states)
+            outs.append(y[0, 0] if self._chunk else y[0])
+            news.append(new)
+        for row, new in zip(rows, news):
+            self._write_rows([row], new)
+        self._steps[rows] += 1
+        return np.stack(outs)
 
     @property
     def _swappable(self) -> bool:
@@ -215,7 +238,7 @@ class Pool:
                 self._view(s.name, self._spare[s.name], k)))
         for name, value in model.constant_values.items():
             binding.bind_ortvalue_input(name, value)
-        yb = np.empty((k, *self._out_shape), np.float32)
+        yb = np.empty((k, *self._out_shape), model.output_dtype)
         binding.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(yb))
         return binding, xb, yb
 
@@ -252,15 +275,18 @@ class Pool:
 
 
 def _needs_probe(model) -> bool:
-    """Files edgernn did not write, and int8 files from before its row-independent form."""
+    """Files edgernn did not write, int8 files from before its row-independent form, and any
+    graph holding per-tensor dynamic quantization whatever its contract says (a file quantized
+    by ONNX Runtime's own quantize_dynamic keeps the fp32 file's contract)."""
     q = model.contract.quantization
-    return bool(model.inferred) or (q is not None and q.mode in ("dynamic", "static")
-                                    and "activations" not in q.options)
+    return bool(model.inferred) or model.per_tensor_dynamic or (
+        q is not None and q.mode in ("dynamic", "static") and "activations" not in q.options)
 
 
-def _probe_rows(model, prep, tolerance: float = 1e-5) -> None:
+def _rows_independent(model, prep, tolerance: float = 1e-5) -> bool:
     """Step a stream alone and beside a loud neighbour: a pooled stream must get what it gets
-    alone, whatever its neighbours send. Refuse a model whose rows interact."""
+    alone, whatever its neighbours send. False (with a warning saying what the pool does
+    instead) for a model whose rows interact."""
     rng = np.random.default_rng(0)
     shape = prep.frame_shape
     if prep.integer:
@@ -276,9 +302,16 @@ def _probe_rows(model, prep, tolerance: float = 1e-5) -> None:
         y1, lone = model.run(a[:, None] if chunk else a, lone)
         y2, pair = model.run(frames[t][:, None] if chunk else frames[t], pair)
         worst = max(worst, float(np.abs(y1[0] - y2[0]).max()))
-    if not worst <= tolerance:
-        raise StreamingError(f"this model's batch rows interact: a stream stepped beside "
-                             f"another gets outputs {worst:.3g} away from the same stream "
-                             f"alone (e.g. int8 activations scaled per batch), so it cannot be "
-                             f"pooled. Step its streams one by one (model.stream()), or "
-                             f"re-quantize it with this edgernn (row-independent int8)")
+    if worst <= tolerance:
+        return True
+    warnings.warn(f"{model.source}: this model's batch rows interact (a stream stepped beside "
+                  f"another gets outputs {worst:.3g} away from the same stream alone: int8 "
+                  f"activations scaled per batch), so the pool steps each stream in a call of "
+                  f"its own: right answers, no batching speed-up. Re-quantize the fp32 file "
+                  f"with edgernn (row-independent int8) to batch it", RowsInteractWarning,
+                  stacklevel=4)
+    return False
+
+
+class RowsInteractWarning(UserWarning):
+    """A pool's model mixes its batch rows; the pool runs one call per stream instead."""

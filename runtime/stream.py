@@ -27,8 +27,7 @@ class FramePrep:
     """Checks frames against the model's input and applies the contract's normalisation."""
 
     def __init__(self, model, normalize: bool):
-        has_time = model.graph == "chunk"
-        self.frame_shape = tuple(model.input.shape[2 if has_time else 1:])
+        self.frame_shape = tuple(model.input.shape[model.x_lead:])
         unknown = [d for d in self.frame_shape if isinstance(d, str)]
         if unknown:
             raise ModelError(f"input {model.input.name!r} {model.input.shape} leaves the size of "
@@ -78,17 +77,18 @@ class Stream:
         self._prep = FramePrep(model, normalize)
         self.frame_shape = self._prep.frame_shape
         self._chunk = model.graph == "chunk"
-        lead = (1, 1) if self._chunk else (1,)
-        out = tuple(model.output.shape[len(lead):])
+        lead, y_lead = (1,) * model.x_lead, (1,) * model.y_lead
+        out = tuple(model.output.shape[len(y_lead):])
         fixed = all(isinstance(d, int) for d in out)
         self._engine = Engine(model, 1, x_shape=lead + self.frame_shape,
-                              y_shape=lead + out if fixed else None)
+                              y_shape=y_lead + out if fixed else None)
         self._x = None if self._engine.x is None else self._engine.x.reshape(self.frame_shape)
         self._fast = (self._x is not None and not self._prep.integer)
         self._mean, self._inv_std = self._prep.mean, self._prep.inv_std
         self._lead = (None,) * len(lead)        # adds the batch (and time) axes to a frame
-        self._first = (0,) * len(lead)          # takes them off an output
-        self._y = None if self._engine.y is None else self._engine.y[self._first]   # a view
+        # takes them off an output; the Ellipsis keeps a view even of a one-number output
+        self._first = (0,) * len(y_lead) + (Ellipsis,)
+        self._y = None if self._engine.y is None else self._engine.y[self._first]
         self._run_bound = self._engine.run_bound
         self.steps = 0
 
@@ -176,7 +176,7 @@ class Stream:
         if x.shape[0] == 0:
             raise DataError("feed() got no frames; pass at least one")
         if self._chunk:
-            y = self._engine.run(x[None])[0]
+            y = self._engine.run(x[None])[0]                          # (T, *out)
         else:
             saved = self._engine.get_state()
             outs = []
@@ -184,9 +184,10 @@ class Stream:
                 for t in range(x.shape[0]):
                     if self._x is not None:
                         np.copyto(self._x, x[t])
-                        outs.append(self._engine.run_bound()[0].copy())
+                        self._engine.run_bound()
+                        outs.append(self._y.copy())
                     else:
-                        outs.append(self._engine.run(x[t:t + 1])[0])
+                        outs.append(self._engine.run(x[t][self._lead])[self._first])
             except BaseException:
                 self._engine.set_state(saved)     # all or nothing, like one chunk call
                 raise

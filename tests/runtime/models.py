@@ -11,8 +11,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from tests.runtime.shapes import NAMES as SHAPE_NAMES
+
 NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
-         "no_contract", "not_recurrent", "other_weights", "silero_vad")
+         "no_contract", "not_recurrent", "other_weights", "silero_vad", "lstm_step_ortq",
+         *SHAPE_NAMES)
 
 
 def published_vad() -> Path | None:
@@ -78,6 +81,15 @@ def build_models(folder: str | Path) -> Path:
     torch.onnx.export(torch.nn.Linear(4, 2).eval(), (torch.randn(1, 4),),
                       str(folder / "not_recurrent.onnx"), input_names=["x"], output_names=["y"],
                       opset_version=17, dynamo=False)
+    # The edgernn file quantized by ONNX Runtime's own quantize_dynamic: it keeps the fp32
+    # file's contract (quantization None) while its activations are scaled per call.
+    from onnxruntime.quantization import quantize_dynamic
+
+    quantize_dynamic(folder / "lstm_step.onnx", folder / "lstm_step_ortq.onnx")
+    # Foreign files of output ranks and dtypes edgernn never exports (onnx alone).
+    from tests.runtime.shapes import build as build_shapes
+
+    build_shapes(folder)
     return folder
 
 

@@ -133,3 +133,24 @@ def test_one_frame_per_stream_per_call(models):
     a = pool.open()
     with pytest.raises(DataError, match="a stream id appears twice in one call"):
         pool.step_many([a, a], np.zeros((2, 4), np.float32))
+
+
+def test_a_foreign_quantized_file_is_pooled_one_call_per_stream(models):
+    """quantize_dynamic keeps the fp32 contract (quantization None) but scales activations per
+    tensor per call: the pool probes the graph itself, warns, and steps each stream alone."""
+    from edgernn.runtime.pool import RowsInteractWarning
+
+    model = load(models / "lstm_step_ortq.onnx")
+    assert model.contract.quantization is None and model.per_tensor_dynamic
+    with pytest.warns(RowsInteractWarning, match="steps each stream in a call of its own"):
+        pool = model.pool()
+    ids = [pool.open() for _ in range(4)]
+    alone = [model.stream() for _ in ids]
+    rng = np.random.default_rng(0)
+    for t in range(60):
+        frames = rng.normal(size=(4, 4)).astype(np.float32) * np.array([[1], [30], [0.1], [5]],
+                                                                        np.float32)
+        out = pool.step_many(ids, frames) if t % 2 else np.stack(
+            list(pool.step(dict(zip(ids, frames))).values()))
+        for j, s in enumerate(alone):
+            np.testing.assert_array_equal(out[j], s.step(frames[j]))   # exact: same calls
