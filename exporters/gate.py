@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgernn.contract import DataRef, Parity, Quantization
-from edgernn.exporters.parity import drive
-from edgernn.exporters.validate import batched
+from edgernn.exporters.parity import batched, drive
 from edgernn.tasks.base import apply_normalization
 from edgernn.tasks.compare import MetricCheck, compare_metric
 
@@ -105,24 +104,24 @@ def _random(model, batch: int, steps: int, rng) -> np.ndarray:
     return rng.standard_normal((batch, steps, *frame)).astype(np.float32)
 
 
-def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
-    """Error over a long stream, its growth, and the task metric of ``out`` against ``fp32``,
-    on ``data`` (the model's own; None: random frames and no metric)."""
+def _stream_input(model, contract, gate: Gate, data, seed: int):
+    """The long stream the gate drives: the task's own data when there is some, else random
+    frames; frames in the data's units, lengths (or None) and a description."""
     from edgernn.tasks import get_task
 
     rng = np.random.default_rng(seed)
     task = get_task(contract.task) if data is not None else None
-    lengths, what = None, "random frames"
-    if not fp32.contract.streamable:
-        x = _random(fp32, 8, 64, rng)
-    elif task is not None:
+    if not model.contract.streamable:
+        return _random(model, 8, 64, rng), None, "random frames", task
+    if task is not None:
         x, lengths = task.drift_input(data, gate.horizon, seed)
-        x = apply_normalization(x, contract.preprocessing)
-        what = task.drift_description(data)
-    else:
-        x = _random(fp32, 1, gate.horizon, rng)
-    want, _ = drive(fp32, x)
-    got, _ = drive(out, x)
+        return x, lengths, task.drift_description(data), task
+    return _random(model, 1, gate.horizon, rng), None, "random frames", task
+
+
+def stream_error(want: np.ndarray, got: np.ndarray, lengths=None) -> dict:
+    """Per-step max |got - want| over a stream, in units of ``want``'s std: worst, p99 and the
+    mean over the first and last tenth (does it grow?)."""
     if want.ndim == 2:                                   # one answer per sequence
         want, got = want[:, None], got[:, None]
     err = np.abs(got.astype(np.float64) - want).reshape(*want.shape[:2], -1).max(-1)  # (S, T)
@@ -131,9 +130,18 @@ def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
         err, want = err[keep], want[keep]
     err = err.reshape(-1) / (float(np.std(want)) or 1.0)
     tenth = max(1, err.size // 10)
-    result = {"worst_error": float(err.max()), "error_p99": float(np.percentile(err, 99)),
-              "drift_first": float(err[:tenth].mean()),
-              "drift_last": float(err[-tenth:].mean()), "drift_data": what}
+    return {"worst_error": float(err.max()), "error_p99": float(np.percentile(err, 99)),
+            "drift_first": float(err[:tenth].mean()), "drift_last": float(err[-tenth:].mean())}
+
+
+def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
+    """Error over a long stream, its growth, and the task metric of ``out`` against ``fp32``,
+    on ``data`` (the model's own; None: random frames and no metric)."""
+    x, lengths, what, task = _stream_input(fp32, contract, gate, data, seed)
+    x = apply_normalization(x, contract.preprocessing)
+    want, _ = drive(fp32, x)
+    got, _ = drive(out, x)
+    result = {**stream_error(want, got, lengths), "drift_data": what}
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
         xs = apply_normalization(split.x, contract.preprocessing)
@@ -142,6 +150,32 @@ def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
         result.update(metric=compare_metric(task, a, b, split, contract.postprocessing,
                                             gate.max_drop), data=ref)
     return result
+
+
+def versus_torch(src, out, contract, gate: Gate, data=None, seed: int = 0) -> list[Parity]:
+    """The quantized file against PyTorch (the checkpoint ``src``), on the stream the gate
+    drives and the whole test split: what its contract records as its error vs torch."""
+    x, lengths, what, task = _stream_input(out, contract, gate, data, seed)
+    want, _ = src.reference(x)                           # torch takes frames in data units
+    got, _ = drive(out, apply_normalization(x, contract.preprocessing))
+    e = stream_error(want, got, lengths)
+    entries = [Parity("torch", "p99_error_over_std", gate.max_error, e["error_p99"],
+                      f"{gate.horizon if contract.streamable else x.shape[0]} streamed steps of "
+                      f"{what}", {"worst": e["worst_error"], "drift_first": e["drift_first"],
+                                  "drift_last": e["drift_last"],
+                                  "max_abs": float(np.abs(got.astype(np.float64) - want).max())})]
+    if task is not None and gate.check_metric:
+        split, ref = data.part("test")
+        a = batched(lambda v: src.reference(v), np.ascontiguousarray(split.x))[0]
+        xs = apply_normalization(split.x, contract.preprocessing)
+        b = batched(lambda v: (drive(out, v)[0], {}), xs)[0]
+        if a.ndim == b.ndim:
+            m = compare_metric(task, a, b, split, None, gate.max_drop)   # both in one unit
+            entries.append(Parity("torch", f"task_{m.metric}_drop", m.allowed,
+                                  max(0.0, m.worse_by), "test data",
+                                  {"torch": m.reference, "quantized": m.value,
+                                   "items": m.items, "changed": m.changed}, ref))
+    return entries
 
 
 def parity_entries(r: QuantizeReport) -> list[Parity]:

@@ -91,3 +91,22 @@ def expected_states(contract, names: list[str], states: list) -> list:
         raise ValueError(f"the graph's state {spec.name!r} has no counterpart among the "
                          f"module's states ({', '.join(names)})")
     return out
+
+
+BATCH = 512    # sequences per call when driving a whole test split
+
+
+def batched(fn, x: np.ndarray, axes: dict | None = None):
+    """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated
+    (a model's named states on their batch axes, ``axes``; a reference's on axis 0)."""
+    ys, states = [], []
+    for i in range(0, len(x), BATCH):
+        y, s = fn(x[i:i + BATCH])
+        ys.append(y)
+        states.append(s)
+    if isinstance(states[0], dict):
+        merged = {k: np.concatenate([s[k] for s in states], axis=(axes or {}).get(k, 0))
+                  for k in states[0]}
+    else:
+        merged = [np.concatenate([s[i] for s in states]) for i in range(len(states[0]))]
+    return np.concatenate(ys), merged

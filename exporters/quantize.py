@@ -30,7 +30,7 @@ from edgernn.cells import family
 from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
-from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries
+from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries, versus_torch
 from edgernn.exporters.int8 import needs_ranges, rewrite
 from edgernn.exporters.lower import flatten_states, lower
 from edgernn.exporters.qgraph import coverage, fp16
@@ -90,8 +90,11 @@ def _ranges(base: onnx.ModelProto, names: list[str], feeds) -> dict[str, float]:
     return {k: v for k, v in top.items() if v > 0}
 
 
-def _check_weights(checkpoint, contract, in_path, example_input, state_layout) -> None:
-    """A checkpoint (or module) given must hold the file's weights."""
+def _check_weights(checkpoint, contract, in_path, example_input, state_layout):
+    """A checkpoint (or module) given must hold the file's weights; returns its Source."""
+    from edgernn.deps import require
+
+    require("torch", "quantize --checkpoint (reading a checkpoint)")
     from edgernn.exporters.source import resolve
 
     src = resolve(checkpoint, example_input, state_layout)
@@ -100,6 +103,7 @@ def _check_weights(checkpoint, contract, in_path, example_input, state_layout) -
         raise ConfigError(f"{src.name} does not hold the weights of {in_path} (weights sha256 "
                           f"{mine[:12]}... vs {theirs[:12]}... in its contract); pass the "
                           f"checkpoint it was exported from, or none (quantize needs none)")
+    return src
 
 
 def quantize(in_path, out_path=None, **options) -> QuantizeReport:
@@ -137,8 +141,9 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     from edgernn.tasks.resolve import data_for_contract
 
     dataset = data_for_contract(contract, data, stage="quantize", model=str(in_path))
+    src = None
     if checkpoint is not None:
-        _check_weights(checkpoint, contract, in_path, example_input, state_layout)
+        src = _check_weights(checkpoint, contract, in_path, example_input, state_layout)
     base, notes = lower(given)
     if any(n.op_type in ("LSTM", "GRU", "RNN") for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
@@ -193,7 +198,17 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         report.notes.append(f"--force: wrote the {report.attempt} attempt, the best of "
                             f"{len(tried)} that failed the gate ({'; '.join(report.failures())})")
     if out_path is not None:
-        final = q_contract.with_changes(parity=list(q_contract.parity) + parity_entries(report))
+        # Every figure in the contract is measured on this file: the fp32 file's own parity
+        # (vs torch, at fp32 rounding) does not carry over; this file's error vs PyTorch is
+        # measured when the checkpoint is at hand.
+        measured = parity_entries(report)
+        if src is not None:
+            stage("quantize: the quantized file against PyTorch on the same data")
+            measured += versus_torch(src, out_model, contract, gate, dataset, seed)
+        else:
+            report.notes.append("error vs PyTorch not measured (no --checkpoint): the "
+                                "contract records the error vs the fp32 file only")
+        final = q_contract.with_changes(parity=measured)
         embed_contract(out_proto, final)
         atomic_write_bytes(out_path, out_proto.SerializeToString(deterministic=True))
         report.path = str(out_path)

@@ -15,15 +15,14 @@ import os
 import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
-from edgernn.exporters.parity import compare, drive, expected_states, random_splits, spans
+from edgernn.exporters.parity import (batched, compare, drive, expected_states, random_splits,
+                                      spans)
 from edgernn.exporters.source import Source, resolve
 from edgernn.exporters.validation_report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
 from edgernn.progress import stage
 from edgernn.runtime.model import Model, load
 from edgernn.tasks.compare import compare_metric
-
-BATCH = 512    # sequences per call when driving a whole test split
 
 __all__ = ["Tolerances", "ValidationReport", "plot", "record", "validate", "validate_artifact"]
 
@@ -83,22 +82,6 @@ def _check_same_model(src: Source, model: Model, name) -> None:
 def _window(model: Model, x: np.ndarray) -> np.ndarray:
     """A short input the artifact takes in one call: one step, or a few steps."""
     return np.ascontiguousarray(x[:, 0] if model.graph == "step" else x[:, :5])
-
-
-def batched(fn, x: np.ndarray, axes: dict | None = None):
-    """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated
-    (a model's named states on their batch axes, ``axes``; a reference's on axis 0)."""
-    ys, states = [], []
-    for i in range(0, len(x), BATCH):
-        y, s = fn(x[i:i + BATCH])
-        ys.append(y)
-        states.append(s)
-    if isinstance(states[0], dict):
-        merged = {k: np.concatenate([s[k] for s in states], axis=(axes or {}).get(k, 0))
-                  for k in states[0]}
-    else:
-        merged = [np.concatenate([s[i] for s in states]) for i in range(len(states[0]))]
-    return np.concatenate(ys), merged
 
 
 class _TaskInput:

@@ -195,3 +195,53 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     out = run_cli("quantize", fp32, "--checkpoint", other, "-o", tmp_path / "q.onnx")
     assert out.returncode == 2 and "does not hold the weights of" in out.stderr
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_the_int8_contract_records_figures_measured_on_the_int8_file(forecast_checkpoint,
+                                                                     tmp_path):
+    """The fp32 file's parity (vs torch at fp32 rounding) never carries over: the int8 file
+    records its own error vs fp32 (the gate) and, given the checkpoint, vs PyTorch."""
+    from edgernn.exporters.parity import drive
+    from edgernn.exporters.source import resolve
+
+    fp32 = export(forecast_checkpoint, tmp_path / "f.onnx").path
+    assert [p.reference for p in load(fp32).contract.parity] == ["torch"]
+    quantize(fp32, tmp_path / "bare.onnx", gate=GATE, measure_latency=False)
+    bare = load(tmp_path / "bare.onnx").contract.parity
+    assert {p.reference for p in bare} == {"fp32"}
+    quantize(fp32, tmp_path / "q.onnx", gate=GATE, checkpoint=forecast_checkpoint,
+             measure_latency=False)
+    parity = load(tmp_path / "q.onnx").contract.parity
+    torch_p99 = next(p for p in parity if (p.reference, p.metric) ==
+                     ("torch", "p99_error_over_std"))
+    assert all(p.metric != "max_abs" for p in parity)           # the fp32 figure is gone
+    # measured again here, on a stream of the same task data: of the same order, not fp32's
+    from edgernn.tasks import get_task
+    from edgernn.tasks.resolve import data_for_contract
+
+    model = load(tmp_path / "q.onnx")
+    data = data_for_contract(model.contract, None, stage="test", model="q")
+    x, _ = get_task("forecast").drift_input(data, GATE.horizon, 0)
+    want, _ = resolve(forecast_checkpoint).reference(x)
+    got, _ = drive(model, x)
+    p99 = np.percentile(np.abs(got - want).reshape(*want.shape[:2], -1).max(-1),
+                        99) / np.std(want)
+    assert torch_p99.measured == pytest.approx(p99, rel=1e-6)
+    assert torch_p99.measured > 1e-3        # int8 rounding, three orders above fp32's 1e-6
+
+
+def test_quantize_runs_without_torch(forecast_checkpoint, tmp_path):
+    """From the file alone: a `torch` that cannot be imported changes nothing; asking to read
+    a checkpoint then names the extra to install."""
+    fp32 = export(forecast_checkpoint, tmp_path / "f.onnx").path
+    blocker = tmp_path / "block" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    env = {"PYTHONPATH": str(tmp_path / "block")}
+    done = run_cli("quantize", fp32, "-o", tmp_path / "q.onnx", env=env)
+    assert done.returncode == 0, done.stderr
+    assert load(tmp_path / "q.onnx").contract.quantization.mode == "dynamic"
+    done = run_cli("quantize", fp32, "-o", tmp_path / "r.onnx", "--checkpoint",
+                   forecast_checkpoint, env=env)
+    assert done.returncode == 1 and "pip install 'edgernn[torch]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "r.onnx").exists()
