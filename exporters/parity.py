@@ -44,31 +44,54 @@ def drive(model, x: np.ndarray, chunks: list[int] | None = None):
     return np.concatenate(ys, axis=1), states
 
 
+# The tolerance rule, everywhere parity is judged: an element passes when
+#     |got - want| <= atol + rtol * |want|
+# float32 keeps ~7 significant digits, so outputs in large units (a series in the 10^4s) differ
+# by 1e-4 or more from rounding alone; rtol covers that, atol values near zero.
+RTOL = 1e-5
+
+
+def within(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """Elementwise: does ``got`` meet ``want`` under the rule above? (NaN never does.)"""
+    return np.abs(got - want) <= atol + rtol * np.abs(want)
+
+
 @dataclass
 class TensorError:
     name: str
     kind: str            # "output" or "state"
     max_abs: float
     max_rel: float
-    tolerance: float
+    tolerance: float     # atol
+    rtol: float = 0.0
+    ok: bool | None = None   # every element within atol + rtol * |want| (None: max_abs alone)
+    scale: float = 0.0   # max |want|: what rtol multiplies
 
     @property
     def passed(self) -> bool:
-        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.tolerance
+        if not np.isfinite(self.max_abs):
+            return False
+        return self.max_abs <= self.tolerance if self.ok is None else self.ok
+
+    def describe(self) -> str:
+        rule = f"{self.tolerance:.1g}" + (f" + {self.rtol:.1g} x |value| (values up to "
+                                          f"{self.scale:.3g})" if self.rtol else "")
+        return f"{self.name}: max abs {self.max_abs:.3g} > {rule}"
 
 
 def compare(name: str, kind: str, got: np.ndarray, want: np.ndarray,
-            tolerance: float) -> TensorError:
+            tolerance: float, rtol: float = RTOL) -> TensorError:
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     if got.shape != want.shape and got.shape[:1] == want.shape[:1] and got.size == want.size:
         want = want.reshape(got.shape)      # the same state with its axes merged (compact form)
     if got.shape != want.shape:
         return TensorError(f"{name} (shape {got.shape} != {want.shape})", kind, float("inf"),
-                           float("inf"), tolerance)
+                           float("inf"), tolerance, rtol, False)
     diff = np.abs(got - want)
     rel = diff / np.maximum(np.abs(want), 1e-3)       # relative to the value, floored near zero
     return TensorError(name, kind, float(diff.max(initial=0)), float(rel.max(initial=0)),
-                       tolerance)
+                       tolerance, rtol, bool(within(got, want, tolerance, rtol).all()),
+                       float(np.abs(want).max(initial=0)))
 
 
 def expected_states(contract, names: list[str], states: list) -> list:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
 from edgernn.exporters.parity import (batched, compare, drive, expected_states, random_splits,
-                                      spans)
+                                      spans, within)
 from edgernn.exporters.source import Source, resolve
 from edgernn.exporters.validation_report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
@@ -32,8 +32,8 @@ def _tensors(check: str, contract, got_y, got_states, want_y, want_states, atol,
     if want_y.ndim < got_y.ndim:          # the model answers once per sequence: the last step
         got_y = got_y[:, -1]
     want_states = expected_states(contract, names, want_states)
-    errors = [compare("y", "output", got_y, want_y, atol)]
-    errors += [compare(s.name, "state", got_states[s.name], w, atol)
+    errors = [compare("y", "output", got_y, want_y, *atol)]
+    errors += [compare(s.name, "state", got_states[s.name], w, *atol)
                for s, w in zip(contract.states, want_states)]
     return Check(check, errors)
 
@@ -58,8 +58,8 @@ def _reference_evaluator(model_path_or_bytes, model: Model, x: np.ndarray, atol)
     feeds = {model.input.name: x, **{s.input: states[s.name] for s in model.states}}
     want = evaluator.run(None, feeds)
     got_y, got_states = model.run(x, states)
-    errors = [compare("y", "output", got_y, want[0], atol)]
-    errors += [compare(s.name, "state", got_states[s.name], want[1 + i], atol)
+    errors = [compare("y", "output", got_y, want[0], *atol)]
+    errors += [compare(s.name, "state", got_states[s.name], want[1 + i], *atol)
                for i, s in enumerate(model.states)]
     return Check("onnx.reference (ORT vs evaluator)", errors)
 
@@ -95,7 +95,7 @@ class _TaskInput:
         self.x = np.ascontiguousarray(self.split.x)
         self.want_y, self.want_states = batched(src.reference, self.x)
 
-    def check(self, model: Model, report: ArtifactReport, atol: float) -> None:
+    def check(self, model: Model, report: ArtifactReport, atol: tuple) -> None:
         got_y, got_states = batched(lambda x: drive(model, x), self.x,
                                     {s.name: s.batch_axis for s in model.states})
         report.checks.append(_tensors(f"task data ({self.x.shape[0]}x{self.x.shape[1]})",
@@ -117,7 +117,7 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None,
     _check_same_model(src, model, name)
     report = ArtifactReport(str(name), model.graph, check_metric=tolerances.check_metric)
     rng = np.random.default_rng(seed)
-    atol = tolerances.atol
+    atol = (tolerances.atol, tolerances.rtol)         # (atol, rtol): see parity.within
 
     # 1. seeded random inputs, driven as the graph allows (step by step / one chunk / whole)
     x = src.random_input(batch, steps, rng)
@@ -155,11 +155,16 @@ def validate_artifact(src: Source, artifact, *, task=None, data=None,
             if lengths is not None:
                 err = err[np.arange(err.shape[1])[None, :] < lengths[:, None]]
             curve = err.reshape(-1)
-            report.drift = Drift(curve.size, curve, tolerances.drift, what)
+            ok = within(got_y.astype(np.float64), want_y, tolerances.drift, tolerances.rtol)
+            if lengths is not None:
+                ok = ok.reshape(*ok.shape[:2], -1).all(-1)[
+                    np.arange(ok.shape[1])[None, :] < lengths[:, None]]
+            report.drift = Drift(curve.size, curve, tolerances.drift, what, tolerances.rtol,
+                                 bool(ok.all()))
     # 5. an independent third opinion on a short window
     source = artifact if isinstance(artifact, bytes) else os.fspath(artifact)
     report.checks.append(_reference_evaluator(source, model, _window(model, x),
-                                              tolerances.evaluator))
+                                              (tolerances.evaluator, tolerances.rtol)))
     return report
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.contract import DataRef
-from edgernn.exporters.parity import TensorError
+from edgernn.exporters.parity import RTOL, TensorError
 from edgernn.tasks.compare import MetricCheck
 
 
@@ -26,6 +26,7 @@ class Tolerances:
     atol: float = 1e-4        # outputs and states, random and task inputs, any stream split
     drift: float = 1e-3       # max per-step output error over the long horizon
     evaluator: float = 1e-4   # ONNX Runtime against onnx.reference on a short window
+    rtol: float = RTOL        # each of the above + rtol x |value| (see parity.within)
     check_metric: bool = True  # the task metric within the bound (see edgernn.tasks.compare)
     max_drop: float | None = None  # the metric's fixed allowance; None: the task's own
 
@@ -46,6 +47,8 @@ class Drift:
     curve: np.ndarray            # per-step max abs output error
     tolerance: float
     data: str = ""               # what was streamed
+    rtol: float = 0.0
+    ok: bool | None = None       # every element within tolerance + rtol x |value|
 
     @property
     def max(self) -> float:
@@ -61,14 +64,17 @@ class Drift:
 
     @property
     def passed(self) -> bool:
-        return bool(np.isfinite(self.max)) and self.max <= self.tolerance
+        if not np.isfinite(self.max):
+            return False
+        return self.max <= self.tolerance if self.ok is None else self.ok
 
     def to_dict(self) -> dict:
         tenth = max(1, self.curve.size // 10)
         return {"steps": self.steps, "max": self.max, "slope_per_1k": self.slope_per_1k,
                 "first_tenth_mean": float(self.curve[:tenth].mean()),
                 "last_tenth_mean": float(self.curve[-tenth:].mean()),
-                "tolerance": self.tolerance, "passed": self.passed, "data": self.data}
+                "tolerance": self.tolerance, "rtol": self.rtol, "passed": self.passed,
+                "data": self.data}
 
 
 @dataclass
@@ -138,11 +144,11 @@ class ValidationReport:
             for c in a.checks:
                 for e in c.errors:
                     rows.append([name, c.name, f"{e.kind} {e.name}", e.max_abs, e.max_rel,
-                                 e.tolerance, "ok" if e.passed else "FAIL"])
+                                 _rule(e.tolerance, e.rtol), "ok" if e.passed else "FAIL"])
             if a.drift:
                 d = a.drift
                 rows.append([name, f"drift {d.steps} steps", "output y (max)", d.max,
-                             f"trend {d.slope_per_1k:+.2g}/1k", d.tolerance,
+                             f"trend {d.slope_per_1k:+.2g}/1k", _rule(d.tolerance, d.rtol),
                              "ok" if d.passed else "FAIL"])
             if a.metric is not None:
                 m = a.metric
@@ -155,20 +161,31 @@ class ValidationReport:
 
 # ---------------------------------------------------------------------------- recording, plots
 
+def _rule(atol: float, rtol: float) -> str:
+    return f"{atol:.1g}" + (f" + {rtol:.1g}|v|" if rtol else "")
+
+
+def bound(atol: float, rtol: float, scale: float) -> dict:
+    """How a recorded max_abs tolerance was set: atol + rtol x the largest |value| compared."""
+    return {"atol": atol, "rtol": rtol, "max_value": scale,
+            "rule": "each element: |onnx - torch| <= atol + rtol * |torch|"}
+
+
 def parity_entries(report: ArtifactReport, validation: ValidationReport) -> list:
     """What ``report`` proved, as contract :class:`~edgernn.contract.Parity` entries."""
     from edgernn.contract import Parity
 
     tol = validation.tolerances
-    entries = [Parity("torch", "max_abs", tol.atol, report.worst,
+    scale = max((e.scale for c in report.checks for e in c.errors), default=0.0)
+    entries = [Parity("torch", "max_abs", tol.atol + tol.rtol * scale, report.worst,
                       "; ".join(c.name for c in report.checks),
-                      {c.name: max(e.max_abs for e in c.errors) for c in report.checks},
-                      validation.data)]
+                      {**{c.name: max(e.max_abs for e in c.errors) for c in report.checks},
+                       **bound(tol.atol, tol.rtol, scale)}, validation.data)]
     if report.drift is not None:
         d = report.drift.to_dict()
         entries.append(Parity("torch", "drift_max_abs", tol.drift, d["max"],
                               f"{d['steps']} streamed steps of {report.drift.data}",
-                              {"slope_per_1k": d["slope_per_1k"]}))
+                              {"slope_per_1k": d["slope_per_1k"], "rtol": tol.rtol}))
     if report.metric is not None:
         m = report.metric
         entries.append(Parity("torch", f"task_{validation.metric_name}_drop", m.allowed,

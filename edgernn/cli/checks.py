@@ -24,12 +24,26 @@ def readable(path: Path | None, what: str) -> None:
         raise DataError(f"{what} {path} is not readable (permission denied)")
 
 
-def writable(path: Path | None, what: str) -> None:
-    """``path`` can be written: not a directory, and its folder exists (or can be made) and
-    takes new files."""
+def same_file(a, b) -> bool:
+    """Do two paths name one file (through links, ``..`` or another spelling)?"""
+    if a is None or b is None or str(a) == "-" or str(b) == "-":
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                       # one does not exist: compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def writable(path: Path | None, what: str, inputs: dict | None = None) -> None:
+    """``path`` can be written: not a directory, not one of the command's ``inputs`` ({what
+    it is: path}), and its folder exists (or can be made) and takes new files."""
     if path is None:
         return
     path = Path(path)
+    for name, given in (inputs or {}).items():
+        if same_file(path, given):
+            raise ConfigError(f"{what} {path} is {name} this command reads; writing there would "
+                              f"destroy it. Choose another output path")
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a directory; give a file name")
     folder = path.parent

@@ -48,8 +48,13 @@ def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write [default: CHECKPOINT with .onnx].")
 @export_options
+@click.option("--atol", type=click.FloatRange(0), default=1e-4, show_default=True,
+              help="Parity with PyTorch: max abs error per output and state element...")
+@click.option("--rtol", type=click.FloatRange(0), default=1e-5, show_default=True,
+              help="...plus this share of the element's magnitude (|onnx - torch| <= atol + "
+                   "rtol x |torch|): float32 rounding of outputs in large units.")
 @json_option
-def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
+def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol, as_json):
     """Export a checkpoint to ONNX with explicit state and an embedded contract.
 
     The file is checked against PyTorch in ONNX Runtime first; one that fails is not written.
@@ -66,10 +71,11 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, as_json):
     graph, ops = resolve_form(profile, graph, ops)
     output = output or checkpoint.with_suffix(".onnx")
     readable(checkpoint, "checkpoint")
-    writable(output, "--output")
+    writable(output, "--output", inputs={"the checkpoint": checkpoint})
 
     from edgernn.exporters import export
-    result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter)
+    result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter,
+                    tolerance=atol, rtol=rtol)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -22,13 +22,13 @@ def raise_if_failed(report) -> None:
     if report.passed:
         return
     failed = [f"{Path(a.path).name}: " + ", ".join(
-        [f"{c.name}/{e.name} {e.max_abs:.2g} > {e.tolerance:.1g}" for c in a.checks
-         for e in c.errors if not e.passed]
+        [f"{c.name}/{e.describe()}" for c in a.checks for e in c.errors if not e.passed]
         + (["drift"] if a.drift and not a.drift.passed else [])
         + (["task metric"] if not a.metric_ok else []))
         for a in report.artifacts if not a.passed]
     raise ParityError("parity exceeds tolerance in " + "; ".join(failed) +
-                      ". Re-export (try --ops or --exporter), or loosen the tolerance if the "
+                      ". Check that the checkpoint is the one the file was exported from; "
+                      "re-export (try --ops or --exporter); or loosen --atol/--rtol if the "
                       "difference is expected (e.g. quantized files)", report)
 
 
@@ -37,8 +37,12 @@ def raise_if_failed(report) -> None:
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--atol", type=float, default=1e-4, show_default=True,
               help="Max abs error per output and state (random, split and task inputs).")
+@click.option("--rtol", type=click.FloatRange(0), default=1e-5, show_default=True,
+              help="Plus this share of each value's magnitude: an element passes when |onnx "
+                   "- torch| <= atol + rtol x |torch| (float32 keeps ~7 digits, so outputs "
+                   "in large units differ by more than atol from rounding alone).")
 @click.option("--drift-tol", type=float, default=1e-3, show_default=True,
-              help="Max per-step output error over the long horizon.")
+              help="Max per-step output error over the long horizon (+ rtol x |value|).")
 @click.option("--horizon", type=click.IntRange(0), default=10_000, show_default=True,
               help="Steps of a realistic stream for the drift curve (0 to skip).")
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
@@ -57,7 +61,7 @@ def raise_if_failed(report) -> None:
 @click.option("--record", is_flag=True,
               help="Write the measured parity into each passing artifact's contract.")
 @json_option
-def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed, data, max_drop,
+def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps, seed, data, max_drop,
             no_metric, plot, record, as_json):
     """Compare ONNX artifacts with the PyTorch checkpoint they came from.
 
@@ -84,7 +88,7 @@ def command(checkpoint, artifacts, atol, drift_tol, horizon, batch, steps, seed,
     from edgernn.exporters.validate import plot as plot_drift
     from edgernn.exporters.validate import record as record_parity
 
-    tolerances = Tolerances(atol=atol, drift=drift_tol, evaluator=atol,
+    tolerances = Tolerances(atol=atol, drift=drift_tol, evaluator=atol, rtol=rtol,
                             check_metric=not no_metric, max_drop=max_drop)
     report = validate(checkpoint, list(artifacts), tolerances=tolerances, batch=batch,
                       steps=steps, horizon=horizon, seed=seed, data=data)

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 from edgernn.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from edgernn.config import ModelConfig  # noqa: E402
 from edgernn.contract import Normalization  # noqa: E402
-from edgernn.errors import StreamingError  # noqa: E402
 from edgernn.exporters import export  # noqa: E402
 from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
@@ -61,9 +60,10 @@ def test_every_artifact_pools_row_for_row(artifacts):
         assert worst <= 1e-6, (name, worst)
 
 
-def test_a_pool_refuses_a_file_whose_rows_interact(artifacts, tmp_path):
+def test_a_pool_steps_rows_alone_when_a_file_mixes_them(artifacts, tmp_path):
     """ONNX Runtime's own dynamic quantizer scales activations per batch: pooled, one stream's
-    output would depend on its neighbours. A file edgernn did not write is probed."""
+    output would depend on its neighbours. A file edgernn did not write is probed, and the
+    pool steps each stream alone."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     plain = onnx.load(artifacts["decomposed"])
@@ -73,6 +73,14 @@ def test_a_pool_refuses_a_file_whose_rows_interact(artifacts, tmp_path):
                      weight_type=QuantType.QInt8)
     model = load(tmp_path / "ort_int8.onnx", states={"h": "h_out"} if len(
         load(artifacts["decomposed"]).states) == 1 else {"h": "h_out", "c": "c_out"})
-    with pytest.raises(StreamingError, match="batch rows interact"):
-        model.pool()
-    model.stream().step(np.zeros(5, np.float32))          # alone it still streams
+    from edgernn.runtime.pool import RowsInteractWarning
+
+    with pytest.warns(RowsInteractWarning, match="batch rows interact.*call of its own"):
+        pool = model.pool()
+    assert pool.lone_calls                      # each stream in its own call: as if alone
+    a, b = pool.open(), pool.open()
+    lone = model.stream()
+    for t in range(20):
+        frame = np.full(5, 0.1 * t, np.float32)
+        out = pool.step({a: frame, b: frame * 40})
+        np.testing.assert_array_equal(out[a], lone.step(frame))
