@@ -29,7 +29,7 @@ NAMES = tuple(f"shape_{k}" for k in SHAPES)
 
 def build(folder: str | Path) -> list[Path]:
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     folder = Path(folder)
     out = []
