@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
 from edgernn.cells import FAMILIES, CellFamily, family
@@ -122,6 +124,15 @@ class TrainConfig:
     difference: bool = False      # forecast: model one-step changes, return levels
 
     def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience", "warmup_steps", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ConfigError(f"{name} must be an int, got {value!r}")
+        for name in ("lr", "weight_decay", "clip_norm", "min_delta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -142,4 +153,5 @@ class TrainConfig:
                               f"{self.time_budget}")
 
     def replace(self, **changes) -> "TrainConfig":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes``; ``None`` sets a field to None (bptt or time_budget off)."""
+        return replace(self, **changes)

@@ -335,6 +335,11 @@ class Contract:
                                 f"{len(self.states)} state(s)")
         if not self.inputs or not self.outputs:
             raise ContractError("a contract needs at least one input and one output")
+        classes = self.outputs[0].shape[-1] if self.outputs[0].shape else None
+        if self.labels is not None and isinstance(classes, int) and len(self.labels) != classes:
+            raise ContractError(f"labels has {len(self.labels)} names but output "
+                                f"{self.outputs[0].name!r} has {classes} classes; give one "
+                                f"name per class")
 
     @property
     def streamable(self) -> bool:

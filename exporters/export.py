@@ -55,6 +55,8 @@ OWN_FORMS = {"lean": _lean, "compact": _compact}    # edgernn writes these graph
 DEFAULT_EXPORTER = "torchscript"
 OPS = OP_FORMS
 DYNAMO_MIN_OPSET = 18     # torch 2.13's dynamo exporter cannot reliably convert down to 17
+MIN_OPSET = 14           # the oldest opset whose ops every graph form is written with
+MAX_OPSET = {"torchscript": 20, "dynamo": 23}   # torch 2.13's exporters write no newer ones
 EXPORT_TOLERANCE = 1e-4   # float32 rounding over a few dozen steps is ~1e-6; real bugs are ~1e-1
 
 
@@ -90,11 +92,18 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
 
     ``ops`` defaults to ``compact`` for edgernn's own networks' step graphs (batch-major state,
     every cell fast alone and in pools), else ``fused``; ``lean`` (one ONNX Runtime kernel per
-    layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each state's batch axis
-    when it cannot be inferred (see :func:`~edgernn.exporters.source.resolve`). Parity with
-    PyTorch holds when every element is within ``tolerance + rtol * |value|``."""
+    layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each
+    state's batch axis when it cannot be inferred (see
+    :func:`~edgernn.exporters.source.resolve`). Parity with PyTorch holds when every element is
+    within ``tolerance + rtol * |value|``. ``opset`` is MIN_OPSET up to MAX_OPSET[exporter]."""
     _check_choice("graph", graph, GRAPH_KINDS)
     _check_choice("exporter", exporter, EXPORTERS)
+    if not MIN_OPSET <= opset <= MAX_OPSET[exporter]:
+        raise ExportError(f"opset {opset} is outside what the {exporter} exporter writes "
+                          f"({MIN_OPSET}..{MAX_OPSET[exporter]}"
+                          + ("; --exporter dynamo writes up to "
+                             f"{MAX_OPSET['dynamo']})" if exporter == "torchscript" else ")")
+                          + "; choose an opset in that range")
     start = time.perf_counter()
     notes: list[str] = []
     src = resolve(model, example_input, state_layout)

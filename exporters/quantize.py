@@ -98,11 +98,8 @@ def _check_weights(checkpoint, contract, in_path, example_input, state_layout):
     from edgernn.exporters.source import resolve
 
     src = resolve(checkpoint, example_input, state_layout)
-    mine, theirs = src.weights_sha256, contract.provenance.weights_sha256
-    if theirs and mine != theirs:
-        raise ConfigError(f"{src.name} does not hold the weights of {in_path} (weights sha256 "
-                          f"{mine[:12]}... vs {theirs[:12]}... in its contract); pass the "
-                          f"checkpoint it was exported from, or none (quantize needs none)")
+    src.check_weights_of(contract, in_path, "pass the checkpoint it was exported from, or none "
+                                            "(quantize needs none)")
     return src
 
 

@@ -59,6 +59,17 @@ class Source:
         """A hash of the trained weights (the network itself, without edgernn's wrappers)."""
         return weights_sha256((self.core or self.module).state_dict())
 
+    def check_weights_of(self, contract, name, then: str) -> None:
+        """Refuse when the file's contract records other weights than these (a file without a
+        recorded hash, e.g. one written by another tool, is taken on trust)."""
+        from edgernn.errors import ConfigError
+
+        theirs = contract.provenance.weights_sha256 if contract.provenance else None
+        if theirs and self.weights_sha256 != theirs:
+            raise ConfigError(f"{self.name} does not hold the weights of {name} (weights sha256 "
+                              f"{self.weights_sha256[:12]}... vs {theirs[:12]}... in its "
+                              f"contract); {then}")
+
     def graph(self, kind: str, module: nn.Module | None = None) -> GraphModule:
         return GraphModule(module or self.module, kind, self.batch_axes,
                            per_step=self.config is not None).eval()

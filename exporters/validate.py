@@ -77,6 +77,8 @@ def _check_same_model(src: Source, model: Model, name) -> None:
         raise ModelError(f"{src.name} is not the model of {name}: it takes frames {want_frame} "
                          f"and keeps states {ours}, the file takes {frame} and keeps {theirs}. "
                          f"Pass the checkpoint (or module) the file was exported from")
+    src.check_weights_of(model.contract, name, "pass the checkpoint (or module) the file was "
+                                               "exported from")
 
 
 def _window(model: Model, x: np.ndarray) -> np.ndarray:

@@ -35,6 +35,12 @@ def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions |
     except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / etc.
         where = "the model bytes" if isinstance(model, (bytes, bytearray)) else model
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        if "External data path" in first or "external data" in first.lower():
+            raise ModelError(f"ONNX Runtime cannot load {where}: it keeps weights in a separate "
+                             f"data file it cannot read ({first}). Keep that file beside the "
+                             f"model, under the name the model gives it"
+                             + (", or load the model from its path, not its bytes"
+                                if where == "the model bytes" else "")) from None
         raise ModelError(f"ONNX Runtime cannot load {where}: it is not a valid ONNX model or is "
                          f"corrupt ({first}). Check that the file is complete and is an ONNX "
                          f"model (an edgernn artifact: export it again)") from None

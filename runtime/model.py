@@ -158,11 +158,20 @@ def _checked(value, spec, what: str) -> np.ndarray:
     return a
 
 
+def max_threads() -> int:
+    """More intra-op threads than 4x the cores only costs start-up time and memory."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
 def _check_arguments(threads, providers, states, constants):
     """Arguments of :func:`load`, checked and normalised; each error names the argument."""
     if threads is not None and (isinstance(threads, bool) or not isinstance(
             threads, (int, np.integer)) or threads < 1):
         raise ConfigError(f"threads must be a positive int (intra-op threads), got {threads!r}")
+    if threads is not None and threads > max_threads():
+        raise ConfigError(f"threads {threads} is far more than this machine's {os.cpu_count()} "
+                          f"cores (ONNX Runtime starts every thread up front: minutes for "
+                          f"thousands); use at most {max_threads()}, usually the core count")
     if isinstance(providers, str):
         providers = [providers]                 # one provider, not one per character
     if providers is not None:
@@ -272,7 +281,10 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     wanted = providers if providers is not None else (prof.provider_list() if prof else None)
-    session = open_session(data, options, _providers.resolve(wanted))
+    # from its path when it has one: ONNX Runtime finds external weight files beside the model
+    # only then (from bytes it looks in the working directory)
+    session = open_session(data if source == "<bytes>" else path, options,
+                           _providers.resolve(wanted))
     contract = contract_of(session)
     said = ""
     if contract is None or states is not None:

@@ -19,7 +19,8 @@ import threading
 
 import numpy as np
 
-from edgernn.errors import DataError, MissingDependencyError, ModelError, StreamingError
+from edgernn.errors import MissingDependencyError, ModelError, StreamingError
+from edgernn.runtime.stream import checked_frames
 
 _TYPES = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_INT64": np.int64,
           "TYPE_INT32": np.int32, "FP32": np.float32, "INT64": np.int64}
@@ -116,14 +117,9 @@ class RemoteStream:
         self._start, self.steps, self.closed = True, 0, False
 
     def _frame(self, frame) -> np.ndarray:
-        a = np.asarray(frame)
         r = self.remote
-        if a.shape != r.frame_shape:
-            raise DataError(f"this model takes one frame of shape {r.frame_shape}; got an array "
-                            f"of shape {a.shape}")
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise DataError("the frame holds NaN or inf; the sequence's state was left "
-                            "unchanged. Clean or drop the frame")
+        a = checked_frames(frame, tuple(r.frame_shape), np.dtype(r.dtype), False,
+                           "the sequence's state")
         return np.ascontiguousarray(a, dtype=r.dtype)[None]
 
     def _infer(self, x: np.ndarray, end: bool = False) -> np.ndarray:

@@ -23,6 +23,31 @@ from edgernn.sampling import sample_logits, softmax
 _F32 = np.dtype(np.float32)
 
 
+def checked_frames(frames, frame_shape: tuple, dtype: np.dtype, many: bool,
+                   kept: str) -> np.ndarray:
+    """``frames`` as an array, after the checks every path makes (local, pooled, remote): the
+    frame's shape, a numeric dtype (integer ids for a token model) and finite values; ``kept``
+    names what a refused frame leaves unchanged."""
+    a = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
+    got = a.shape[1:] if many else a.shape
+    if a.ndim != len(frame_shape) + many or got != tuple(frame_shape):
+        want = ("T",) * many + tuple(frame_shape)
+        what = "takes frames" if many else "takes one frame"
+        raise DataError(f"this model {what} of shape ({', '.join(map(str, want))}"
+                        f"{',' if len(want) == 1 else ''}); got an array of shape {a.shape}")
+    if np.issubdtype(dtype, np.integer):
+        if a.dtype.kind not in "iu":
+            raise DataError(f"this model takes integer token ids, got {a.dtype} values")
+        return a
+    if a.dtype.kind not in "fiub":
+        raise DataError(f"this model takes numeric frames, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        bad = int(a.size - np.isfinite(a).sum())
+        raise NonFiniteError(f"the frame holds {bad} NaN or infinite value(s); {kept} was "
+                             f"left unchanged. Clean or drop the frame")
+    return a
+
+
 class FramePrep:
     """Checks frames against the model's input and applies the contract's normalisation."""
 
@@ -49,23 +74,9 @@ class FramePrep:
 
     def __call__(self, frames, many: bool) -> np.ndarray:
         """Frames as the graph takes them, with a leading batch axis of the given size."""
-        a = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
-        got = a.shape[1:] if many else a.shape
-        if a.ndim != len(self.frame_shape) + many or got != self.frame_shape:
-            want = ("T",) * many + self.frame_shape
-            what = "takes frames" if many else "takes one frame"
-            raise DataError(f"this model {what} of shape ({', '.join(map(str, want))}"
-                            f"{',' if len(want) == 1 else ''}); got an array of shape {a.shape}")
+        a = checked_frames(frames, self.frame_shape, self.dtype, many, "the stream's state")
         if self.integer:
-            if a.dtype.kind not in "iu":
-                raise DataError(f"this model takes integer token ids, got {a.dtype} values")
             return np.ascontiguousarray(a, dtype=self.dtype)
-        if a.dtype.kind not in "fiub":
-            raise DataError(f"this model takes numeric frames, got dtype {a.dtype}")
-        if not np.isfinite(a).all():
-            bad = int(a.size - np.isfinite(a).sum())
-            raise NonFiniteError(f"the frame holds {bad} NaN or infinite value(s); the "
-                                 f"stream's state was left unchanged. Clean or drop the frame")
         if self.mean is not None:
             a = (a - self.mean) * self.inv_std
         return np.ascontiguousarray(a, dtype=self.dtype)

@@ -39,6 +39,19 @@ def _fmt(value) -> str:
     return str(value)
 
 
+class Finite(click.FloatRange):
+    """A float in a range that is also finite: ``click.FloatRange`` lets nan through (every
+    comparison with nan is false) and inf where there is no upper bound."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON document instead of text.")
 

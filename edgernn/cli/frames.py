@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from edgernn.errors import DataError
+from edgernn.tasks.base import not_numpy
 from edgernn.tasks.forecast import is_header
 
 FORMATS = ("csv", "jsonl", "npy", "text")
@@ -65,7 +66,8 @@ class FrameReader:
 
     def _lines(self, stream):
         try:
-            yield from stream
+            for n, line in enumerate(stream):
+                yield line.removeprefix("\ufeff") if n == 0 else line    # stdin's BOM too
         except UnicodeDecodeError as exc:
             raise DataError(f"{self.where} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                             f"save it as UTF-8") from None
@@ -75,7 +77,7 @@ class FrameReader:
         if path.is_dir():
             raise DataError(f"{path} is a directory; pass a file of frames (or - for stdin)")
         try:
-            return open(path, encoding="utf-8")
+            return open(path, encoding="utf-8-sig")       # a BOM is not part of a name
         except FileNotFoundError:
             raise DataError(f"{path} does not exist; pass a file of frames (or - for stdin)") \
                 from None
@@ -86,6 +88,10 @@ class FrameReader:
         path = Path(self.source)
         if not path.is_file():
             raise DataError(f"{path} does not exist or is not a file")
+        wrong = not_numpy(path, b"\x93NUMPY")
+        if wrong:
+            raise DataError(f"cannot read {path} as .npy: {wrong}; pass --format csv, jsonl or "
+                            f"text for a text file")
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:

@@ -253,6 +253,9 @@ def read_npz(path: str | Path, required: tuple[str, ...], help_text: str,
         raise DataError(f"data file {path} does not exist")
     if path.is_dir():
         raise DataError(f"data file {path} is a directory; pass the .npz file inside it")
+    wrong = not_numpy(path, b"PK")
+    if wrong:
+        raise DataError(f"{path} is not an .npz file ({wrong}). {help_text}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -269,6 +272,32 @@ def read_npz(path: str | Path, required: tuple[str, ...], help_text: str,
         if a.dtype.kind == "f" and np.isinf(a).any():
             raise DataError(f"{path}: array {k!r} holds inf; clean the data first")
     return arrays
+
+
+MAGIC = {b"PK": ".npz", b"\x93NUMPY": ".npy"}
+
+
+def not_numpy(path, magic: bytes) -> str | None:
+    """What ``path`` holds instead of the NumPy file ``magic`` opens, or None when it starts
+    right (numpy's own error for a text file is a hint about pickles, which misleads)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None                       # np.load reports it, with the OS's reason
+    if head.startswith(magic):
+        return None
+    for other, kind in MAGIC.items():
+        if head.startswith(other):
+            return f"it is an {kind} file"
+    if not head:
+        return "it is empty"
+    try:
+        text = head.decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError:
+        return "it does not start the way NumPy's files do"
+    first = text.splitlines()[0] if text.strip() else text
+    return f"it holds text, starting {first[:40]!r}"
 
 
 def check_array(a: np.ndarray, name: str, ndim: int, kinds: str, path, help_text: str) -> np.ndarray:

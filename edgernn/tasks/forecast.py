@@ -190,7 +190,7 @@ def _cut(series: np.ndarray, pieces: int, min_len: int) -> np.ndarray:
 def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     """Rows of comma-separated numbers, and the header's names when the first row has them."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:          # a BOM is not a header name
             lines = [ln.strip() for ln in fh if ln.strip()]
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, not a CSV file") from None

@@ -95,7 +95,8 @@ class ClassifyTask(Task):
         if "val" not in splits:
             splits["train"], splits["val"] = _hold_out(splits["train"], 0.15, path)
         splits.setdefault("test", splits["val"])
-        labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else None
+        labels = [str(v) for v in arrays["labels"].reshape(-1)] if "labels" in arrays else None
+        _check_classes(splits, labels, path)
         names = _names(arrays, features.pop(), path)
         data = TaskData(**splits, labels=labels)
         data.ref = file_ref(path, data, data.train.x.shape[-1], names)
@@ -139,6 +140,31 @@ def _hold_out(train: Split, share: float, path) -> tuple[Split, Split]:
                         f"validation; add x_val and y_val")
     order = np.random.default_rng(0).permutation(n)
     return train.take(np.sort(order[k:])), train.take(np.sort(order[:k]))
+
+
+MAX_CLASSES = 10_000
+
+
+def _check_classes(splits: dict, labels: list[str] | None, path) -> None:
+    """Class ids are 0..C-1; with label names, exactly one name per class."""
+    ys = np.concatenate([s.y for s in splits.values()])
+    low, high = int(ys.min()), int(ys.max())
+    if low < 0:
+        raise DataError(f"{path}: class ids must be 0, 1, 2, ...; found {low}. Renumber them "
+                        f"(numpy: ids = np.unique(y, return_inverse=True)[1])")
+    if labels is not None:
+        if len(set(labels)) != len(labels):
+            raise DataError(f"{path}: labels names a class twice ({labels[:10]}); give each "
+                            f"class one distinct name")
+        if high >= len(labels):
+            raise DataError(f"{path}: labels has {len(labels)} names but the data uses class id "
+                            f"{high}; give one name per class (ids 0..{high}), or drop 'labels'")
+        return
+    if high >= MAX_CLASSES:
+        raise DataError(f"{path}: the largest class id is {high}, so the model would have "
+                        f"{high + 1:,} outputs for {len(np.unique(ys))} classes seen. Class ids "
+                        f"are 0..C-1: renumber them (numpy: ids = np.unique(y, "
+                        f"return_inverse=True)[1])")
 
 
 def _names(arrays: dict, features: int, path) -> list[str] | None:
