@@ -106,13 +106,19 @@ def signal_for(contract, data_path=None, steps: int = 600) -> dict:
             "rate": 100 if kind != "charlm" else 20}
 
 
-def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=None) -> Written:
-    """Write the page folder for ``model_path`` (an edgernn step graph)."""
-    from edgernn.files import atomic_write_bytes
+def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=None,
+               force: bool = False) -> Written:
+    """Write the page folder for ``model_path`` (an edgernn step graph). The folder is written
+    whole and swapped in at once; one that already holds files is replaced only with
+    ``force``."""
+    from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import load
 
     if steps < 1:
         raise ConfigError("--steps must be at least 1")
+    if holds_files(out_dir) and not force:
+        raise ConfigError(f"{out_dir} already holds files (another page or model?); pass "
+                          f"--force to replace the folder whole, or choose an empty or new one")
     model = load(model_path)
     contract = model.contract
     if model.inferred:
@@ -129,21 +135,18 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
     signal = signal_for(contract, data_path, steps)
     ort_dir = find_ort(ort)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME + PAGE:
-        text = (WEB / name).read_text()
-        if name == "index.html" and ort_dir is None:
-            text = text.replace(LOCAL, CDN)
-        atomic_write_bytes(out / name, text.encode())
-    atomic_write_bytes(out / "model.onnx", _portable(Path(model_path).read_bytes()))
-    atomic_write_bytes(out / "signal.json", json.dumps(signal).encode())
-    if ort_dir is not None:
-        (out / "ort").mkdir(exist_ok=True)
-        for f in ORT_FILES:
-            if not (out / "ort" / f).is_file() or \
-                    (out / "ort" / f).stat().st_size != (ort_dir / f).stat().st_size:
-                shutil.copyfile(ort_dir / f, out / "ort" / f".{f}.tmp")
-                os.replace(out / "ort" / f".{f}.tmp", out / "ort" / f)
+    with atomic_folder(out) as new:
+        for name in RUNTIME + PAGE:
+            text = (WEB / name).read_text()
+            if name == "index.html" and ort_dir is None:
+                text = text.replace(LOCAL, CDN)
+            (new / name).write_text(text)
+        (new / "model.onnx").write_bytes(_portable(Path(model_path).read_bytes()))
+        (new / "signal.json").write_text(json.dumps(signal))
+        if ort_dir is not None:
+            (new / "ort").mkdir()
+            for f in ORT_FILES:
+                shutil.copyfile(ort_dir / f, new / "ort" / f)
     return Written(out, signal["kind"], len(signal["frames"]), signal["description"],
                    str(ort_dir) if ort_dir else CDN)
 

@@ -144,16 +144,25 @@ def sorted_state_names(contract: Contract) -> list[tuple[str, str]]:
     return [(f"s{i:02d}_in", f"s{i:02d}_out") for i in range(len(pairs))]
 
 
-def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None) -> Path:
+def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
+                     force: bool = False) -> Path:
     """Write ``out_dir/<name>/{config.pbtxt, 1/model.onnx[, 1/model.py]}``; returns the model
-    folder. ``load_kwargs`` (states, constants, dims) describe a file without a contract."""
+    folder. ``load_kwargs`` (states, constants, dims) describe a file without a contract.
+
+    The model folder is written whole and swapped in at once: no file of an earlier model of
+    that name lingers. A model folder that already holds files is replaced only with
+    ``force``; other models in the repository are never touched."""
     import warnings
 
-    from edgernn.files import atomic_write_bytes
+    from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import InferredContractWarning, load
 
     options.check()
     model_path = Path(model_path)
+    folder = Path(out_dir) / options.name
+    if holds_files(folder) and not force:
+        raise ConfigError(f"{folder} already holds a model; pass --force to replace that "
+                          f"folder whole, or choose another --name or repository")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferredContractWarning)
         model = load(model_path, **(load_kwargs or {}))
@@ -166,15 +175,15 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None)
         if states != [(s.input, s.output) for s in contract.states]:
             data = _renamed(data, contract, states)
     text = config_text(contract, options, states)
-    folder = Path(out_dir) / options.name
-    version = folder / "1"
-    version.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(version / "model.onnx", data)
-    if options.backend == "python":
-        atomic_write_bytes(version / "model.py", MODEL_PY.encode())
-        if load_kwargs:
-            atomic_write_bytes(version / "load.json", json.dumps(load_kwargs).encode())
-    atomic_write_bytes(folder / "config.pbtxt", text.encode())
+    with atomic_folder(folder) as new:
+        version = new / "1"
+        version.mkdir()
+        (version / "model.onnx").write_bytes(data)
+        if options.backend == "python":
+            (version / "model.py").write_text(MODEL_PY)
+            if load_kwargs:
+                (version / "load.json").write_text(json.dumps(load_kwargs))
+        (new / "config.pbtxt").write_text(text)
     return folder
 
 

@@ -6,12 +6,14 @@ Reads one CSV row of channel values per line from FILE or stdin, as it arrives. 
 it prints an alert (one JSON line, flushed) whenever a channel's reading differs from the
 model's forecast by more than --k times that channel's running mean absolute error. With
 --state it resumes across restarts: the stream's snapshot and the detector's statistics are
-saved atomically on exit and loaded on start.
+saved together, in one atomic write, on exit and loaded on start (a crash can never pair one
+run's stream with another run's statistics).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -64,10 +66,14 @@ def main(argv=None) -> int:
     model = load(args.model, threads=1)
     stream = model.stream()
     detector = Detector(stream.frame_shape[0], args.k, args.warmup)
-    sidecar = args.state.with_suffix(args.state.suffix + ".json") if args.state else None
     if args.state and args.state.exists():
-        stream.load(args.state)
-        detector.restore(json.loads(sidecar.read_text()))
+        try:
+            saved = json.loads(args.state.read_bytes())
+            stream.restore(base64.b64decode(saved["stream"]))
+            detector.restore(saved["detector"])
+        except (ValueError, KeyError, TypeError) as exc:
+            sys.exit(f"error: {args.state} is not this monitor's saved state ({exc}); remove it "
+                     f"to start afresh")
     source = sys.stdin if args.source == "-" else open(args.source, encoding="utf-8")
     try:
         for line in source:
@@ -85,8 +91,9 @@ def main(argv=None) -> int:
         if source is not sys.stdin:
             source.close()
         if args.state:
-            stream.save(args.state)
-            atomic_write_bytes(sidecar, json.dumps(detector.to_json()).encode())
+            both = {"stream": base64.b64encode(stream.snapshot()).decode(),
+                    "detector": detector.to_json()}
+            atomic_write_bytes(args.state, json.dumps(both).encode())
     print(json.dumps({"steps": stream.steps, "mae": np.round(detector.mae, 4).tolist()}),
           file=sys.stderr)
     return 0

@@ -62,5 +62,13 @@ def writable(path: Path | None, what: str, inputs: dict | None = None) -> None:
                           f"make it writable")
 
 
+def not_inside(folder: Path, inputs: dict) -> None:
+    """A folder the command replaces whole must not hold the command's own inputs."""
+    for name, path in inputs.items():
+        if path is not None and Path(path).resolve().is_relative_to(Path(folder).resolve()):
+            raise ConfigError(f"{folder} holds {name} ({path}), and the folder is replaced "
+                              f"whole; choose another output folder")
+
+
 def folder_writable(path: Path, what: str) -> None:
     writable(Path(path) / ".edgernn-probe", what)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option, table
+from edgernn.cli.common import Finite, echo_json, json_option, table
 
 
 def export_options(f):
@@ -48,9 +48,9 @@ def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write [default: CHECKPOINT with .onnx].")
 @export_options
-@click.option("--atol", type=click.FloatRange(0), default=1e-4, show_default=True,
+@click.option("--atol", type=Finite(0), default=1e-4, show_default=True,
               help="Parity with PyTorch: max abs error per output and state element...")
-@click.option("--rtol", type=click.FloatRange(0), default=1e-5, show_default=True,
+@click.option("--rtol", type=Finite(0), default=1e-5, show_default=True,
               help="...plus this share of the element's magnitude (|onnx - torch| <= atol + "
                    "rtol x |torch|): float32 rounding of outputs in large units.")
 @json_option

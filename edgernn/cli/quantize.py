@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option, table
+from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.progress import log
 
 
@@ -61,11 +61,11 @@ def report_rows(r) -> list[list]:
                                       "falling back to fp32 when the gate fails.")
 @click.option("--horizon", type=click.IntRange(100), default=10_000, show_default=True,
               help="Streamed steps the gate checks for drift.")
-@click.option("--max-error", type=click.FloatRange(0, min_open=True), default=0.25,
+@click.option("--max-error", type=Finite(0, min_open=True), default=0.25,
               show_default=True,
               help="Gate: 99th percentile of the per-step |quantized - fp32|, in units of the "
                    "fp32 output std.")
-@click.option("--max-drop", type=click.FloatRange(0),
+@click.option("--max-drop", type=Finite(0),
               help="Gate: how much worse the task metric may be, beyond two standard errors of "
                    "the test set: accuracy points (0.01), a share of the MAE (0.05), bits per "
                    "character [default: the task's].")
@@ -101,7 +101,8 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
     for path, what in ((checkpoint, "--checkpoint"), (data, "--data"),
                        (calibration, "--calibration")):
         readable(path, what)
-    writable(output, "--output")
+    writable(output, "--output", inputs={"the model": model_path, "the checkpoint": checkpoint,
+                                         "the data": data, "the calibration file": calibration})
     log(f"quantize {model_path} ({mode}): convert, then the gate on the model's own data")
     try:
         report = _run(model_path, output, mode, checkpoint, data, calibration,

@@ -9,6 +9,8 @@ never stopped.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -19,9 +21,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edgernn.cli.common import foreign_kwargs, foreign_options
+from edgernn.cli.common import Finite, foreign_kwargs, foreign_options
 from edgernn.cli.frames import FORMATS, FrameReader, guess_format
-from edgernn.errors import DataError, EdgeRNNError
+from edgernn.errors import DataError, EdgeRNNError, SnapshotError
 
 _SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 
@@ -93,6 +95,23 @@ def _record(stream, y, head: str, model, text_model: bool, rng, temperature, top
     return record
 
 
+_HELD = contextlib.ExitStack()     # the state file's lock: held until the process ends
+atexit.register(_HELD.close)
+
+
+def _lock(state_file: Path) -> None:
+    """One run per state file: a second would overwrite the first's saves with its own."""
+    from edgernn.files import FileLockedError, exclusive
+
+    try:
+        _HELD.enter_context(exclusive(state_file))
+    except FileLockedError as exc:
+        raise SnapshotError(f"--state-file {state_file} is in use by another edgernn run (pid "
+                            f"{exc.holder}); two runs on one state file would lose one's "
+                            f"state. Stop that run first, or give this one its own state "
+                            f"file") from None
+
+
 @click.command("run")
 @click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.argument("source", default="-", required=False)
@@ -104,7 +123,7 @@ def _record(stream, y, head: str, model, text_model: bool, rng, temperature, top
                    "--save-every, --save-seconds).")
 @click.option("--save-every", type=click.IntRange(0), default=100, show_default=True,
               help="With --state-file: save after this many steps (0: not by count).")
-@click.option("--save-seconds", type=click.FloatRange(0), default=5.0, show_default=True,
+@click.option("--save-seconds", type=Finite(0), default=5.0, show_default=True,
               help="With --state-file: save at least this often while frames come (0: not by "
                    "time).")
 @click.option("--resume", is_flag=True,
@@ -113,7 +132,7 @@ def _record(stream, y, head: str, model, text_model: bool, rng, temperature, top
 @click.option("--raw", is_flag=True, help="Frames are already normalised: skip preprocessing.")
 @click.option("--profile", help="Device profile name or file.")
 @click.option("--threads", type=click.IntRange(1), help="Intra-op threads.")
-@click.option("--temperature", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--temperature", type=Finite(0), default=0.0, show_default=True,
               help="Language models: 0 picks the likeliest next character, >0 samples.")
 @click.option("--top-k", type=click.IntRange(1), help="Language models: sample from the k best.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -141,7 +160,10 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
         raise click.UsageError("--resume needs --state-file (the state to resume from)")
     readable(model_path, "model")
     readable(source if source != "-" else None, "SOURCE")
-    writable(state_file, "--state-file")
+    writable(state_file, "--state-file", inputs={"the model": model_path,
+                                                 "SOURCE": source if source != "-" else None})
+    if state_file:
+        _lock(state_file)
     model = load(model_path, profile=profile, threads=threads,
                  **foreign_kwargs(state_pairs, constant_values, dim_sizes))
     stream = model.stream(normalize=not raw)

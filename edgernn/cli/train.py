@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option, table
+from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.config import HEADS
 from edgernn.cells import FAMILIES
 
@@ -29,29 +29,29 @@ def train_options(f):
         click.option("--layers", type=click.IntRange(1), help="Stacked layers."),
         click.option("--bidirectional", is_flag=True, default=None,
                      help="Bidirectional layers (whole-sequence use only; cannot stream)."),
-        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True),
+        click.option("--dropout", type=Finite(0, 1, max_open=True),
                      help="Dropout between stacked layers."),
         click.option("--head", type=click.Choice(HEADS), help="Output head."),
         click.option("--epochs", type=click.IntRange(1), help="Maximum epochs."),
         click.option("--batch-size", type=click.IntRange(1)),
-        click.option("--lr", type=click.FloatRange(0, min_open=True), help="Peak learning rate."),
+        click.option("--lr", type=Finite(0, min_open=True), help="Peak learning rate."),
         click.option("--bptt", type=click.IntRange(1),
                      help="Truncated BPTT window in steps (stream tasks)."),
         click.option("--patience", type=click.IntRange(1),
                      help="Early stopping: epochs without a better validation loss, counted "
                           "once the warm-up is over [default: the task's, 5 or 4]."),
-        click.option("--min-delta", type=click.FloatRange(0),
+        click.option("--min-delta", type=Finite(0),
                      help="Early stopping: how much lower a validation loss must be to count as "
                           "better [default: 1e-6]."),
         click.option("--warmup-steps", type=click.IntRange(0),
                      help="Optimiser steps of linear learning-rate warm-up [default: 20]."),
-        click.option("--time-budget", type=click.FloatRange(0), default=0, show_default="off",
+        click.option("--time-budget", type=Finite(0), default=0, show_default="off",
                      help="Stop after the epoch that passes this many seconds (0: off). A "
                           "budget makes the result depend on the machine's speed."),
         click.option("--difference", is_flag=True, default=None,
                      help="forecast: model one-step changes and forecast levels from them; for "
                           "series with a trend."),
-        click.option("--size", type=click.FloatRange(0, min_open=True), default=1.0,
+        click.option("--size", type=Finite(0, min_open=True), default=1.0,
                      show_default=True, help="Scale of the generated data set."),
         click.option("--seed", type=int, default=0, show_default=True),
     ]
@@ -71,10 +71,10 @@ def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectio
                  "num_layers": layers, "bidirectional": bidirectional, "dropout": dropout,
                  "head": head}
     config = task.model.replace(**{k: v for k, v in overrides.items() if v is not None})
-    training = task.training.replace(epochs=epochs, batch_size=batch_size, lr=lr, bptt=bptt,
-                                     patience=patience, min_delta=min_delta,
-                                     warmup_steps=warmup_steps, time_budget=time_budget or None,
-                                     difference=difference, seed=seed)
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "bptt": bptt,
+             "patience": patience, "min_delta": min_delta, "warmup_steps": warmup_steps,
+             "time_budget": time_budget or None, "difference": difference, "seed": seed}
+    training = task.training.replace(**{k: v for k, v in given.items() if v is not None})
     dataset = task.load(data) if data else task.generate(seed=seed, size=size)
     from edgernn.training import fit          # torch loads only once the data is known good
 
@@ -112,7 +112,7 @@ def command(output, as_json, **options):
     from edgernn.cli.checks import readable, writable
 
     readable(options.get("data"), "--data")
-    writable(output, "--output")
+    writable(output, "--output", inputs={"the training data": options.get("data")})
     result = run_training(**options)
     save_checkpoint(output, result.checkpoint())
     if as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, json_option, table
+from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.errors import ParityError
 
 HEADER = ["artifact", "check", "tensor", "max abs", "max rel", "tolerance", ""]
@@ -35,13 +35,13 @@ def raise_if_failed(report) -> None:
 @click.command("validate")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--atol", type=float, default=1e-4, show_default=True,
+@click.option("--atol", type=Finite(0), default=1e-4, show_default=True,
               help="Max abs error per output and state (random, split and task inputs).")
-@click.option("--rtol", type=click.FloatRange(0), default=1e-5, show_default=True,
+@click.option("--rtol", type=Finite(0), default=1e-5, show_default=True,
               help="Plus this share of each value's magnitude: an element passes when |onnx "
                    "- torch| <= atol + rtol x |torch| (float32 keeps ~7 digits, so outputs "
                    "in large units differ by more than atol from rounding alone).")
-@click.option("--drift-tol", type=float, default=1e-3, show_default=True,
+@click.option("--drift-tol", type=Finite(0), default=1e-3, show_default=True,
               help="Max per-step output error over the long horizon (+ rtol x |value|).")
 @click.option("--horizon", type=click.IntRange(0), default=10_000, show_default=True,
               help="Steps of a realistic stream for the drift curve (0 to skip).")
@@ -51,7 +51,7 @@ def raise_if_failed(report) -> None:
 @click.option("--data", type=click.Path(path_type=Path),
               help="The data to check on (the format 'edgernn train --data' takes) [default: "
                    "the data the checkpoint was trained on].")
-@click.option("--max-drop", type=click.FloatRange(0),
+@click.option("--max-drop", type=Finite(0),
               help="How much worse the artifact's task metric may be, beyond two standard "
                    "errors of the test set: accuracy points (0.01), a share of the MAE (0.05), "
                    "bits per character [default: the task's: 0.01, 0.05, 0.05].")
@@ -61,8 +61,8 @@ def raise_if_failed(report) -> None:
 @click.option("--record", is_flag=True,
               help="Write the measured parity into each passing artifact's contract.")
 @json_option
-def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps, seed, data, max_drop,
-            no_metric, plot, record, as_json):
+def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps, seed, data,
+            max_drop, no_metric, plot, record, as_json):
     """Compare ONNX artifacts with the PyTorch checkpoint they came from.
 
     Every output and state on random and task inputs, streamed step by step and in random
@@ -82,7 +82,8 @@ def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps,
         readable(artifact, "artifact")
         if record:
             writable(artifact, "--record: artifact")
-    writable(plot, "--plot")
+    writable(plot, "--plot", inputs={"the checkpoint": checkpoint, "the data": data,
+                                     **{f"the artifact {a}": a for a in artifacts}})
 
     from edgernn.exporters import Tolerances, validate
     from edgernn.exporters.validate import plot as plot_drift

@@ -51,6 +51,9 @@ def test_sensor_monitor_alerts_and_resumes(forecaster, tmp_path):
     first = app("sensor_monitor", forecaster, "--state", state, input="\n".join(rows[:151]))
     assert first.returncode == 0, first.stderr
     assert state.exists() and json.loads(first.stderr)["steps"] == 150
+    # one file holds the stream and the detector: one atomic write, nothing to pair up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.state"]
+    assert set(json.loads(state.read_bytes())) == {"stream", "detector"}
     second = app("sensor_monitor", forecaster, "--state", state, input="\n".join(rows[151:]))
     alerts = [json.loads(v) for v in second.stdout.splitlines()]
     assert json.loads(second.stderr)["steps"] == 300
