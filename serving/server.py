@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgernn.errors import ConfigError, EdgeRNNError
+from edgernn.files import scratch_folder
 from edgernn.serving.repository import copy_backend
 
 INSTALL = ("install Triton Inference Server (tritonserver on PATH), or its CPU build with the "
@@ -96,7 +97,7 @@ class Server:
                 "--exit-on-error", "false", "--strict-readiness", "true",
                 "--exit-timeout-secs", str(self.exit_seconds)]
         if bundled is not None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="edgernn-triton-")
+            self._scratch = scratch_folder("triton")
             version = f"{sys.version_info.major}.{sys.version_info.minor}"
             backends = copy_backend(bundled / "backends" / "python",
                                     bundled / "python_backend_stubs" / version /
@@ -111,11 +112,18 @@ class Server:
             libs = bundled.parent.parent / "nvidia_pytriton.libs"
             env["LD_LIBRARY_PATH"] = os.pathsep.join(
                 p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
-        # its own process group: the server and the backend stubs it starts stop together
+        # its own process group: the server and the backend stubs it starts stop together; and
+        # it dies with this process, even one killed with SIGKILL (Linux's parent-death signal)
         self.process = subprocess.Popen(args, stdout=self.log or sys.stderr,
                                         stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
-        self._wait(timeout)
+                                        start_new_session=True,
+                                        preexec_fn=_die_with_parent())
+        try:
+            self._wait(timeout)
+            self._wait_models(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait(self, timeout: float) -> None:
@@ -123,7 +131,9 @@ class Server:
         import urllib.request
 
         deadline = time.monotonic() + timeout
-        url = f"http://{self.http_url}/v2/health/ready"
+        # live, not ready: with strict readiness a model that failed keeps /ready at 400 for
+        # good; _wait_models then reads each model's own state and Triton's reason
+        url = f"http://{self.http_url}/v2/health/live"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServerError(f"tritonserver exited with code {self.process.returncode} "
@@ -135,9 +145,44 @@ class Server:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        self.stop()
-        raise ServerError(f"tritonserver was not ready after {timeout:.0f} s (a model that "
-                          f"failed to load: see its log above)")
+        raise ServerError(f"tritonserver did not answer after {timeout:.0f} s; its log above "
+                          f"says why")
+
+    def models(self) -> list[dict]:
+        """The repository index: each model's name, version, state and reason."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"http://{self.http_url}/v2/repository/index",
+                                         data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.loads(r.read() or b"[]")
+
+    def _wait_models(self, timeout: float) -> None:
+        """The server answers before (or without) its models: every model in the repository
+        must be READY, each by its own state, or this fails with Triton's reasons."""
+        deadline = time.monotonic() + timeout
+        while True:
+            index = self.models()
+            loading = [m for m in index if m.get("state") == "LOADING"]
+            if not loading or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if not index:
+            raise ServerError(f"{self.repository} holds no model Triton could find (each model "
+                              f"is a folder NAME/ with config.pbtxt and a version folder 1/); "
+                              f"write one with: edgernn triton MODEL.onnx -o {self.repository}")
+        bad = [m for m in index if m.get("state") != "READY"]
+        if bad:
+            # a model whose config.pbtxt does not parse is listed with no state at all
+            raise ServerError("tritonserver did not load " + "; ".join(
+                f"model {m.get('name')!r}: " + (
+                    f"{m['state']}" + (f" ({_one_line(m['reason'])})" if m.get("reason")
+                                       else "")
+                    if m.get("state") else "never loaded (its config.pbtxt does not parse or "
+                                           "names no backend: see the log above)")
+                for m in bad) + ". Fix the model's folder (edgernn triton writes a complete "
+                "one)")
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, then what is left of its process group (its backend stubs) is waited for
@@ -181,6 +226,38 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _one_line(reason: str, limit: int = 400) -> str:
+    """Triton's reason for a model, on one line: the Python backend appends a trace after an
+    "At:" line, which is dropped (the server's log above has it)."""
+    text = str(reason).split("\nAt:")[0]
+    text = " ".join(ln.strip() for ln in text.splitlines() if ln.strip())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _die_with_parent():
+    """For Popen's preexec_fn: the child gets SIGTERM when this process dies (PR_SET_PDEATHSIG),
+    and exits at once if it already has. Linux ties the signal to the thread that forks, so it
+    is armed from the main thread only (a server started from a worker thread that ends would
+    die with it); a no-op where prctl is not available."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)            # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:                           # it died before prctl took hold
+            os._exit(1)
+    return arm
 
 
 def check_ports(*ports: int | None) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import click
 
-from edgernn.cli.common import echo_json, foreign_kwargs, foreign_options, json_option
+from edgernn.cli.common import Finite, echo_json, foreign_kwargs, foreign_options, json_option
 
 
 def repo_options(f):
@@ -25,7 +24,7 @@ def repo_options(f):
                      show_default=True, help="Sequences stepped in one call."),
         click.option("--strategy", type=click.Choice(["oldest", "direct"]), default="oldest",
                      show_default=True, help="The sequence batcher's strategy."),
-        click.option("--idle", type=click.FloatRange(0, min_open=True), default=60.0,
+        click.option("--idle", type=Finite(0, min_open=True), default=60.0,
                      show_default=True, help="Seconds a sequence may stay idle before it is "
                                              "released."),
         click.option("--instances", type=click.IntRange(1), default=1, show_default=True,
@@ -48,10 +47,13 @@ def _options(name, backend, max_batch, strategy, idle, instances, kind):
 @click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="The model repository folder to write into.")
+@click.option("--force", is_flag=True,
+              help="Replace the model's folder (REPOSITORY/NAME) whole when it already holds "
+                   "files; other models in the repository are left alone.")
 @repo_options
 @foreign_options
 @json_option
-def triton_command(model_path, output, name, backend, max_batch, strategy, idle, instances,
+def triton_command(model_path, output, force, name, backend, max_batch, strategy, idle, instances,
                    kind, state_pairs, constant_values, dim_sizes, as_json):
     """Write a Triton Inference Server model repository for a step graph.
 
@@ -60,13 +62,14 @@ def triton_command(model_path, output, name, backend, max_batch, strategy, idle,
       edgernn triton model.onnx -o repo                       # Python backend
       edgernn triton model.onnx -o repo --backend onnxruntime --kind gpu --instances 2
     """
-    from edgernn.cli.checks import folder_writable, readable
+    from edgernn.cli.checks import folder_writable, not_inside, readable
     from edgernn.serving import write_repository
 
     readable(model_path, "model")
     folder_writable(output, "--output")
     options = _options(name, backend, max_batch, strategy, idle, instances, kind)
-    folder = write_repository(model_path, output, options,
+    not_inside(output / name, {"the model": model_path})
+    folder = write_repository(model_path, output, options, force=force,
                               load_kwargs=_kwargs(state_pairs, constant_values, dim_sizes))
     doc = {"repository": str(output), "model": name, "backend": backend,
            "files": sorted(str(p.relative_to(output)) for p in folder.rglob("*") if p.is_file())}
@@ -105,6 +108,7 @@ def serve_command(target, host, grpc_port, http_port, metrics_port, name, backen
       edgernn serve repo --grpc-port 8001 --http-port 8000
     """
     from edgernn.cli.checks import readable
+    from edgernn.files import scratch_folder
     from edgernn.serving import Server, find_server, write_repository
 
     readable(target if target.suffix == ".onnx" else None, "model")
@@ -116,7 +120,7 @@ def serve_command(target, host, grpc_port, http_port, metrics_port, name, backen
     if target.is_dir():
         repository = target
     else:
-        scratch = tempfile.TemporaryDirectory(prefix="edgernn-repo-")
+        scratch = scratch_folder("repo")
         repository = Path(scratch.name)
         write_repository(target, repository,
                          _options(name, backend, max_batch, strategy, idle, instances, kind),

@@ -89,3 +89,74 @@ def test_no_server_binary_is_one_message_naming_the_extra(cli, serve_models, tmp
     assert "nvidia-pytriton" in out.stderr
     out = cli("serve", serve_models["gru"], env={"EDGERNN_TRITONSERVER": str(tmp_path)})
     assert out.returncode == 1 and "is not an executable file" in out.stderr
+
+
+def _repositories(tmp_path: Path, lstm: Path) -> dict[str, tuple[Path, str]]:
+    """Repositories in which no model can be ready, and what serve must say of each."""
+    from edgernn.serving import Options, write_repository
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    garbled = tmp_path / "garbled"
+    (garbled / "kws" / "1").mkdir(parents=True)
+    (garbled / "kws" / "config.pbtxt").write_text("this is { not a model config\n")
+    broken = tmp_path / "broken"                  # parses, but its model cannot be loaded
+    write_repository(lstm, broken, Options(name="kws"))
+    (broken / "kws" / "1" / "model.onnx").write_bytes(b"not an onnx file")
+    return {"empty": (empty, "holds no model Triton could find"),
+            "garbled": (garbled, "model 'kws': never loaded (its config.pbtxt does not parse"),
+            "broken": (broken, "model 'kws': UNAVAILABLE (Internal: ModelError: ONNX Runtime "
+                                "cannot load")}
+
+
+def test_serve_exits_with_the_reason_when_no_model_is_ready(cli, serve_models, tmp_path):
+    """It used to print 'serving ...' while nothing could answer; each model's own state is
+    read from the server's repository index."""
+    for kind, (repo, message) in _repositories(tmp_path, serve_models["lstm"]).items():
+        out = cli("serve", repo, "--grpc-port", free_port(), timeout=120)
+        err = out.stderr.strip().splitlines()
+        assert out.returncode == 1, (kind, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr and "serving" not in out.stdout, kind
+        assert err[-1].startswith("Error: ") and message in err[-1], (kind, err[-1])
+        assert _processes_holding(str(repo)) == [], kind            # the server was stopped
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_a_killed_serve_takes_its_server_along_and_the_next_start_cleans_up(serve_models):
+    """kill -9 cannot run any handler: the server dies by its parent-death signal, and the
+    folders the dead process left behind are removed by the next start."""
+    from edgernn.files import scratch_folder
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "serve", str(serve_models["gru"]),
+                             "--grpc-port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        while not any("metrics" in ln for ln in lines):
+            line = proc.stdout.readline()
+            assert line, (lines, proc.poll())
+            lines.append(line)
+        repository = lines[0].split()[1]
+        assert _processes_holding(repository)                       # tritonserver is up
+        proc.kill()
+        proc.wait(timeout=30)
+        assert _wait_for(lambda: _processes_holding(repository) == [], 60), \
+            "tritonserver outlived the edgernn serve that started it"
+        assert Path(repository).exists()                            # left behind by kill -9
+        for kind in ("repo", "triton"):
+            scratch_folder(kind).cleanup()                          # what the next start does
+        assert not Path(repository).exists()
+        leftovers = [p for p in Path(repository).parent.glob(f"edgernn-*-{proc.pid}-*")]
+        assert leftovers == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
