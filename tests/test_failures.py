@@ -21,112 +21,19 @@ pytest.importorskip("torch")
 
 from tests.conftest import run_cli  # noqa: E402
 
-
-def _mount(folder: Path, options: str) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                          capture_output=True)
-    return done.returncode == 0
-
-
-def _rehash(data: bytes) -> bytes:
-    """``data`` with its checksum made valid again: damage a checksum cannot catch."""
-    body = data[:-32]
-    return body + hashlib.sha256(body).digest()
-
-
-def _snapshot(state_of, data: bytes, mutate) -> bytes:
-    """A real snapshot whose header or arrays are changed, with a valid checksum."""
-    from edgernn.runtime import snapshot
-
-    states, steps = snapshot.loads(data, state_of)
-    header_fp, states, steps = mutate(state_of, states, steps)
-    return snapshot.dumps(header_fp, states, steps)
+NOT_FINITE = "is not a finite number"
+DESTROY = "this command reads; writing there would destroy it"
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, forecast_checkpoint):
-    """Every input the cases use, made once; the cases run in a copy-free, read-only way."""
-    import onnx
+    """Every input the cases use (tests/bad_inputs.py), made once; the cases only read them."""
+    from tests.bad_inputs import make_inputs, unmount
 
-    from edgernn.checkpoint import Checkpoint, save_checkpoint
-    from edgernn.config import ModelConfig
-    from edgernn.exporters import export
-    from edgernn.exporters.artifact import contract_in, embed_contract
-    from edgernn.models import build
-    from edgernn.runtime import load, snapshot
-
-    d = tmp_path_factory.mktemp("bad")
-    f = {"dir": d / "a_folder", "missing": d / "missing.file", "ckpt": forecast_checkpoint}
-    f["dir"].mkdir()
-    f["fp32"] = export(forecast_checkpoint, d / "fp32.onnx").path
-    f["lean"] = export(forecast_checkpoint, d / "lean.onnx", ops="lean").path
-    other = ModelConfig(cell="lstm", input_size=5, hidden_size=6, num_layers=1, output_size=2,
-                        head="classify_step")
-    f["other_ckpt"] = save_checkpoint(d / "other.pt", Checkpoint(
-        config=other, state_dict=build(other, seed=0).state_dict(), task=""))
-    f["other_onnx"] = export(f["other_ckpt"], d / "other.onnx").path
-    rows = np.random.default_rng(0).normal(size=(200, 3))
-    f["csv"] = d / "frames.csv"
-    f["csv"].write_text("\n".join(",".join(f"{v:.4f}" for v in r) for r in rows) + "\n")
-    f["wide_csv"] = d / "wide.csv"
-    f["wide_csv"].write_text("\n".join("1,2,3,4,5" for _ in range(100)) + "\n")
-    f["latin1"] = d / "latin1.csv"
-    f["latin1"].write_bytes("temp\u00e9,x\n1,2\n".encode("latin-1") * 40)
-    f["empty_csv"] = d / "empty.csv"
-    f["empty_csv"].write_text("")
-    f["empty_npy"] = d / "empty.npy"
-    f["empty_npy"].write_bytes(b"")
-    f["short_csv"] = d / "short.csv"
-    f["short_csv"].write_text("1,2,3\n" * 20)
-    f["bad_npz"] = d / "bad.npz"
-    np.savez(f["bad_npz"], x_train=np.zeros((4, 5)), y_train=np.zeros(4, int))
-    f["corrupt"] = d / "corrupt.onnx"
-    f["corrupt"].write_bytes(b"\x08\x07 not an onnx file")
-    f["corrupt_pt"] = d / "corrupt.pt"
-    f["corrupt_pt"].write_bytes(b"PK\x03\x04 truncated")
-    f["a_file"] = d / "plain.txt"
-    f["a_file"].write_text("a file, not a folder")
-    proto = onnx.load(f["fp32"])
-    contract = contract_in(proto)
-    wrong = contract.states[0]
-    wrong = type(wrong)(**{**vars(wrong), "shape": ["batch", 99]})
-    embed_contract(proto, contract.with_changes(states=[wrong]))
-    f["tampered"] = d / "tampered.onnx"
-    onnx.save(proto, f["tampered"])
-    f["quantized"] = d / "fp32.int8.onnx"
-    done = run_cli("quantize", f["fp32"], "--checkpoint", forecast_checkpoint, "-o",
-                   f["quantized"], "--horizon", "200")
-    assert done.returncode == 0, done.stderr
-    model = load(f["fp32"])
-    stream = model.stream()
-    stream.feed(rows[:5].astype(np.float32))
-    good = stream.snapshot()
-    fp = model.fingerprint
-    f["nan_state"] = d / "nan.state"
-    f["nan_state"].write_bytes(_snapshot(fp, good, lambda m, s, n: (
-        m, {k: np.full_like(v, np.nan) for k, v in s.items()}, n)))
-    f["no_steps"] = d / "nosteps.state"
-    f["no_steps"].write_bytes(_rehash(good.replace(b'"steps": 5', b'"stepz": 5')))
-    f["other_state"] = d / "other.state"
-    other_stream = load(f["other_onnx"]).stream()
-    f["other_state"].write_bytes(other_stream.snapshot())
-    del snapshot
-    f["ro"] = d / "readonly"
-    f["full"] = d / "full"
-    mounted_ro = _mount(f["ro"], "size=4m")
-    if mounted_ro:
-        (f["ro"] / "fp32.onnx").write_bytes(f["fp32"].read_bytes())
-        mounted_ro = subprocess.run(["mount", "-o", "remount,ro", str(f["ro"])],
-                                    capture_output=True).returncode == 0
-    mounted_full = _mount(f["full"], "size=16k")
-    if mounted_full:
-        (f["full"] / "filler").write_bytes(b"\0" * 12_000)
-    f["mounts"] = {"ro": mounted_ro, "full": mounted_full}
+    f = make_inputs(tmp_path_factory.mktemp("bad"), forecast_checkpoint)
     yield f
-    for m in ("ro", "full"):
-        if f["mounts"][m]:
-            subprocess.run(["umount", str(f[m])], capture_output=True)
+    f["listener"].close()
+    unmount(f)
 
 
 # (id, arguments with {placeholders}, exit code, what the message must say, needs a mount)
@@ -231,6 +138,51 @@ CASES = [
     ("web: output read-only", "web {fp32} -o {ro}/page", 2, "not writable", "ro"),
     ("web: data of another width", "web {fp32} -o {dir}/page --data {wide_csv}", 1,
      "has 5 features per frame but", None),
+    # outputs that would destroy an input or another model's files
+    ("export: output is its checkpoint", "export {retrained} -o {retrained}", 2, DESTROY, None),
+    ("train: output is its data", "train --task forecast --data {csv} -o {csv}", 2, DESTROY,
+     None),
+    ("quantize: output is its model", "quantize {fp32} -o {fp32}", 2, DESTROY, None),
+    ("validate: plot over the artifact", "validate {ckpt} {fp32} --plot {fp32}", 2, DESTROY,
+     None),
+    ("run: state file is the source", "run {fp32} {csv} --state-file {csv}", 2, DESTROY, None),
+    ("run: state file is the model", "run {fp32} {csv} --state-file {fp32}", 2, DESTROY, None),
+    ("web: folder holds the model", "web {inside_model} -o {with_model}", 2,
+     "is replaced whole; choose another output folder", None),
+    ("web: folder holds another page", "web {fp32} -o {old_page}", 2,
+     "already holds files (another page or model?); pass --force", None),
+    ("triton: model folder in use", "triton {fp32} -o {repo}", 2,
+     "already holds a model; pass --force", None),
+    ("triton: folder holds the model", "triton {inside_model} -o {dir}/.. --name "
+     "page_with_model --force", 2, "is replaced whole", None),
+    # numbers that are not numbers, and limits
+    ("triton: idle nan", "triton {fp32} -o {dir}/repo --idle nan", 2, NOT_FINITE, None),
+    ("triton: idle inf", "triton {fp32} -o {dir}/repo --idle inf", 2, NOT_FINITE, None),
+    ("run: save-seconds nan", "run {fp32} {csv} --save-seconds nan", 2, NOT_FINITE, None),
+    ("validate: atol nan", "validate {ckpt} {fp32} --atol nan", 2, NOT_FINITE, None),
+    ("train: lr inf", "train --lr inf", 2, NOT_FINITE, None),
+    ("run: thousands of threads", "run {fp32} {csv} --threads 5000", 2,
+     "far more than this machine's", None),
+    ("export: opset 99", "export {ckpt} --opset 99 -o {dir}/x.onnx", 1,
+     "outside what the torchscript exporter writes", None),
+    # class ids and label names
+    ("train: a negative class id", "train --task classify --data {neg_ids}", 1,
+     "class ids must be 0, 1, 2, ...; found -1", None),
+    ("train: a class id of a billion", "train --task classify --data {huge_ids}", 1,
+     "would have 1,000,000,001 outputs for 4 classes", None),
+    ("train: fewer label names than classes", "train --task classify --data {few_names}", 1,
+     "labels has 2 names but the data uses class id 2", None),
+    # files of another kind than their name says, and files that are gone or busy
+    ("train: CSV text named .npz", "train --task classify --data {csv_as_npz}", 1,
+     "is not an .npz file (it holds text, starting", None),
+    ("run: CSV text named .npy", "run {fp32} {csv_as_npy}", 1,
+     "it holds text, starting", None),
+    ("run: external weights missing", "run {ext} {csv}", 1,
+     "keeps weights in a separate data file it cannot read", None),
+    ("web: port in use", "web {fp32} -o {dir}/page --serve {busy_port}", 2,
+     "cannot serve on 127.0.0.1:", None),
+    ("validate: another model's weights", "validate {retrained} {fp32}", 2,
+     "does not hold the weights of", None),
     ("demo: unknown profile", "demo --profile nosuch --out {dir}/demo", 2,
      "unknown device profile 'nosuch'", None),
     ("demo: out is a file", "demo --out {a_file}", 2, "is a file", None),
@@ -249,7 +201,7 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 def test_the_table_is_big_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 60
     assert {c[1].split()[0] for c in CASES} >= {"train", "export", "quantize", "validate", "run",
                                                 "triton", "serve", "web",
                                                 "bench", "info", "demo"}
