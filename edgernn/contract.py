@@ -23,6 +23,9 @@ FORMAT_VERSION = 1
 GRAPH_KINDS = ("step", "chunk", "sequence")
 OP_FORMS = ("fused", "decomposed", "compact", "lean")   # how a step graph writes the cell
 DTYPES = ("float32", "float16", "float64", "int64", "int32")   # numpy's names for them
+# Triton's names for them: config.pbtxt writes TYPE_<name>, the wire protocol <name>
+TRITON_TYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64",
+                "int32": "INT32"}
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 
 

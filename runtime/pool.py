@@ -24,18 +24,24 @@ from edgernn.runtime import snapshot as _snapshot
 from edgernn.runtime.stream import FramePrep
 
 
+def check_poolable(model) -> None:
+    """Raise StreamingError unless ``model`` keeps streams as rows of an open batch axis
+    (what a pool, and a server batching sequences, needs)."""
+    for s in model.states:
+        if "batch" not in s.layout:
+            raise StreamingError(f"state {s.name} has no batch axis ({s.shape}); this model "
+                                 f"runs one stream per call, so it cannot be pooled. Step "
+                                 f"its streams one by one (model.stream())")
+    for t in (model.input, model.output):
+        if not model.batched or not t.shape or not isinstance(t.shape[0], str):
+            raise StreamingError(f"{t.name} {t.shape} has no batch axis of open size; this "
+                                 f"model runs one stream per call, so it cannot be pooled. "
+                                 f"Step its streams one by one (model.stream())")
+
+
 class Pool:
     def __init__(self, model, normalize: bool = True, capacity: int = 16):
-        for s in model.states:
-            if "batch" not in s.layout:
-                raise StreamingError(f"state {s.name} has no batch axis ({s.shape}); this model "
-                                     f"runs one stream per call, so it cannot be pooled. Step "
-                                     f"its streams one by one (model.stream())")
-        for t in (model.input, model.output):
-            if not model.batched or not isinstance(t.shape[0], str):
-                raise StreamingError(f"{t.name} {t.shape} has no batch axis of open size; this "
-                                     f"model runs one stream per call, so it cannot be pooled. "
-                                     f"Step its streams one by one (model.stream())")
+        check_poolable(model)
         self.model = model
         self._prep = FramePrep(model, normalize)
         self._lock = threading.Lock()

@@ -19,13 +19,12 @@ import threading
 
 import numpy as np
 
+from edgernn.contract import TRITON_TYPES
 from edgernn.errors import MissingDependencyError, ModelError, StreamingError
 from edgernn.runtime.stream import checked_frames
 
-_TYPES = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_INT64": np.int64,
-          "TYPE_INT32": np.int32, "FP32": np.float32, "INT64": np.int64}
-_WIRE = {np.dtype(np.float32): "FP32", np.dtype(np.float16): "FP16",
-         np.dtype(np.int64): "INT64", np.dtype(np.int32): "INT32"}
+_TYPES = {f"TYPE_{wire}": np.dtype(name) for name, wire in TRITON_TYPES.items()}
+_WIRE = {np.dtype(name): wire for name, wire in TRITON_TYPES.items()}
 
 
 def _grpc():
@@ -47,14 +46,18 @@ def connect(url, model: str | None = None, *, timeout: float = 30.0) -> "Remote"
 
 class Remote:
     def __init__(self, urls: list[str], model: str | None, timeout: float):
-        self._grpc = grpc = _grpc()
+        self._grpc = _grpc()
         self.urls, self.timeout = urls, timeout
         self.clients = [self._client(u) for u in urls]
         self.name = model or self._only_model()
         config = self._call(0, lambda c: c.get_model_config(self.name, as_json=True))["config"]
         self.input, self.output = config["input"][0], config["output"][0]
         self.frame_shape = tuple(int(d) for d in self.input["dims"])
-        self.dtype = np.dtype(_TYPES[self.input["data_type"]])
+        self.dtype = _TYPES[self.input["data_type"]]
+        # one stream's output as the model computes it: a [batch] output is [batch, 1] to Triton
+        out = self.output
+        self.output_shape = tuple(int(d) for d in (out["reshape"].get("shape", []) if "reshape"
+                                                   in out else out["dims"]))
         # correlation IDs: unique per process and client, never 0 (Triton's "none")
         self._ids = itertools.count((os.getpid() << 32) + (id(self) & 0xFFFFFFF) + 1)
         self._lock = threading.Lock()
@@ -134,7 +137,7 @@ class RemoteStream:
             r.name, [inp], outputs=[out], sequence_id=self.sequence_id,
             sequence_start=self._start, sequence_end=end, client_timeout=r.timeout))
         self._start = False
-        return result.as_numpy(r.output["name"])[0]
+        return result.as_numpy(r.output["name"])[0].reshape(r.output_shape)
 
     def step(self, frame) -> np.ndarray:
         """One time step on the server; the sequence's state stays there."""

@@ -22,13 +22,11 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edgernn.contract import CONTRACT_KEY, Contract
-from edgernn.errors import ConfigError
+from edgernn.contract import CONTRACT_KEY, TRITON_TYPES, Contract
+from edgernn.errors import ConfigError, StreamingError
 
 BACKENDS = ("python", "onnxruntime")
 STRATEGIES = ("oldest", "direct")
-_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int64": "TYPE_INT64",
-          "int32": "TYPE_INT32"}
 
 MODEL_PY = '''"""Triton Python-backend model written by edgernn: streams with edgernn.runtime."""
 
@@ -69,7 +67,10 @@ def _dims(shape) -> str:
 
 
 def _tensor(name: str, dtype: str, dims) -> str:
-    return f'  {{ name: "{name}" data_type: {_TYPES[dtype]} dims: {_dims(dims)} }}'
+    """One tensor of config.pbtxt. A tensor of one number per stream ([batch]) is [batch, 1]
+    to Triton (it needs dims) and reshaped to [batch] for the model."""
+    shape = f"dims: {_dims(dims)}" if dims else "dims: [1] reshape: { shape: [ ] }"
+    return f'  {{ name: "{name}" data_type: TYPE_{TRITON_TYPES[dtype]} {shape} }}'
 
 
 def _frame_dims(contract: Contract, what) -> list[int]:
@@ -118,8 +119,8 @@ def config_text(contract: Contract, options: Options, states: list | None = None
                                   f"generated initial state here is zeros")
             dims = _dims(s.shape[1:])
             lines += ["    {", f'      input_name: "{inp}"', f'      output_name: "{out}"',
-                      f"      data_type: {_TYPES[s.dtype]}", f"      dims: {dims}",
-                      "      initial_state {", f"        data_type: {_TYPES[s.dtype]}",
+                      f"      data_type: TYPE_{TRITON_TYPES[s.dtype]}", f"      dims: {dims}",
+                      "      initial_state {", f"        data_type: TYPE_{TRITON_TYPES[s.dtype]}",
                       f"        dims: {dims}", "        zero_data: true",
                       f'        name: "zeros_{s.name}"', "      }",
                       "    }" + ("," if i < len(contract.states) - 1 else "")]
@@ -127,9 +128,8 @@ def config_text(contract: Contract, options: Options, states: list | None = None
     lines += ["}", "instance_group [",
               f"  {{ count: {options.instances} kind: KIND_{options.kind.upper()} }}", "]"]
     if options.backend == "python":
-        lines += ["parameters [",
-                  f'  {{ key: "idle_seconds" value: {{ string_value: "{options.idle_seconds}" }} }}',
-                  "]"]
+        idle = f'{{ string_value: "{options.idle_seconds}" }}'
+        lines += ["parameters [", f'  {{ key: "idle_seconds" value: {idle} }}', "]"]
     return "\n".join(lines) + "\n"
 
 
@@ -156,6 +156,7 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
 
     from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import InferredContractWarning, load
+    from edgernn.runtime.pool import check_poolable
 
     options.check()
     model_path = Path(model_path)
@@ -167,6 +168,10 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
         warnings.simplefilter("ignore", InferredContractWarning)
         model = load(model_path, **(load_kwargs or {}))
     contract = model.contract
+    try:
+        check_poolable(model)
+    except StreamingError as exc:
+        raise ConfigError(f"Triton batches the frames of its sequences: {exc}") from None
     data = model_path.read_bytes()
     states = None
     if options.backend == "onnxruntime":

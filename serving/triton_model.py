@@ -134,6 +134,7 @@ class TritonPythonModel:
         self.x_name = model.input.name
         self.y_name = model.output.name
         self.dtype = model.input_dtype
+        self.y_dtype = model.output_dtype
 
     def execute(self, requests):
         pb = self.pb
@@ -150,7 +151,7 @@ class TritonPythonModel:
             if isinstance(result, str):
                 responses.append(pb.InferenceResponse(error=pb.TritonError(result)))
             else:
-                out = np.ascontiguousarray(result[None], dtype=np.float32)
+                out = np.ascontiguousarray(result[None], dtype=self.y_dtype)
                 responses.append(pb.InferenceResponse(output_tensors=[
                     _output(pb, self.y_name, out)]))
         return responses

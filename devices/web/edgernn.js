@@ -55,9 +55,7 @@ export async function load(source, options = {}) {
     throw new ModelError(`${where} is a '${contract.graph}' graph; the web runtime streams step graphs ` +
                          "(edgernn export --graph step)");
   }
-  for (const s of contract.states) {
-    if (s.dtype !== "float32") throw new ModelError(`state ${s.name} is ${s.dtype}; the web runtime keeps float32 state`);
-  }
+  checkTensors(contract);
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], ...options });
@@ -65,6 +63,23 @@ export async function load(source, options = {}) {
     throw new ModelError(`onnxruntime-web cannot load ${where} (${String(e.message || e).split("\n")[0]})`);
   }
   return new Model(session, contract, await fingerprint(contract, bytes));
+}
+
+// What this runtime keeps: float32 state and outputs, float32 or integer frames, and a first
+// axis that holds streams (symbolic, or 1) on the input, the output and every state.
+const streamsAxis = (shape) => shape.length > 0 && (typeof shape[0] === "string" || shape[0] === 1);
+
+function checkTensors(contract) {
+  const x = contract.inputs[0], y = contract.outputs[0];
+  for (const s of contract.states) {
+    if (s.dtype !== "float32") throw new ModelError(`state ${s.name} is ${s.dtype}; the web runtime keeps float32 state`);
+    if (!s.layout.includes("batch")) throw new ModelError(`state ${s.name} ${pyShape(s.shape)} has no batch axis; the web runtime streams files with one`);
+  }
+  if (!["float32", "int64", "int32"].includes(x.dtype)) throw new ModelError(`input ${x.name} is ${x.dtype}; the web runtime feeds float32 frames or integer tokens`);
+  if (y.dtype !== "float32") throw new ModelError(`output ${y.name} is ${y.dtype}; the web runtime reads float32 outputs`);
+  for (const t of [x, y]) {
+    if (!streamsAxis(t.shape)) throw new ModelError(`${t.name} ${pyShape(t.shape)} has no batch axis; the web runtime streams files with one`);
+  }
 }
 
 export class Model {

@@ -11,14 +11,15 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edgernn.errors import DataError, StreamingError
 from edgernn.runtime import load
 from tests.conftest import run_cli
-from tests.runtime.shapes import FEATURES, SHAPES, plain_ort
+from tests.runtime.shapes import BATCH_ATOL, FEATURES, SHAPES, build_one, plain_ort
 
 STEPS = 7
-BATCH_ATOL = {"float16": 2e-3, "float32": 1e-6, "float64": 1e-12}
 
 
 def _load(models, key):
@@ -115,3 +116,36 @@ def test_cli_run_prints_what_plain_onnxruntime_computes(models, tmp_path, key):
     assert done.returncode == 0, done.stderr
     got = np.array([json.loads(line)["y"] for line in done.stdout.splitlines()])
     np.testing.assert_allclose(got, want.astype(np.float64), rtol=0, atol=1e-6)  # 6 decimals
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dtype=st.sampled_from(["float16", "float32", "float64"]),
+       tail=st.lists(st.integers(1, 4), max_size=3).map(tuple), batched=st.booleans(),
+       cuts=st.lists(st.integers(1, 4), min_size=1, max_size=5), seed=st.integers(0, 99))
+def test_any_output_shape_and_dtype_streams_as_plain_onnxruntime(tmp_path_factory, dtype, tail,
+                                                                  batched, cuts, seed):
+    """Property: for an output [batch, *tail] (or [*tail]) of any rank 1-4 in any float dtype,
+    any mix of step() and feed() calls equals plain ONNX Runtime exactly, and pooled rows
+    (when the file has a batch axis) equal it within BATCH_ATOL."""
+    path = build_one(tmp_path_factory.mktemp("prop") / "m.onnx", dtype, tail, batched, seed)
+    frames = np.random.default_rng(seed).normal(size=(sum(cuts), FEATURES)).astype(np.float32)
+    want, last = plain_ort(path, frames)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load(path)
+    stream, got, at = model.stream(), [], 0
+    for n in cuts:                                  # 1 frame: step(); more: feed()
+        got += [stream.step(frames[at])] if n == 1 else list(stream.feed(frames[at:at + n]))
+        at += n
+    assert all(g.shape == tail and g.dtype == np.dtype(dtype) for g in got)
+    np.testing.assert_array_equal(np.array(got), want)
+    np.testing.assert_array_equal(stream.state["h_in"], last)
+    if batched:
+        pool = model.pool()
+        ids = [pool.open(), pool.open()]
+        other = frames[::-1] * 3
+        atol = BATCH_ATOL[dtype] * max(1.0, float(np.abs(want).max()))
+        for t in range(len(frames)):
+            ys = pool.step_many(ids, np.stack([frames[t], other[t]]))
+            assert ys.shape == (2, *tail) and ys.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(ys[0].astype(np.float64), want[t], rtol=0, atol=atol)
