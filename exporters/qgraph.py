@@ -42,8 +42,11 @@ def fp16(src, dst) -> None:
 
     # Recurrent operators stay fp32: ONNX Runtime has no fp16 CPU kernels for them (an fp16
     # LSTM crashed the CPU session here), and their weights are the state-carrying path.
+    # Transposes stay fp32 too (they hold no weights): an fp16 Transpose between the casts
+    # around a fused LSTM of a chunk graph crashes ONNX Runtime 1.32's session creation at
+    # ORT_ENABLE_ALL (in its NchwcTransformer).
     model = convert_float_to_float16(onnx.load(src), keep_io_types=True,
-                                     op_block_list=sorted(FUSED))
+                                     op_block_list=sorted(FUSED | {"Transpose"}))
     _sort_nodes(model.graph)             # the converter appends its input casts at the end
     onnx.save(model, dst)
 

@@ -33,7 +33,7 @@ from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries, versus_torch
 from edgernn.exporters.int8 import needs_ranges, rewrite
 from edgernn.exporters.lower import flatten_states, lower
-from edgernn.exporters.qgraph import coverage, fp16
+from edgernn.exporters.qgraph import FUSED, coverage, fp16
 from edgernn.files import atomic_write_bytes
 from edgernn.progress import stage
 from edgernn.runtime.metadata import contract_of, open_session
@@ -132,17 +132,20 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     if contract.quantization is not None:
         raise ConfigError(f"{in_path} is already quantized ({contract.quantization.mode}); "
                           f"quantize the fp32 file")
-    if contract.graph != "step":
+    if contract.graph != "step" and not (mode == "fp16" and contract.graph == "chunk"):
         raise ConfigError(f"{in_path} is a '{contract.graph}' graph; quantize works on step "
-                          f"graphs (export one with --graph step)")
+                          f"graphs, fp16 also on chunk graphs (export one with --graph step)")
     from edgernn.tasks.resolve import data_for_contract
 
     dataset = data_for_contract(contract, data, stage="quantize", model=str(in_path))
     src = None
     if checkpoint is not None:
         src = _check_weights(checkpoint, contract, in_path, example_input, state_layout)
-    base, notes = lower(given)
-    if any(n.op_type in ("LSTM", "GRU", "RNN") for n in given.graph.node):
+    if contract.graph != "step":            # fp16 of a chunk graph: its operators as they are
+        base, notes = given, []
+    else:
+        base, notes = lower(given)
+    if contract.graph == "step" and any(n.op_type in FUSED for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
         base, contract = flatten_states(base, contract)
     fp32 = _load(given.SerializeToString(), str(in_path))
@@ -186,9 +189,15 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     if mode == "fp16" and "CUDAExecutionProvider" not in out_model.providers:
         report.notes.append(
             "CPU target: ONNX Runtime's CPU MatMul kernels are fp32, so the fp16 file runs with "
-            "Cast nodes around them: half the size on disk, no speed-up (step "
+            f"Cast nodes around them: {report.size_ratio:.2f}x the size on disk, step "
             f"{report.latency_out_us or float('nan'):.0f} us vs fp32 "
-            f"{report.latency_fp32_us or float('nan'):.0f} us here). Use fp16 on GPU providers")
+            f"{report.latency_fp32_us or float('nan'):.0f} us here. Use fp16 on GPU providers")
+    if mode == "fp16" and any(n.op_type in FUSED for n in base.graph.node):
+        report.notes.append(
+            f"fused recurrent operators keep fp32 weights (ONNX Runtime has no fp16 CPU kernels "
+            f"for them): {report.coverage.mac_share_int8:.0%} of the multiply-accumulates are "
+            f"fp16. A step graph (--graph step) has its recurrent products written out, so they "
+            f"go fp16 too")
     if not report.passed:
         if not force:
             raise ParityError(_failure(report, len(tried)), report)

@@ -101,8 +101,8 @@ def _stream_latency(onnx_path, ckpt_path, result, profile=None, steps: int = 200
     def step():
         stream.step(frames[next(it) % steps])
 
-    figures = {f"edgernn.runtime stream.step ({', '.join(stream.model.providers)})": bench.interleaved({"s": step}, steps,
-                                                                rounds=2)["s"]}
+    name = f"edgernn.runtime stream.step ({', '.join(stream.model.providers)})"
+    figures = {name: bench.interleaved({"s": step}, steps, rounds=2)["s"]}
     out = {k: {"p50_us": bench.median_of_medians(v) / 1e3,
                "p99_us": float(np.percentile(v, 99) / 1e3)}
            for k, v in figures.items()}
@@ -121,5 +121,5 @@ def _summary_rows(q) -> list[list]:
         rows.append([f"task {q.metric.metric}", q.metric.reference, q.metric.value,
                      "ok" if q.metric_ok else "FAIL"])
     rows.append(["p99 error / fp32 std", 0.0, q.error_p99,
-                 f"{q.coverage.mac_share_int8:.0%} MACs int8"])
+                 f"{q.coverage.mac_share_int8:.0%} MACs {'fp16' if q.mode == 'fp16' else 'int8'}"])
     return rows

@@ -12,12 +12,13 @@ from edgernn.progress import log
 
 def report_rows(r) -> list[list]:
     c = r.coverage
+    q = "fp16" if r.mode == "fp16" else "int8"
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(c.options.get("products", {}).items()))
     rows = [["mode", f"{r.mode} (recurrent products {r.recurrent})"],
             ["size", f"{r.bytes_out:,} bytes = {r.size_ratio:.3f} x fp32 ({r.bytes_fp32:,})"],
-            ["int8 products", f"{c.weight_tensors_int8} of {c.weight_tensors}"
+            [f"{q} products", f"{c.weight_tensors_int8} of {c.weight_tensors}"
                               + (f" ({kinds})" if kinds else "")],
-            ["int8 share of MACs per step", f"{c.mac_share_int8:.1%}"],
+            [f"{q} share of MACs per step", f"{c.mac_share_int8:.1%}"],
             ["p99 error / fp32 std", f"{r.error_p99:.4g} (gate {r.gate.max_error}); worst "
                                      f"{r.worst_error:.4g}"],
             ["error first -> last tenth", f"{r.drift_first:.3g} -> {r.drift_last:.3g} over "

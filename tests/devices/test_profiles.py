@@ -72,3 +72,20 @@ def test_export_and_quantize_follow_a_profile(forecast_checkpoint, tmp_path):
     assert json.loads(q.stdout)["mode"] == "dynamic"
     fp32 = run_cli("quantize", tmp_path / "a.onnx", "--profile", "x86-cpu")
     assert fp32.returncode == 2 and "prefers fp32 artifacts" in fp32.stderr
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_profile_runs_the_demo_end_to_end(name, tmp_path):
+    """train, export in the profile's form, validate, stream and quantize to the profile's
+    precision; GPU profiles run on the CPU where no GPU is present (providers fall back)."""
+    pytest.importorskip("torch")
+    profile = get_profile(name)
+    done = run_cli("demo", "--profile", name, "--size", "0.03", "--epochs", "1", "--hidden",
+                   "16", "--layers", "1", "--horizon", "100", "--out", tmp_path, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(done.stdout)
+    assert doc["export"]["graph"] == profile.graph and doc["validate"]["passed"]
+    mode = profile.quantize_mode() or "dynamic"
+    assert doc["quantize"]["mode"] == mode and doc["quantize"]["passed"]
+    suffix = "fp16" if mode == "fp16" else "int8"
+    assert (tmp_path / f"model.{suffix}.onnx").is_file() and (tmp_path / "model.onnx").is_file()

@@ -90,9 +90,27 @@ def test_fused_operators_are_quantized_from_the_file_alone(tmp_path):
     _, fp32 = artifact(tmp_path, "gru", ops="fused")
     report = quantize(fp32, tmp_path / "q.onnx", gate=GATE, measure_latency=False)
     assert report.passed and "written out as matrix products" in " ".join(report.notes)
-    with pytest.raises(ConfigError, match="quantize works on step graphs"):
+    with pytest.raises(ConfigError, match="quantize works on step graphs, fp16 also on chunk"):
         quantize(export(artifact(tmp_path, "gru")[0], tmp_path / "c.onnx", graph="chunk").path,
                  tmp_path / "q2.onnx")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fp16_of_a_chunk_graph_loads_and_streams(tmp_path, cell):
+    """The nvidia-gpu profile's form (fused chunk graph, fp16). An fp16 Transpose there once
+    crashed ONNX Runtime's session creation (segfault); the file must load at the default
+    optimisation level and stream as the fp32 file does (fp16 rounding: 1e-2 on outputs of
+    order 1)."""
+    ckpt, _ = artifact(tmp_path, cell)
+    chunk = export(ckpt, tmp_path / "c.onnx", graph="chunk").path
+    report = quantize(chunk, tmp_path / "c.fp16.onnx", mode="fp16", gate=GATE,
+                      measure_latency=False)
+    assert report.passed and any("keep fp32 weights" in n for n in report.notes)
+    xs = np.random.default_rng(1).normal(1.0, 2.0, (20, 6)).astype(np.float32)
+    want = load(chunk).stream().feed(xs)
+    got = load(tmp_path / "c.fp16.onnx").stream().feed(xs)
+    np.testing.assert_allclose(got, want, atol=1e-2)
+    assert load(tmp_path / "c.fp16.onnx").contract.quantization.mode == "fp16"
 
 
 def test_a_file_that_is_not_an_edgernn_model(tmp_path):
