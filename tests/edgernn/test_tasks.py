@@ -66,7 +66,8 @@ def test_bad_keyword_npz(tmp_path, arrays, message):
 def test_not_an_npz(tmp_path):
     path = tmp_path / "bad.npz"
     path.write_text("hello")
-    with pytest.raises(DataError, match="is not a readable .npz file.*classification .npz holds"):
+    with pytest.raises(DataError,
+                       match=r"is not an .npz file \(it holds text.*classification .npz holds"):
         get_task("keyword").load(path)
     with pytest.raises(DataError, match="does not exist"):
         get_task("keyword").load(tmp_path / "missing.npz")

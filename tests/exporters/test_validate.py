@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgernn.errors import ParityError  # noqa: E402
+from edgernn.errors import ConfigError, ParityError  # noqa: E402
 from edgernn.exporters import Tolerances, export, validate  # noqa: E402
 from edgernn.exporters.validate import plot, record  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
@@ -45,6 +45,20 @@ def test_a_different_model_is_caught(forecast_checkpoint, tmp_path):
     other.state_dict = {k: v + 0.05 for k, v in other.state_dict.items()}
     save_checkpoint(tmp_path / "other.pt", other)
     wrong = export(tmp_path / "other.pt", tmp_path / "other.onnx").path
+    # the contract records the weights it was exported from: named as another model at once
+    with pytest.raises(ConfigError, match="does not hold the weights of"):
+        validate(forecast_checkpoint, [wrong], horizon=300)
+    # a file that records no weights (another tool's) is taken on trust: parity catches it
+    import dataclasses
+
+    import onnx
+
+    from edgernn.exporters.artifact import contract_in, embed_contract
+    proto = onnx.load(wrong)
+    c = contract_in(proto)
+    embed_contract(proto, c.with_changes(provenance=dataclasses.replace(c.provenance,
+                                                                        weights_sha256=None)))
+    onnx.save(proto, wrong)
     report = validate(forecast_checkpoint, [wrong], horizon=300)
     assert not report.passed
     failed = {c.name for c in report.artifacts[0].checks if not c.passed}
