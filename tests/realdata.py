@@ -66,6 +66,11 @@ def italy_power(folder) -> Path:
     return _classification("load_italy_power_demand", folder, "italy_power")
 
 
+def gunpoint(folder) -> Path:
+    """GunPoint (UCR): 150 steps of hand position, 2 classes; 50 training, 150 test."""
+    return _classification("load_gunpoint", folder, "gunpoint")
+
+
 def japanese_vowels(folder) -> Path:
     return _classification("load_japanese_vowels", folder, "japanese_vowels", nested=True)
 

@@ -74,6 +74,17 @@ def test_univariate_classification_italy_power(tmp_path):
     assert drops[0]["tolerance"] > 0                        # the bound applied, never 0
 
 
+@pytest.mark.parametrize("name", ["italy_power", "gunpoint"])
+def test_small_sets_reach_the_useful_level_on_defaults(tmp_path, name):
+    """No options: the defaults are sized to 57 or 42 training sequences (LSTM 128x2 with batch
+    64 reached 0.41-0.56 here) and say so; 0.95-0.97 measured, 0.90 is the useful level."""
+    data = getattr(realdata, name)(tmp_path)
+    done = run_cli("train", "--data", data, "-o", tmp_path / "m.pt", "--json")
+    train = _ok(done)
+    assert "is a small set: defaults lstm 64x1" in done.stderr
+    assert train["test"] >= 0.90 and train["reached_threshold"], train["test"]
+
+
 def test_multivariate_variable_length_japanese_vowels(tmp_path):
     make, args = realdata.RECIPES["japanese_vowels"]
     data = make(tmp_path)

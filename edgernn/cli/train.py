@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import Finite, echo_json, json_option, table
+from edgernn.progress import log
 from edgernn.config import HEADS
 from edgernn.cells import FAMILIES
 
@@ -67,15 +68,18 @@ def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectio
     from edgernn.tasks import get_task
 
     task = get_task(task_name)
+    dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+    model, training, why = task.sized(dataset)
+    if why and verbose:
+        log(why)
     overrides = {"cell": cell, "nonlinearity": nonlinearity, "hidden_size": hidden,
                  "num_layers": layers, "bidirectional": bidirectional, "dropout": dropout,
                  "head": head}
-    config = task.model.replace(**{k: v for k, v in overrides.items() if v is not None})
+    config = model.replace(**{k: v for k, v in overrides.items() if v is not None})
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "bptt": bptt,
              "patience": patience, "min_delta": min_delta, "warmup_steps": warmup_steps,
              "time_budget": time_budget or None, "difference": difference, "seed": seed}
-    training = task.training.replace(**{k: v for k, v in given.items() if v is not None})
-    dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+    training = training.replace(**{k: v for k, v in given.items() if v is not None})
     from edgernn.training import fit          # torch loads only once the data is known good
 
     return fit(task, dataset, config, training, verbose=verbose)
@@ -92,6 +96,8 @@ def print_summary(result) -> None:
     click.echo(f"{t.name}: {c.name} {c.rnn_input_size}->{c.hidden_size}x{c.num_layers}"
                f" -> {c.output_size} ({c.head})")
     click.echo(table(rows, ["figure", "value"]))
+    if not result.reached:
+        click.echo(f"\nthe test {t.metric} is not at the useful level: {t.advice()}")
 
 
 @click.command("train")

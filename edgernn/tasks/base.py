@@ -126,6 +126,15 @@ class Task:
         """Reference figures a trained model should beat (e.g. a naive forecast)."""
         return {}
 
+    def sized(self, data: TaskData) -> tuple[ModelConfig, TrainConfig, str]:
+        """The default model and training for ``data`` (options the user gives override
+        them), and a line saying what was changed for it ("" when nothing was)."""
+        return self.model, self.training, ""
+
+    def advice(self) -> str:
+        """What to change when the test metric stays under the useful level."""
+        return "try more --epochs, a larger --hidden, or more data"
+
     def reached(self, value: float, split: Split | None = None) -> bool:
         """Whether ``value`` of the metric is the useful level this task's defaults reach."""
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
