@@ -173,6 +173,7 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
     except StreamingError as exc:
         raise ConfigError(f"Triton batches the frames of its sequences: {exc}") from None
     data = model_path.read_bytes()
+    _check_weights_inside(data, model_path)
     states = None
     if options.backend == "onnxruntime":
         _check_for_onnxruntime(model, load_kwargs)
@@ -190,6 +191,19 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
                 (version / "load.json").write_text(json.dumps(load_kwargs))
         (new / "config.pbtxt").write_text(text)
     return folder
+
+
+def _check_weights_inside(data: bytes, path: Path) -> None:
+    """The repository gets model.onnx alone: weights kept in a separate file would be missing
+    there, and the model would fail to load in the server."""
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
+        raise ConfigError(f"{path} keeps its weights in a separate data file, which a Triton "
+                          f"repository would not hold; save one file with the weights inside "
+                          f"(python -c \"import onnx; onnx.save(onnx.load('{path.name}'), "
+                          f"'whole.onnx')\") and serve that")
 
 
 def _check_for_onnxruntime(model, load_kwargs) -> None:

@@ -173,3 +173,13 @@ def test_bad_options_are_one_clear_error(serve_models, tmp_path, bad, match):
     with pytest.raises(ConfigError, match=match):
         write_repository(serve_models["gru"], tmp_path, Options(**bad))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_file_with_external_weights_is_refused_before_writing(serve_models, tmp_path):
+    """Only model.onnx goes into the repository: its separate weights file would be missing."""
+    proto = onnx.load(serve_models["gru"])
+    onnx.save(proto, tmp_path / "ext.onnx", save_as_external_data=True, location="ext.data",
+              size_threshold=256)        # the weight matrices, not the small constants
+    with pytest.raises(ConfigError, match="keeps its weights in a separate data file"):
+        write_repository(tmp_path / "ext.onnx", tmp_path / "repo", Options(name="ext"))
+    assert not (tmp_path / "repo" / "ext").exists()
