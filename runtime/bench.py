@@ -98,17 +98,16 @@ class PlainORT:
         """A callable: IOBinding, double-buffered state bound once, frame copied in, y out."""
         from edgernn.runtime.engine import Engine
 
-        out = self.model.output.shape[1:]
-        if self.model.graph != "step" or not all(isinstance(d, int) for d in out):
+        engine = Engine(self.model, self.batch)
+        bound = engine.bound(self.batch) if self.model.graph == "step" else None
+        if bound is None or bound.x.shape != self.x.shape:
             return None
-        engine = Engine(self.model, self.batch, x_shape=self.x.shape,
-                        y_shape=(self.batch, *out))
-        x = engine.x
+        x = bound.x
         frame = self.x
 
         def call():
             np.copyto(x, frame)
-            return engine.run_bound().copy()
+            return engine.call(bound).copy()
 
         return call
 

@@ -1,12 +1,16 @@
-"""The hot path: one model call after another for a fixed set of streams, with the state kept
-in bound buffers between calls.
+"""The state store: k rows of a model's state, kept in bound buffers between calls.
+
+Every stateful path (a :class:`~edgernn.runtime.stream.Stream`, a
+:class:`~edgernn.runtime.pool.Pool`, streams batched with ``model.step_streams``) keeps its
+state here, so buffers, bindings and dtypes are made in one place, from the contract. Row ``r``
+of every state tensor (on that state's batch axis) is one stream; a stream is a handle on a row.
 
 State lives in two sets of buffers (current and next), bound with ONNX Runtime's IOBinding: a
 call reads the current set and writes the next, and only a successful call swaps them, so a
 failed call leaves the state exactly as it was. When input and output shapes are fixed (one
-step per call), both bindings are made once and a step is: write the frame into the bound input
-buffer, run, flip. On a CUDA provider the state buffers live on the GPU and only frames in and
-outputs out cross the bus.
+step per call), the bindings of the first k rows are made once (:meth:`Engine.bound`) and a
+step is: write the frames into the bound input buffer, run, flip. On a CUDA provider a store
+can keep its buffers on the GPU, so that only frames in and outputs out cross the bus.
 """
 
 from __future__ import annotations
@@ -19,89 +23,192 @@ import onnxruntime as ort
 _ORT_DEVICE = {"CUDAExecutionProvider": "cuda", "ROCMExecutionProvider": "cuda"}
 
 
+class Bound:
+    """The bindings of rows 0..k-1 with fixed input and output buffers: write frames into
+    ``x``, call ``calls[engine parity]()``, flip the parity; the output is in ``y``."""
+
+    __slots__ = ("k", "x", "y", "calls")
+
+    def __init__(self, k, x, y, calls):
+        self.k, self.x, self.y, self.calls = k, x, y, calls
+
+
 class Engine:
-    def __init__(self, model, batch: int = 1, x_shape: tuple | None = None,
-                 y_shape: tuple | None = None):
+    def __init__(self, model, rows: int = 1, device: str | None = None):
+        """``rows`` streams of ``model``'s state, fresh. ``device="cpu"`` keeps the rows in host
+        memory whatever the provider (a pool gathers rows every call); by default they live
+        where the provider computes."""
         self.model = model
         self.session = model.session
-        self.batch = batch
-        self.device = _ORT_DEVICE.get(model.providers[0], "cpu")
-        self._y_name = model.output.name
+        self.device = device or _ORT_DEVICE.get(model.providers[0], "cpu")
+        self._axes = {s.name: (s.batch_axis if "batch" in s.layout else None)
+                      for s in model.states}
         self._dtypes = {s.name: np.dtype(s.dtype) for s in model.states}
-        self._buffers = [self._allocate(), self._allocate()]
+        # batch first in memory (nothing but axes of size one before it): a row prefix is a
+        # contiguous view that a binding can take
+        self._leading = all(a is not None and all(d == 1 for d in s.shape[:a])
+                            for s in model.states for a in [self._axes[s.name]])
+        self.rows = rows
+        self._sets = [self._allocate(rows), self._allocate(rows)]
         self._cur = 0
-        self.set_state(model.initial_state(batch))
-        self.x = self.y = None
-        self._preset: list = []
-        if x_shape is not None and y_shape is not None:
-            self.x = np.zeros(x_shape, model.input_dtype)   # write frames here, then run_bound
-            self.y = np.zeros(y_shape, model.output_dtype)
-            x_value = ort.OrtValue.ortvalue_from_numpy(self.x)
-            y_value = ort.OrtValue.ortvalue_from_numpy(self.y)
-            self._preset = [self._bind(self.session.io_binding(), parity, x_value, y_value)
-                            for parity in (0, 1)]
-        # The C-level call: ONNX Runtime's Python wrapper adds a Python frame per step.
-        c_run = getattr(getattr(self.session, "_sess", None), "run_with_iobinding", None)
-        bindings = [getattr(b, "_iobinding", None) for b in self._preset]
-        if c_run is not None and None not in bindings:
-            self._calls = [functools.partial(c_run, b, None) for b in bindings]
-        else:
-            self._calls = [functools.partial(self.session.run_with_iobinding, b)
-                           for b in self._preset]
+        self._bound: dict = {}                    # (k, t) -> Bound, until the store grows
+        self.set_state(model.initial_state(rows))
 
-    # ---------------------------------------------------------------- state buffers
+    # ---------------------------------------------------------------- buffers
 
-    def _allocate(self) -> dict:
+    def _allocate(self, rows: int) -> dict:
+        """name -> host array (cpu) or device OrtValue, ``rows`` streams."""
         out = {}
-        for name, value in self.model.initial_state(self.batch).items():
-            if self.device == "cpu":
-                array = np.empty_like(value)
-                out[name] = (array, ort.OrtValue.ortvalue_from_numpy(array))
-            else:
-                out[name] = (None, ort.OrtValue.ortvalue_from_shape_and_type(
-                    value.shape, value.dtype, self.device, 0))
+        for name, value in self.model.initial_state(rows).items():
+            out[name] = (np.empty_like(value) if self.device == "cpu" else
+                         ort.OrtValue.ortvalue_from_shape_and_type(value.shape, value.dtype,
+                                                                   self.device, 0))
         return out
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """A host copy of the current state."""
-        return {name: (array.copy() if array is not None else value.numpy())
-                for name, (array, value) in self._buffers[self._cur].items()}
+    def grow(self, rows: int) -> None:
+        """Room for ``rows`` streams; the new rows hold the initial state."""
+        state, extra = self.get_state(), self.model.initial_state(rows - self.rows)
+        self.rows = rows
+        self._sets = [self._allocate(rows), self._allocate(rows)]
+        self._bound.clear()                       # the bindings were of the old buffers
+        self.set_state({n: np.concatenate([a, extra[n]], axis=self._axes[n])
+                        for n, a in state.items()})
 
-    def set_state(self, states: dict[str, np.ndarray]) -> None:
-        for name, (array, value) in self._buffers[self._cur].items():
-            if array is not None:
-                np.copyto(array, states[name])
+    def _index(self, name: str, rows) -> tuple:
+        axis = self._axes[name]
+        if axis is None:
+            return (Ellipsis,)                    # no batch axis: the store has one row
+        return (slice(None),) * axis + (rows,)
+
+    def _host(self, name: str, parity: int | None = None) -> np.ndarray:
+        value = self._sets[self._cur if parity is None else parity][name]
+        return value if isinstance(value, np.ndarray) else value.numpy()
+
+    # ---------------------------------------------------------------- rows
+
+    def get_state(self, rows=None) -> dict[str, np.ndarray]:
+        """A host copy of the state of ``rows`` (a list of row numbers; all rows if None)."""
+        if rows is None:
+            return {n: self._host(n).copy() for n in self._sets[self._cur]}
+        return self.take(rows)
+
+    def set_state(self, states: dict[str, np.ndarray], rows=None) -> None:
+        """Write ``states`` into ``rows`` (all rows if None)."""
+        for name, value in self._sets[self._cur].items():
+            if isinstance(value, np.ndarray):
+                if rows is None:
+                    np.copyto(value, states[name])
+                else:
+                    value[self._index(name, rows)] = states[name]
+            else:                                 # a device buffer: written whole
+                host = self._host(name)
+                if rows is None:
+                    host = states[name]
+                else:
+                    host[self._index(name, rows)] = states[name]
+                value.update_inplace(np.ascontiguousarray(host, dtype=self._dtypes[name]))
+
+    def take(self, rows, copy: bool = True) -> dict[str, np.ndarray]:
+        """The state of ``rows``, in that order (a gather). ``copy=False`` may return views of
+        the store when the rows are a prefix 0..k-1, for a call that only reads them."""
+        rows = np.asarray(rows, np.intp)
+        k = len(rows)
+        prefix = (not copy and self._leading and k and rows[-1] == k - 1
+                  and np.array_equal(rows, np.arange(k)))
+        out = {}
+        for name in self._sets[self._cur]:
+            host = self._host(name)
+            if self._axes[name] is None:
+                out[name] = host.copy()
+            elif prefix and isinstance(self._sets[self._cur][name], np.ndarray):
+                out[name] = host[self._index(name, slice(0, k))]
             else:
-                value.update_inplace(np.ascontiguousarray(states[name],
-                                                          dtype=self._dtypes[name]))
+                out[name] = np.take(host, rows, axis=self._axes[name])
+        return out
 
-    def _bind(self, b, parity: int, x_value=None, y_value=None):
-        cur, nxt = self._buffers[parity], self._buffers[1 - parity]
-        if x_value is not None:
-            b.bind_ortvalue_input(self.model.input.name, x_value)
-        for s in self.model.states:
-            b.bind_ortvalue_input(s.input, cur[s.name][1])
-            b.bind_ortvalue_output(s.output, nxt[s.name][1])
-        for name, value in self.model.constant_values.items():
-            b.bind_ortvalue_input(name, value)
-        if y_value is not None:
-            b.bind_ortvalue_output(self._y_name, y_value)
-        return b
+    def reorder(self, rows, parents) -> None:
+        """Row ``rows[j]`` takes the state row ``parents[j]`` held (the parents may repeat:
+        what beam search does to its hypotheses after each step)."""
+        self.set_state(self.take(parents), rows)
 
     # ---------------------------------------------------------------- running
 
-    def run_bound(self) -> np.ndarray:
-        """Run on what is in ``self.x``; the output is in ``self.y`` (valid until the next run)."""
-        self._calls[self._cur]()
-        self._cur ^= 1
-        return self.y
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One call on ``x`` of any length (batch first); returns a new output array."""
+    def run(self, x: np.ndarray, rows=None) -> np.ndarray:
+        """One call on ``x`` (batch first, any length); returns a new output array. With
+        ``rows``, those rows (in that order) are the batch: gathered, run, scattered back;
+        without, every row of the store is."""
+        if rows is not None:
+            y, new = self.model.run(x, self.take(rows, copy=False))
+            self.set_state(new, rows)
+            return y
         b = self.session.io_binding()                   # y bound first: get_outputs()[0]
-        b.bind_output(self._y_name, "cpu")
+        b.bind_output(self.model.output.name, "cpu")
         b.bind_cpu_input(self.model.input.name, x)
-        self._bind(b, self._cur)
+        self._bind_states(b, self._cur, self.rows)
         self.session.run_with_iobinding(b)
         self._cur ^= 1
         return b.get_outputs()[0].numpy()
+
+    def bound(self, k: int, t: int | None = None) -> Bound | None:
+        """The fixed bindings of rows 0..k-1 (``t`` steps per call for a chunk graph), made
+        once and kept; None when a call's shapes are not fixed (an output axis left open) or
+        rows 0..k-1 are not one block of memory. A call on them leaves rows k and above
+        undefined: the caller keeps no stream there."""
+        key = (k, t)
+        hit = self._bound.get(key)
+        if hit is not None or key in self._bound:
+            return hit
+        if len(self._bound) >= 32:                        # many sizes: keep the cache small
+            self._bound.clear()
+        self._bound[key] = made = self._make_bound(k, t)
+        return made
+
+    def _make_bound(self, k: int, t: int | None) -> Bound | None:
+        model = self.model
+        tail = tuple(model.output.shape[model.y_lead:])
+        if not all(isinstance(d, int) for d in tail) or not (k == self.rows or (
+                self._leading and self.device == "cpu")):
+            return None
+        lead = () if not model.x_lead else (k,) + ((t or 1,) if model.x_lead == 2 else ())
+        y_lead = () if not model.y_lead else (k,) + ((t or 1,) if model.y_lead == 2 else ())
+        frame = tuple(model.input.shape[model.x_lead:])
+        x = np.zeros(lead + frame, model.input_dtype)
+        y = np.zeros(y_lead + tail, model.output_dtype)
+        bindings = []
+        for parity in (0, 1):
+            b = self.session.io_binding()
+            b.bind_ortvalue_input(model.input.name, ort.OrtValue.ortvalue_from_numpy(x))
+            self._bind_states(b, parity, k)
+            b.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(y))
+            bindings.append(b)
+        # The C-level call: ONNX Runtime's Python wrapper adds a Python frame per step.
+        c_run = getattr(getattr(self.session, "_sess", None), "run_with_iobinding", None)
+        inner = [getattr(b, "_iobinding", None) for b in bindings]
+        if c_run is not None and None not in inner:
+            calls = [functools.partial(c_run, b, None) for b in inner]
+        else:
+            calls = [functools.partial(self.session.run_with_iobinding, b) for b in bindings]
+        return Bound(k, x, y, calls)
+
+    def call(self, bound: Bound) -> np.ndarray:
+        """Run ``bound`` on what is in its ``x``; the output is in its ``y`` (valid until the
+        next call)."""
+        bound.calls[self._cur]()
+        self._cur ^= 1
+        return bound.y
+
+    def _bind_states(self, b, parity: int, k: int) -> None:
+        cur, nxt = self._sets[parity], self._sets[1 - parity]
+        for s in self.model.states:
+            b.bind_ortvalue_input(s.input, self._value(cur, s.name, k))
+            b.bind_ortvalue_output(s.output, self._value(nxt, s.name, k))
+        for name, value in self.model.constant_values.items():
+            b.bind_ortvalue_input(name, value)
+
+    def _value(self, buffers: dict, name: str, k: int):
+        value = buffers[name]
+        if not isinstance(value, np.ndarray):
+            return value                                  # device buffers are bound whole
+        if k != self.rows:
+            value = value[self._index(name, slice(0, k))]
+        return ort.OrtValue.ortvalue_from_numpy(value)

@@ -129,6 +129,15 @@ class Model:
         self._require_streaming()
         return Pool(self, normalize=normalize)
 
+    def step_streams(self, streams, frames) -> np.ndarray:
+        """One time step for each of ``streams`` (this model's Streams) in one batched call:
+        ``frames[j]`` is ``streams[j]``'s frame; returns their outputs, (k, *out), each equal to
+        stepping that stream alone. Streams stay separate objects (save, restore, step one
+        alone); batch them whenever several have a frame at once."""
+        from edgernn.runtime.pool import step_streams
+
+        return step_streams(self, streams, frames)
+
     def _require_streaming(self):
         if not self.contract.streamable:
             raise StreamingError(f"this model is a '{self.graph}' graph (whole sequences, no "

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgernn.errors import DataError, StreamingError
 from edgernn.runtime import snapshot as _snapshot
+from edgernn.runtime.engine import Engine
 from edgernn.runtime.stream import FramePrep
 
 
@@ -49,22 +50,14 @@ class Pool:
         self._rows: dict[int, int] = {}
         self._steps = np.zeros(capacity, np.int64)                   # steps taken, per row
         self._free: list[int] = list(range(capacity - 1, -1, -1))   # pop() takes row 0 first
-        self._state = model.initial_state(capacity)
-        self._spare = model.initial_state(capacity)              # the next state, full ticks
-        self._bound: dict = {}                                   # (k, parity) -> IOBinding
-        self._parity = 0                                         # which set holds the state
+        self._engine = Engine(model, capacity, device="cpu")     # the rows, in host memory
         self._high = 0                                           # 1 + the highest open row
         self._chunk = model.graph == "chunk"
-        self._axes = {s.name: s.batch_axis for s in model.states}
-        # batch first in memory: nothing but axes of size one before it
-        self._leading = {s.name: all(d == 1 for d in s.shape[:s.batch_axis])
-                         for s in model.states}
         self._range = np.arange(capacity)
         # Rows that interact (per-batch activation scales) are stepped one call per stream.
-        self.lone_calls = _needs_probe(model) and not _rows_independent(model, self._prep)
+        self.lone_calls = lone_calls(model, self._prep)
         tail = model.output.shape[model.y_lead:]
         self._out_shape = tuple(d if isinstance(d, int) else 0 for d in tail)
-        self._out_fixed = all(isinstance(d, int) for d in tail)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -73,28 +66,12 @@ class Pool:
     def ids(self) -> list[int]:
         return list(self._rows)
 
-    def _axis(self, name: str) -> int:
-        return self._axes[name]
-
-    @property
-    def _arange(self) -> np.ndarray:
-        if len(self._range) < len(self._steps):
-            self._range = np.arange(len(self._steps))
-        return self._range
-
     def _grow(self) -> None:
-        capacity = self._capacity()
-        extra = self.model.initial_state(capacity)
-        self._state = {n: np.concatenate([a, extra[n]], axis=self._axis(n))
-                       for n, a in self._state.items()}
-        self._spare = {n: a.copy() for n, a in self._state.items()}
-        self._bound.clear()                              # the bound views were of the old arrays
+        capacity = self._engine.rows
+        self._engine.grow(capacity * 2)
         self._steps = np.concatenate([self._steps, np.zeros(capacity, np.int64)])
         self._free.extend(range(capacity * 2 - 1, capacity - 1, -1))
-
-    def _capacity(self) -> int:
-        s = self.model.states[0]
-        return self._state[s.name].shape[s.batch_axis]
+        self._range = np.arange(capacity * 2)
 
     def _row(self, stream_id: int) -> int:
         try:
@@ -103,11 +80,14 @@ class Pool:
             raise DataError(f"no open stream with id {stream_id!r} in this pool; open() one "
                             f"first (open ids: {sorted(self._rows)[:10]})") from None
 
-    def _write_rows(self, rows, values: dict[str, np.ndarray]) -> None:
-        for n, a in self._state.items():
-            index = [slice(None)] * a.ndim
-            index[self._axis(n)] = rows
-            a[tuple(index)] = values[n]
+    def _rows_of(self, ids) -> np.ndarray:
+        try:
+            return np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
+        except KeyError as exc:
+            self._row(exc.args[0])                                   # raises a clear error
+        except TypeError:
+            raise DataError(f"stream ids are the ints open() returned, got {ids!r:.60}") \
+                from None
 
     # ---------------------------------------------------------------- membership
 
@@ -117,7 +97,7 @@ class Pool:
             if not self._free:
                 self._grow()
             row = self._free.pop()
-            self._write_rows([row], self.model.initial_state(1))
+            self._engine.set_state(self.model.initial_state(1), [row])
             stream_id = next(self._next_id)
             self._rows[stream_id] = row
             self._high = max(self._high, row + 1)
@@ -135,8 +115,32 @@ class Pool:
     def reset(self, stream_id: int) -> None:
         with self._lock:
             row = self._row(stream_id)
-            self._write_rows([row], self.model.initial_state(1))
+            self._engine.set_state(self.model.initial_state(1), [row])
             self._steps[row] = 0
+
+    # ---------------------------------------------------------------- rows
+
+    def gather(self, ids) -> dict[str, np.ndarray]:
+        """A copy of the state of streams ``ids``, in that order, one row each on every
+        state's batch axis."""
+        with self._lock:
+            return self._engine.take(self._rows_of(list(ids)))
+
+    def reorder(self, ids, parents) -> None:
+        """Stream ``ids[j]`` continues from the state (and step count) stream ``parents[j]``
+        had: parents may repeat and may be among ``ids``, all read before any is written. This
+        is beam search's step: each surviving hypothesis takes its parent's decoder state."""
+        ids, parents = list(ids), list(parents)
+        if len(ids) != len(parents):
+            raise DataError(f"reorder() takes one parent per stream: {len(ids)} ids, "
+                            f"{len(parents)} parents")
+        with self._lock:
+            rows, sources = self._rows_of(ids), self._rows_of(parents)
+            if len(set(ids)) != len(ids):
+                raise DataError("a stream id appears twice in reorder(); each stream takes one "
+                                "parent")
+            self._engine.reorder(rows, sources)
+            self._steps[rows] = self._steps[sources]
 
     # ---------------------------------------------------------------- stepping
 
@@ -159,13 +163,7 @@ class Pool:
         if len(ids) == 0:
             return np.zeros((0, *self._out_shape), self.model.output_dtype)
         with self._lock:
-            try:
-                rows = np.fromiter(map(self._rows.__getitem__, ids), np.intp, len(ids))
-            except KeyError as exc:
-                self._row(exc.args[0])                               # raises a clear error
-            except TypeError:
-                raise DataError(f"stream ids are the ints open() returned, got {ids!r:.60}") \
-                    from None
+            rows = self._rows_of(ids)
             x = self._prep(frames, many=True)                       # (k, *frame)
             k = len(rows)
             if len(x) != k:
@@ -175,20 +173,18 @@ class Pool:
                                 "per step")
             if self.lone_calls:
                 return self._one_by_one(x, rows)
-            # Streams opened in order and stepped together occupy rows 0..k-1: use views.
-            dense = rows[-1] == k - 1 and np.array_equal(rows, self._arange[:k])
-            if dense and k >= self._high and self._swappable:
-                y = self._tick(x[:, None] if self._chunk else x, k)
+            engine = self._engine
+            # Streams opened in order and stepped together occupy rows 0..k-1: the model reads
+            # them where they are and writes the next state into the spare set (no gather).
+            dense = rows[-1] == k - 1 and np.array_equal(rows, self._range[:k])
+            bound = engine.bound(k) if dense and k >= self._high and not self._chunk else None
+            if bound is not None:
+                bound.x[...] = x
+                y = engine.call(bound).copy()
                 self._steps[:k] += 1
-                return y[:, 0] if self._chunk else y
-            states = {n: self._gather(n, a, rows, k, dense) for n, a in self._state.items()}
-            y, new = self.model.run(x[:, None] if self._chunk else x, states)
-            for n, a in self._state.items():
-                self._scatter(n, a, rows, k, dense, new[n])
-            if dense:
-                self._steps[:k] += 1
-            else:
-                self._steps[rows] += 1
+                return y
+            y = engine.run(x[:, None] if self._chunk else x, rows)
+            self._steps[rows] += 1
             return y[:, 0] if self._chunk else y
 
     def _one_by_one(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -196,79 +192,21 @@ class Pool:
         state changes only once every stream's call has succeeded."""
         outs, news = [], []
         for j, row in enumerate(rows):
-            states = {n: np.take(a, [row], axis=self._axes[n]) for n, a in self._state.items()}
-            y, new = self.model.run(x[j:j + 1, None] if self._chunk else x[j:j + 1], states)
+            y, new = self.model.run(x[j:j + 1, None] if self._chunk else x[j:j + 1],
+                                    self._engine.take([row]))
             outs.append(y[0, 0] if self._chunk else y[0])
             news.append(new)
         for row, new in zip(rows, news):
-            self._write_rows([row], new)
+            self._engine.set_state(new, [row])
         self._steps[rows] += 1
         return np.stack(outs)
-
-    @property
-    def _swappable(self) -> bool:
-        return (all(self._leading.values()) and self._out_fixed and not self._chunk
-                and bool(self.model.states))
-
-    def _view(self, name: str, a: np.ndarray, k: int) -> np.ndarray:
-        return a[(slice(None),) * self._axes[name] + (slice(0, k),)]
-
-    def _tick(self, x: np.ndarray, k: int) -> np.ndarray:
-        """Every open stream steps, rows 0..k-1 in order: read the state in place, write the
-        next into the spare arrays, swap. A failed call leaves both as they were. The binding
-        for (k, which array set holds the state) is made once and kept until the pool grows."""
-        key = (k, self._parity)
-        bound = self._bound.get(key)
-        if bound is None:
-            if len(self._bound) >= 32:                    # many sizes: keep the cache small
-                self._bound.clear()
-            bound = self._bound[key] = self._bind(k)
-        binding, xb, yb = bound
-        xb[...] = x
-        self.model.session.run_with_iobinding(binding)
-        self._state, self._spare = self._spare, self._state
-        self._parity ^= 1
-        return yb.copy()
-
-    def _bind(self, k: int):
-        import onnxruntime as ort
-
-        model = self.model
-        binding = model.session.io_binding()
-        xb = np.zeros((k, *self._prep.frame_shape), self._prep.dtype)
-        binding.bind_ortvalue_input(model.input.name, ort.OrtValue.ortvalue_from_numpy(xb))
-        for s in model.states:
-            binding.bind_ortvalue_input(s.input, ort.OrtValue.ortvalue_from_numpy(
-                self._view(s.name, self._state[s.name], k)))
-            binding.bind_ortvalue_output(s.output, ort.OrtValue.ortvalue_from_numpy(
-                self._view(s.name, self._spare[s.name], k)))
-        for name, value in model.constant_values.items():
-            binding.bind_ortvalue_input(name, value)
-        yb = np.empty((k, *self._out_shape), model.output_dtype)
-        binding.bind_ortvalue_output(model.output.name, ort.OrtValue.ortvalue_from_numpy(yb))
-        return binding, xb, yb
-
-    def _gather(self, name, a, rows, k, dense):
-        axis = self._axes[name]
-        if dense and self._leading[name]:
-            return a[(slice(None),) * axis + (slice(0, k),)]      # a contiguous view
-        return np.take(a, rows, axis=axis)
-
-    def _scatter(self, name, a, rows, k, dense, value):
-        axis = self._axes[name]
-        if dense and self._leading[name]:
-            a[(slice(None),) * axis + (slice(0, k),)] = value
-        else:
-            index = [slice(None)] * a.ndim
-            index[axis] = rows
-            a[tuple(index)] = value
 
     # ---------------------------------------------------------------- snapshots
 
     def snapshot(self, stream_id: int) -> bytes:
         with self._lock:
             row = self._row(stream_id)
-            state = {n: np.take(a, [row], axis=self._axis(n)) for n, a in self._state.items()}
+            state = self._engine.take([row])
             return _snapshot.dumps(self.model.fingerprint, state, int(self._steps[row]))
 
     def restore(self, stream_id: int, data: bytes) -> None:
@@ -276,8 +214,56 @@ class Pool:
         _snapshot.check_fits(states, self.model.initial_state(1))
         with self._lock:
             row = self._row(stream_id)
-            self._write_rows([row], states)
+            self._engine.set_state(states, [row])
             self._steps[row] = steps
+
+
+def lone_calls(model, prep) -> bool:
+    """Whether ``model``'s batch rows interact, so that streams batched together must each run
+    in a call of their own; probed once per model (a warning says so when they do)."""
+    known = getattr(model, "_lone_calls", None)
+    if known is None:
+        known = model._lone_calls = _needs_probe(model) and not _rows_independent(model, prep)
+    return known
+
+
+def step_streams(model, streams, frames) -> np.ndarray:
+    """One time step for each of ``streams`` (Streams of ``model``) in one batched call:
+    ``frames[j]`` is ``streams[j]``'s frame; returns the outputs in order, (k, *out). Each
+    stream's result and new state equal stepping it alone; all or nothing: a bad frame or a
+    failed call leaves every stream as it was."""
+    streams = list(streams)
+    if not streams:
+        raise DataError("step_streams() got no streams; pass a list of model.stream()s")
+    if any(getattr(s, "model", None) is not model for s in streams):
+        raise DataError("step_streams() batches streams of the model it is called on; some "
+                        "of these come from another model (or are not streams)")
+    if len({id(s) for s in streams}) != len(streams):
+        raise DataError("a stream appears twice in one step_streams() call; one frame per "
+                        "stream per step")
+    frames = list(frames) if not isinstance(frames, np.ndarray) else frames
+    if len(frames) != len(streams):
+        raise DataError(f"{len(streams)} streams but {len(frames)} frames")
+    check_poolable(model)
+    x = np.stack([s._prep(f, many=False) for s, f in zip(streams, frames)])
+    chunk = model.graph == "chunk"
+    if chunk:
+        x = x[:, None]
+    if lone_calls(model, streams[0]._prep):
+        runs = [model.run(x[j:j + 1], s._engine.get_state()) for j, s in enumerate(streams)]
+        y = np.concatenate([r[0] for r in runs])
+        news = [r[1] for r in runs]
+    else:
+        states = [s._engine.get_state() for s in streams]
+        batch = {t.name: np.concatenate([st[t.name] for st in states], axis=t.batch_axis)
+                 for t in model.states}
+        y, new = model.run(x, batch)
+        news = [{t.name: np.take(new[t.name], [j], axis=t.batch_axis) for t in model.states}
+                for j in range(len(streams))]
+    for s, new in zip(streams, news):
+        s._engine.set_state(new)
+        s.steps += 1
+    return y[:, 0] if chunk else y
 
 
 def _needs_probe(model) -> bool:
@@ -315,7 +301,7 @@ def _rows_independent(model, prep, tolerance: float = 1e-5) -> bool:
                   f"activations scaled per batch), so the pool steps each stream in a call of "
                   f"its own: right answers, no batching speed-up. Re-quantize the fp32 file "
                   f"with edgernn (row-independent int8) to batch it", RowsInteractWarning,
-                  stacklevel=4)
+                  stacklevel=5)
     return False
 
 

@@ -88,19 +88,16 @@ class Stream:
         self._prep = FramePrep(model, normalize)
         self.frame_shape = self._prep.frame_shape
         self._chunk = model.graph == "chunk"
-        lead, y_lead = (1,) * model.x_lead, (1,) * model.y_lead
-        out = tuple(model.output.shape[len(y_lead):])
-        fixed = all(isinstance(d, int) for d in out)
-        self._engine = Engine(model, 1, x_shape=lead + self.frame_shape,
-                              y_shape=y_lead + out if fixed else None)
-        self._x = None if self._engine.x is None else self._engine.x.reshape(self.frame_shape)
+        self._engine = engine = Engine(model, 1)
+        bound = engine.bound(1, 1 if self._chunk else None)      # None: an output axis is open
+        self._x = None if bound is None else bound.x.reshape(self.frame_shape)
+        self._calls = None if bound is None else bound.calls
         self._fast = (self._x is not None and not self._prep.integer)
         self._mean, self._inv_std = self._prep.mean, self._prep.inv_std
-        self._lead = (None,) * len(lead)        # adds the batch (and time) axes to a frame
+        self._lead = (None,) * model.x_lead     # adds the batch (and time) axes to a frame
         # takes them off an output; the Ellipsis keeps a view even of a one-number output
-        self._first = (0,) * len(y_lead) + (Ellipsis,)
-        self._y = None if self._engine.y is None else self._engine.y[self._first]
-        self._run_bound = self._engine.run_bound
+        self._first = (0,) * model.y_lead + (Ellipsis,)
+        self._y = None if bound is None else bound.y[self._first]
         self.steps = 0
 
     # ---------------------------------------------------------------- state
@@ -160,7 +157,7 @@ class Stream:
             if not math.isfinite(x.dot(x)):          # NaN/inf survive a dot; so may huge values
                 self._check_finite(frame, x)
             engine = self._engine
-            engine._calls[engine._cur]()
+            self._calls[engine._cur]()
             engine._cur ^= 1
             self.steps += 1
             return self._y.copy()
@@ -173,6 +170,11 @@ class Stream:
         self._run_bound()
         self.steps += 1
         return self._y.copy()
+
+    def _run_bound(self) -> None:
+        engine = self._engine
+        self._calls[engine._cur]()
+        engine._cur ^= 1
 
     def _check_finite(self, frame: np.ndarray, x: np.ndarray) -> None:
         if not np.isfinite(frame).all():
@@ -195,7 +197,7 @@ class Stream:
                 for t in range(x.shape[0]):
                     if self._x is not None:
                         np.copyto(self._x, x[t])
-                        self._engine.run_bound()
+                        self._run_bound()
                         outs.append(self._y.copy())
                     else:
                         outs.append(self._engine.run(x[t][self._lead])[self._first])

@@ -154,3 +154,100 @@ def test_a_foreign_quantized_file_is_pooled_one_call_per_stream(models):
             list(pool.step(dict(zip(ids, frames))).values()))
         for j, s in enumerate(alone):
             np.testing.assert_array_equal(out[j], s.step(frames[j]))   # exact: same calls
+
+
+@pytest.mark.parametrize("graph", ["lstm_step", "lstm_chunk", "gru_step_decomposed"])
+def test_step_streams_batches_stream_objects_as_if_each_ran_alone(models, graph):
+    """sherpa-onnx's decode_streams, for Streams: any subset of streams, in any order, mixed
+    with lone steps and feeds, gets what each stream gets alone."""
+    model = load(models / f"{graph}.onnx")
+    streams = [model.stream() for _ in range(4)]
+    alone = [model.stream() for _ in range(4)]
+    rng = np.random.default_rng(3)
+    for t in range(12):
+        chosen = [j for j in range(4) if rng.random() < 0.7] or [0]
+        chosen = list(rng.permutation(chosen))
+        frames = rng.normal(size=(len(chosen), 4)).astype(np.float32) * 5
+        if t % 4 == 3:                                        # a lone feed in between
+            for j, f in zip(chosen, frames):
+                np.testing.assert_allclose(streams[j].feed(f[None]), alone[j].feed(f[None]),
+                                           rtol=0, atol=ATOL)
+            continue
+        out = model.step_streams([streams[j] for j in chosen], frames)
+        assert out.shape == (len(chosen), *model.output.shape[model.y_lead:])
+        for y, j, f in zip(out, chosen, frames):
+            np.testing.assert_allclose(y, alone[j].step(f), rtol=0, atol=ATOL)
+    for s, a in zip(streams, alone):
+        assert s.steps == a.steps
+        for name, value in a.state.items():
+            np.testing.assert_allclose(s.state[name], value, rtol=0, atol=ATOL)
+
+
+def test_step_streams_is_all_or_nothing_and_refuses_what_it_cannot_batch(models):
+    model = load(models / "lstm_step.onnx")
+    a, b = model.stream(), model.stream()
+    a.step(np.ones(4, np.float32))
+    before = (a.state, b.state)
+    with pytest.raises(DataError, match="NaN"):
+        model.step_streams([a, b], np.array([[0, 0, 0, 0], [0, np.nan, 0, 0]], np.float32))
+    for s, state in zip((a, b), before):
+        for name, value in state.items():
+            np.testing.assert_array_equal(s.state[name], value)
+    assert (a.steps, b.steps) == (1, 0)
+    with pytest.raises(DataError, match="appears twice"):
+        model.step_streams([a, a], np.zeros((2, 4), np.float32))
+    with pytest.raises(DataError, match="2 streams but 1 frames"):
+        model.step_streams([a, b], np.zeros((1, 4), np.float32))
+    other = load(models / "lstm_step.onnx")
+    with pytest.raises(DataError, match="another model"):
+        other.step_streams([a, other.stream()], np.zeros((2, 4), np.float32))
+    with pytest.raises(DataError, match="no streams"):
+        model.step_streams([], [])
+
+
+def test_pool_reorder_gives_each_stream_its_parents_state(models):
+    """Beam search's step: after it, stream ids[j] continues exactly as parents[j] would."""
+    model = load(models / "lstm_step.onnx")
+    pool = model.pool()
+    ids = [pool.open() for _ in range(4)]
+    rng = np.random.default_rng(4)
+    history = rng.normal(size=(3, 4, 4)).astype(np.float32)
+    for x in history:
+        pool.step_many(ids, x * np.arange(1, 5, dtype=np.float32)[:, None])
+    before = pool.gather(ids)
+    parents = [ids[2], ids[2], ids[0], ids[3]]         # repeats, and a stream its own parent
+    pool.reorder(ids, parents)
+    after = pool.gather(ids)
+    for name, value in before.items():
+        axis = next(s.batch_axis for s in model.states if s.name == name)
+        np.testing.assert_array_equal(after[name], np.take(value, [2, 2, 0, 3], axis=axis))
+    # each continues as a lone stream that saw its parent's frames
+    frame = rng.normal(size=4).astype(np.float32)
+    out = pool.step_many(ids, np.stack([frame] * 4))
+    for j, parent in enumerate([2, 2, 0, 3]):
+        lone = model.stream()
+        lone.feed(history[:, parent] * (parent + 1))
+        np.testing.assert_allclose(out[j], lone.step(frame), rtol=0, atol=ATOL)
+    with pytest.raises(DataError, match="one parent per stream"):
+        pool.reorder(ids, ids[:2])
+    with pytest.raises(DataError, match="no open stream with id 99"):
+        pool.reorder(ids[:1], [99])
+
+
+def test_streams_of_a_file_that_mixes_rows_are_batched_one_call_each(models):
+    """model.step_streams probes the graph as the pool does: exact, each as if alone."""
+    from edgernn.runtime.pool import RowsInteractWarning
+
+    model = load(models / "lstm_step_ortq.onnx")
+    streams, alone = [model.stream() for _ in range(3)], [model.stream() for _ in range(3)]
+    rng = np.random.default_rng(1)
+    with pytest.warns(RowsInteractWarning):
+        model.step_streams(streams, np.zeros((3, 4), np.float32))
+    for s in alone:
+        s.step(np.zeros(4, np.float32))
+    for _ in range(10):
+        frames = rng.normal(size=(3, 4)).astype(np.float32) * np.array([[1], [30], [0.1]],
+                                                                       np.float32)
+        out = model.step_streams(streams, frames)
+        for j, s in enumerate(alone):
+            np.testing.assert_array_equal(out[j], s.step(frames[j]))

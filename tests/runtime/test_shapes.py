@@ -152,3 +152,25 @@ def test_any_output_shape_and_dtype_streams_as_plain_onnxruntime(tmp_path_factor
             ys = pool.step_many(ids, np.stack([frames[t], other[t]]))
             assert ys.shape == (2, *tail) and ys.dtype == np.dtype(dtype)
             np.testing.assert_allclose(ys[0].astype(np.float64), want[t], rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("key", [k for k, v in SHAPES.items() if v[2]])
+def test_step_streams_equals_plain_onnxruntime(models, key):
+    dtype, tail, _ = SHAPES[key]
+    model = _load(models, key)
+    streams = [model.stream() for _ in range(3)]
+    inputs = [_frames(seed=n) * (1 + 10 * n) for n in range(3)]
+    wants = [plain_ort(models / f"shape_{key}.onnx", f)[0] for f in inputs]
+    atol = BATCH_ATOL[dtype] * max(1.0, max(float(np.abs(w).max()) for w in wants))
+    for t in range(STEPS):
+        order = [2, 0, 1] if t % 2 else [0, 1, 2]
+        ys = model.step_streams([streams[j] for j in order], [inputs[j][t] for j in order])
+        assert ys.shape == (3, *tail) and ys.dtype == np.dtype(dtype)
+        for y, j in zip(ys, order):
+            np.testing.assert_allclose(y.astype(np.float64), wants[j][t], rtol=0, atol=atol)
+
+
+def test_a_file_without_batch_axis_cannot_batch_its_streams(models):
+    model = _load(models, "nobatch_f32")
+    with pytest.raises(StreamingError, match=r"no batch axis.*model.stream\(\)"):
+        model.step_streams([model.stream(), model.stream()], _frames()[:2])
