@@ -34,7 +34,9 @@ def four_node(model, path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgernn.exporters.lean import _onnx_order
+    from edgernn.cells import FAMILIES
+
+    order = FAMILIES["lstm"].to_onnx_gates
 
     p = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     c, nodes, inits, inputs, outputs = model.config, [], [], [], []
@@ -53,10 +55,10 @@ def four_node(model, path: Path) -> Path:
             inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "batch", hid]))
             outputs.append(helper.make_tensor_value_info(f"{n}_out", TensorProto.FLOAT,
                                                          [1, "batch", hid]))
-        w = _onnx_order("lstm", p[f"rnn.weight_ih_l{layer}"])[None]
-        r = _onnx_order("lstm", p[f"rnn.weight_hh_l{layer}"])[None]
-        b = np.concatenate([_onnx_order("lstm", p[f"rnn.bias_ih_l{layer}"]),
-                            _onnx_order("lstm", p[f"rnn.bias_hh_l{layer}"])])[None]
+        w = order(p[f"rnn.weight_ih_l{layer}"])[None]
+        r = order(p[f"rnn.weight_hh_l{layer}"])[None]
+        b = np.concatenate([order(p[f"rnn.bias_ih_l{layer}"]),
+                            order(p[f"rnn.bias_hh_l{layer}"])])[None]
         nodes.append(helper.make_node("LSTM", [seq, const(f"W{layer}", w), const(f"R{layer}", r),
                                                const(f"B{layer}", b), "", *names],
                                       ["", f"h{layer}_out", f"c{layer}_out"], hidden_size=hid))

@@ -61,7 +61,7 @@ class ModelConfig:
     @property
     def name(self) -> str:
         """A short name such as ``lstm``, ``rnn-relu`` or ``gru-bi``."""
-        name = f"rnn-{self.nonlinearity}" if self.cell == "rnn" else self.cell
+        name = self.family.describe(self.nonlinearity)
         return name + ("-bi" if self.bidirectional else "")
 
     @property

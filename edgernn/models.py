@@ -21,12 +21,12 @@ class RecurrentNet(nn.Module):
         c = config
         self.embedding = nn.Embedding(c.input_size, c.embedding_dim) if c.head == "lm" else None
         rnn_cls = getattr(nn, c.family.torch_module)
-        extra = {"nonlinearity": c.nonlinearity} if c.cell == "rnn" else {}
         self.rnn = rnn_cls(c.rnn_input_size, c.hidden_size, c.num_layers, batch_first=True,
                            dropout=c.dropout if c.num_layers > 1 else 0.0,
-                           bidirectional=c.bidirectional, **extra)
+                           bidirectional=c.bidirectional,
+                           **c.family.torch_kwargs(c.nonlinearity))
         self.head = nn.Linear(c.hidden_size * c.directions, c.output_size)
-        if c.cell == "lstm":
+        if c.family.forget_gate is not None:
             self._open_forget_gates()
 
     def _open_forget_gates(self):
@@ -36,7 +36,8 @@ class RecurrentNet(nn.Module):
         with torch.no_grad():
             for name, p in self.rnn.named_parameters():
                 if name.startswith("bias_ih"):
-                    p[h:2 * h].fill_(1.0)                      # torch gate order i f g o
+                    gate = self.family.forget_gate               # torch gate order i f g o
+                    p[gate * h:(gate + 1) * h].fill_(1.0)
 
     @property
     def family(self):

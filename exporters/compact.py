@@ -52,42 +52,6 @@ def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
-def _lstm_layer(g: _Graph, x: str, h: str, c: str, w_ih, w_hh, b, hidden: int):
-    # torch gate order i f g o -> i f o g: sigmoid gates contiguous, tanh gate last
-    order = np.r_[0:2 * hidden, 3 * hidden:4 * hidden, 2 * hidden:3 * hidden]
-    w = np.concatenate([w_ih, w_hh], axis=1)[order]                    # (4H, I+H)
-    xh = g.one("Concat", [x, h], axis=1)                                # (B, I+H)
-    gates = g.one("Gemm", [xh, g.const("w", w), g.const("b", b[order])], transB=1)
-    sig_in, tanh_in = g.op("Split", [gates, g.const("split", np.array(
-        [3 * hidden, hidden], np.int64))], n_out=2, axis=1)
-    i, f, o = g.op("Split", [g.one("Sigmoid", [sig_in]), g.sizes(hidden, 3)], n_out=3, axis=1)
-    c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [tanh_in])])])
-    h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
-    return h_new, (h_new, c_new)
-
-
-def _gru_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b_ih, b_hh, hidden: int):
-    gi = g.one("Gemm", [x, g.const("w_ih", w_ih), g.const("b_ih", b_ih)], transB=1)
-    gh = g.one("Gemm", [h, g.const("w_hh", w_hh), g.const("b_hh", b_hh)], transB=1)
-    sizes = g.const("split", np.array([2 * hidden, hidden], np.int64))
-    gi_rz, gi_n = g.op("Split", [gi, sizes], n_out=2, axis=1)
-    gh_rz, gh_n = g.op("Split", [gh, sizes], n_out=2, axis=1)
-    r, z = g.op("Split", [g.one("Sigmoid", [g.one("Add", [gi_rz, gh_rz])]), g.sizes(hidden, 2)],
-                n_out=2, axis=1)
-    n = g.one("Tanh", [g.one("Add", [gi_n, g.one("Mul", [r, gh_n])])])
-    h_new = g.one("Add", [n, g.one("Mul", [z, g.one("Sub", [h, n])])])    # (1-z)n + zh
-    return h_new, (h_new,)
-
-
-def _rnn_layer(g: _Graph, x: str, h: str, w_ih, w_hh, b, act: str):
-    # Two products, not one over [x, h]: int8 activations get a scale each, and without gates
-    # the vanilla cell is too sensitive to share one scale between frames and state.
-    gi = g.one("Gemm", [x, g.const("w_ih", w_ih), g.const("b", b)], transB=1)
-    pre = g.one("Add", [gi, g.one("Gemm", [h, g.const("w_hh", w_hh)], transB=1)])
-    h_new = g.one("Tanh" if act == "tanh" else "Relu", [pre])
-    return h_new, (h_new,)
-
-
 class StepGraph:
     """What edgernn's own step graphs share: the frame (differencing, embedding), the head, and
     the declared inputs and outputs. A form adds its layers and registers its states."""
@@ -162,15 +126,8 @@ def build_compact(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
                      if layers > 1 else [s]) for s in state_names}
     new = {s: [] for s in state_names}
     for layer in range(layers):
-        w_ih, w_hh, b_ih, b_hh = b.layer_weights(layer)
-        if cfg.cell == "lstm":
-            x, out = _lstm_layer(g, x, per_layer["h"][layer], per_layer["c"][layer], w_ih, w_hh,
-                                 b_ih + b_hh, hidden)
-        elif cfg.cell == "gru":
-            x, out = _gru_layer(g, x, per_layer["h"][layer], w_ih, w_hh, b_ih, b_hh, hidden)
-        else:
-            x, out = _rnn_layer(g, x, per_layer["h"][layer], w_ih, w_hh, b_ih + b_hh,
-                                cfg.nonlinearity)
+        state = tuple(per_layer[s][layer] for s in state_names)
+        x, out = fam.graph(g, x, state, *b.layer_weights(layer), cfg.nonlinearity)
         for s, value in zip(state_names, out):
             new[s].append(value)
     for s in state_names:

@@ -19,37 +19,22 @@ from onnx import helper
 from edgernn.exporters.compact import StepGraph
 
 
-def _onnx_order(cell: str, w: np.ndarray) -> np.ndarray:
-    """torch's gate blocks to ONNX's: LSTM i f g o -> i o f c; GRU r z n -> z r h."""
-    if cell == "lstm":
-        i, f, g, o = np.split(w, 4, axis=0)
-        return np.concatenate([i, o, f, g], 0)
-    if cell == "gru":
-        r, z, n = np.split(w, 3, axis=0)
-        return np.concatenate([z, r, n], 0)
-    return w
-
-
 def build_lean(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
     """The lean step graph of an edgernn RecurrentNet (optionally Differenced), and its states
     as (name, size, layout)."""
     b = StepGraph(model, "edgernn_lean_step")
     g, cfg = b.g, b.cfg
-    hidden, names = cfg.hidden_size, list(cfg.family.states)
+    fam, hidden, names = cfg.family, cfg.hidden_size, list(cfg.family.states)
     axis0 = g.const("axis0", np.array([0], np.int64))
     seq = g.one("Unsqueeze", [b.frame(), axis0])                    # (1, B, I): one time step
-    op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[cfg.cell]
-    attrs = {"hidden_size": hidden}
-    if cfg.cell == "gru":
-        attrs["linear_before_reset"] = 1                            # torch's GRU
-    if cfg.cell == "rnn":
-        attrs["activations"] = ["Tanh" if cfg.nonlinearity == "tanh" else "Relu"]
+    op = fam.onnx_op
+    attrs = {"hidden_size": hidden, **fam.fused_attrs(cfg.nonlinearity)}
     for layer in range(cfg.num_layers):
         w_ih, w_hh, b_ih, b_hh = b.layer_weights(layer)
-        w = g.const("W", _onnx_order(cfg.cell, w_ih)[None])
-        r = g.const("R", _onnx_order(cfg.cell, w_hh)[None])
-        bias = g.const("B", np.concatenate([_onnx_order(cfg.cell, b_ih),
-                                            _onnx_order(cfg.cell, b_hh)])[None])
+        w = g.const("W", fam.to_onnx_gates(w_ih)[None])
+        r = g.const("R", fam.to_onnx_gates(w_hh)[None])
+        bias = g.const("B", np.concatenate([fam.to_onnx_gates(b_ih),
+                                            fam.to_onnx_gates(b_hh)])[None])
         states = [f"{s}{layer}" for s in names]
         g.nodes.append(helper.make_node(op, [seq, w, r, bias, "", *states],
                                         ["", *(f"{s}_out" for s in states)],

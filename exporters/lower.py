@@ -19,9 +19,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgernn.exporters.artifact import set_dims
-from edgernn.exporters.compact import _Graph, _gru_layer, _lstm_layer, _rnn_layer
+from edgernn.cells import BY_ONNX_OP
+from edgernn.exporters.compact import _Graph
 
-RECURRENT = ("LSTM", "GRU", "RNN")
+RECURRENT = tuple(BY_ONNX_OP)
 
 
 def _attrs(node) -> dict:
@@ -33,11 +34,10 @@ def _why_not(node, attrs: dict, consts: dict) -> str:
         return "not a forward-only layer"
     if attrs.get("clip") is not None or attrs.get("input_forget", 0) or attrs.get("layout", 0):
         return "clip, input_forget or layout=1"
-    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
-    default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
-               "RNN": ["Tanh"]}[node.op_type]
-    if acts and acts != default and not (node.op_type == "RNN" and acts == ["Relu"]):
-        return f"activations {acts}"
+    fam = BY_ONNX_OP[node.op_type]
+    acts = attrs.get("activations", [])
+    if fam.nonlinearity_of(acts) is None:
+        return f"activations {[a.decode() if isinstance(a, bytes) else a for a in acts]}"
     ins = list(node.input) + [""] * 8
     if not all(ins[i] in consts for i in (1, 2)) or (ins[3] and ins[3] not in consts):
         return "weights that are not constants"
@@ -45,23 +45,12 @@ def _why_not(node, attrs: dict, consts: dict) -> str:
         return "sequence_lens"
     if node.op_type == "LSTM" and ins[7]:
         return "peepholes"
-    if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0):
-        return "linear_before_reset=0"
-    if not ins[5] or (node.op_type == "LSTM" and not ins[6]):
+    for name, value in fam.onnx_attrs:
+        if attrs.get(name, 0) != value:
+            return f"{name}={attrs.get(name, 0)}"
+    if not ins[5] or (len(fam.states) > 1 and not ins[6]):
         return "no initial state input"
     return ""
-
-
-def _torch_order(op: str, w: np.ndarray, hidden: int) -> np.ndarray:
-    """ONNX gate blocks to torch's: LSTM i o f c -> i f g o; GRU z r h -> r z n."""
-    blocks = np.split(w, {"LSTM": 4, "GRU": 3, "RNN": 1}[op], axis=0)
-    if op == "LSTM":
-        i, o, f, c = blocks
-        return np.concatenate([i, f, c, o], 0)
-    if op == "GRU":
-        z, r, h = blocks
-        return np.concatenate([r, z, h], 0)
-    return w
 
 
 def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
@@ -94,28 +83,22 @@ def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
 
 
 def _lower_one(g: _Graph, node, attrs: dict, consts: dict) -> None:
-    op, hidden = node.op_type, int(attrs["hidden_size"])
+    op = node.op_type
     ins = list(node.input) + [""] * 8
     outs = list(node.output) + [""] * 3
     zero = g.const("axis0", np.array([0], np.int64))
-    w = _torch_order(op, consts[ins[1]][0], hidden)              # (G*H, I)
-    r = _torch_order(op, consts[ins[2]][0], hidden)              # (G*H, H)
+    fam = BY_ONNX_OP[op]                                         # ONNX gate order -> torch's
+    w = fam.from_onnx_gates(consts[ins[1]][0])                   # (G*H, I)
+    r = fam.from_onnx_gates(consts[ins[2]][0])                   # (G*H, H)
     gates = w.shape[0]
     b = consts[ins[3]][0] if ins[3] else np.zeros(2 * gates, np.float32)
-    b_ih, b_hh = _torch_order(op, b[:gates], hidden), _torch_order(op, b[gates:], hidden)
+    b_ih, b_hh = fam.from_onnx_gates(b[:gates]), fam.from_onnx_gates(b[gates:])
     x = g.one("Squeeze", [ins[0], zero])                         # (1, B, I) -> (B, I)
-    h = g.one("Squeeze", [ins[5], zero])                         # (1, B, H) -> (B, H)
-    if op == "LSTM":
-        c = g.one("Squeeze", [ins[6], zero])
-        h_new, (_, c_new) = _lstm_layer(g, x, h, c, w, r, b_ih + b_hh, hidden)
-    elif op == "GRU":
-        h_new, _ = _gru_layer(g, x, h, w, r, b_ih, b_hh, hidden)
-        c_new = None
-    else:
-        acts = attrs.get("activations", [b"Tanh"])
-        act = (acts[0].decode() if isinstance(acts[0], bytes) else acts[0]).lower()
-        h_new, _ = _rnn_layer(g, x, h, w, r, b_ih + b_hh, act)
-        c_new = None
+    state = tuple(g.one("Squeeze", [ins[5 + k], zero])          # (1, B, H) -> (B, H)
+                  for k in range(len(fam.states)))
+    h_new, new = fam.graph(g, x, state, w, r, b_ih, b_hh,
+                           fam.nonlinearity_of(attrs.get("activations", [])))
+    c_new = new[1] if len(new) > 1 else None
     if outs[0]:
         g.nodes.append(helper.make_node("Unsqueeze", [h_new, g.const("axes01", np.array(
             [0, 1], np.int64))], [outs[0]], name=g.name("Y")))
