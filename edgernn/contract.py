@@ -22,10 +22,16 @@ FORMAT_VERSION = 1
 
 GRAPH_KINDS = ("step", "chunk", "sequence")
 OP_FORMS = ("fused", "decomposed", "compact", "lean")   # how a step graph writes the cell
-DTYPES = ("float32", "float16", "float64", "int64", "int32")   # numpy's names for them
-# Triton's names for them: config.pbtxt writes TYPE_<name>, the wire protocol <name>
-TRITON_TYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64",
-                "int32": "INT32"}
+# The tensor dtypes a contract names, each once: numpy's name (the contract's), ONNX Runtime's
+# type string, and Triton's name (config.pbtxt writes TYPE_<name>, the wire protocol <name>).
+# Every table of dtypes in edgernn is derived from this one.
+_DTYPE_NAMES = {"float32": ("tensor(float)", "FP32"), "float16": ("tensor(float16)", "FP16"),
+                "float64": ("tensor(double)", "FP64"), "int64": ("tensor(int64)", "INT64"),
+                "int32": ("tensor(int32)", "INT32")}
+DTYPES = tuple(_DTYPE_NAMES)
+FLOAT_DTYPES = tuple(d for d in DTYPES if d.startswith("float"))
+ORT_TYPES = {ort: name for name, (ort, _) in _DTYPE_NAMES.items()}
+TRITON_TYPES = {name: triton for name, (_, triton) in _DTYPE_NAMES.items()}
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 
 

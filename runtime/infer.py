@@ -21,14 +21,11 @@ import re
 import numpy as np
 
 from edgernn import __version__
-from edgernn.contract import Contract, Provenance, StateSpec, TensorSpec
+from edgernn.contract import DTYPES, FLOAT_DTYPES, Contract, Provenance, StateSpec, TensorSpec
 from edgernn.errors import ModelError
 from edgernn.runtime.metadata import IOInfo
 
 _NOISE = re.compile(r"(^|_|\.)(in|out|input|output|prev|next|new|old|cur|current|t|t1)(?=$|_|\.)")
-_FLOATS = ("float32", "float16", "float64")
-_NP = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
-       "float64": np.float64, "bool": np.bool_}
 
 
 def _key(name: str, digits: bool = True) -> str:
@@ -111,7 +108,7 @@ def infer_contract(inputs: list[IOInfo], outputs: list[IOInfo], states=None,
                          f" output}} (CLI: --state IN=OUT) if it is")
     x = data_in[0]
     for t in (x, *(by_in[i] for i, _ in pairs), data_out[0], *(by_out[o] for _, o in pairs)):
-        wanted = _FLOATS + ("int64", "int32") if t is x else _FLOATS
+        wanted = DTYPES if t is x else FLOAT_DTYPES
         if t.dtype not in wanted:
             raise ModelError(f"{t.name} is {t.dtype}; the runtime streams {'/'.join(wanted)} "
                              f"tensors there. Wrap the model so that it takes and gives those")
@@ -138,7 +135,7 @@ def infer_contract(inputs: list[IOInfo], outputs: list[IOInfo], states=None,
         graph=graph,
         inputs=[TensorSpec(x.name, x_shape, x.dtype)],
         outputs=[TensorSpec(o.name, y_shape if o is data_out[0] else axis_names(o),
-                            o.dtype if o.dtype in _FLOATS + ("int64", "int32") else "float32")
+                            o.dtype if o.dtype in DTYPES else "float32")
                  for o in data_out],
         states=specs,
         provenance=Provenance(edgernn_version=__version__, source=source or "external"))
@@ -158,6 +155,6 @@ def frame_axes_unknown(contract: Contract) -> list[str]:
 def as_constant(value, dtype: str | None = None) -> np.ndarray:
     """A constant input's value as an array of the input's own dtype."""
     array = np.asarray(value)
-    if dtype in _NP:
-        array = array.astype(_NP[dtype])
+    if dtype in DTYPES + ("bool",):
+        array = array.astype(dtype)
     return np.ascontiguousarray(array)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import onnxruntime as ort
 
-from edgernn.contract import CONTRACT_KEY, Contract
+from edgernn.contract import CONTRACT_KEY, ORT_TYPES, Contract
 from edgernn.errors import ModelError
 
 
@@ -18,8 +18,6 @@ class IOInfo:
     dtype: str
 
 
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
-              "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(double)": "float64"}
 
 
 def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions | None = None,
@@ -54,6 +52,6 @@ def contract_of(session: ort.InferenceSession) -> Contract | None:
 
 def signature(session: ort.InferenceSession) -> tuple[list[IOInfo], list[IOInfo]]:
     def info(args):
-        return [IOInfo(a.name, list(a.shape), _ORT_TYPES.get(a.type, a.type)) for a in args]
+        return [IOInfo(a.name, list(a.shape), ORT_TYPES.get(a.type, a.type)) for a in args]
 
     return info(session.get_inputs()), info(session.get_outputs())

@@ -15,11 +15,11 @@ import struct
 
 import numpy as np
 
+from edgernn.contract import DTYPES
 from edgernn.errors import SnapshotError
 
 MAGIC = b"EDGERNN-SNAPSHOT\x01"
 _DIGEST = 32
-_DTYPES = ("float32", "float16", "float64", "int64", "int32")
 
 
 def dumps(fingerprint: str, states: dict[str, np.ndarray], steps: int) -> bytes:
@@ -53,7 +53,7 @@ def _header(body: bytes) -> tuple[dict, int]:
     for spec in header["states"]:
         shape = spec.get("shape") if isinstance(spec, dict) else None
         if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)
-                and spec.get("dtype") in _DTYPES and isinstance(shape, list)
+                and spec.get("dtype") in DTYPES and isinstance(shape, list)
                 and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31
                         for d in shape)):
             raise _bad("a state in its header is malformed")
