@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from edgernn.csvio import fields
 from edgernn.runtime import load
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         if not line:
             flush()
             continue
-        sensor, *values = line.split(",")
+        sensor, *values = fields(line)
         if values == ["close"]:
             flush()
             if sensor in ids:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgernn.csvio import numbers
 from edgernn.files import atomic_write_bytes
 from edgernn.runtime import load
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     try:
         for line in source:
             try:
-                reading = np.array([float(v) for v in line.split(",")], np.float32)
+                reading = numbers(line).astype(np.float32)
             except ValueError:
                 continue                                    # blank lines and headers
             for channel in detector.check(reading):

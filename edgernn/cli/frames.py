@@ -15,7 +15,7 @@ import numpy as np
 
 from edgernn.errors import DataError
 from edgernn.tasks.base import not_numpy
-from edgernn.tasks.forecast import is_header
+from edgernn.csvio import fields, is_header, numbers
 
 FORMATS = ("csv", "jsonl", "npy", "text")
 
@@ -106,14 +106,14 @@ class FrameReader:
         try:
             if self.fmt == "jsonl":
                 return np.asarray(json.loads(line))
-            return np.asarray([float(v) for v in line.split(",")])
+            return numbers(line)
         except (ValueError, json.JSONDecodeError):
             want = "comma-separated numbers" if self.fmt == "csv" else "a JSON array"
             raise DataError(f"line {n} ({line[:50]!r}) is not a {self.fmt} frame; {want} "
                             f"expected") from None
 
     def _check_header(self, line: str) -> None:
-        names = [v.strip().strip('"') for v in line.split(",")]
+        names = fields(line)
         if self.expected is not None and names != list(self.expected):
             raise DataError(f"the header of {self.where} names the columns {', '.join(names)}, "
                             f"but the model was trained on {', '.join(self.expected)} (in that "

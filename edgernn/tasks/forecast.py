@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from edgernn import csvio
 from edgernn.config import ModelConfig, TrainConfig
 from edgernn.contract import Normalization
 from edgernn.errors import DataError
@@ -202,13 +203,13 @@ def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     names = None
-    if lines and is_header(lines[0]):
-        names = [v.strip().strip('"') for v in lines[0].split(",")]
+    if lines and csvio.is_header(lines[0]):
+        names = csvio.fields(lines[0])
         lines = lines[1:]
     rows = []
     for i, line in enumerate(lines, start=1):
         try:
-            rows.append([float(v) for v in line.split(",")])
+            rows.append(list(csvio.numbers(line)))
         except ValueError:
             raise DataError(f"{path}: data row {i} ({line[:60]!r}) is not comma-separated numbers. "
                             f"{HELP}") from None
@@ -223,13 +224,3 @@ def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     return series, names
 
 
-def is_header(line: str) -> bool:
-    """A header row names its columns: not one of its fields is a number (a row with a typo
-    in one number is a bad data row, not a header)."""
-    for field in line.split(","):
-        try:
-            float(field)
-            return False
-        except ValueError:
-            pass
-    return True
