@@ -87,9 +87,8 @@ def signal_for(contract, data_path=None, steps: int = 600) -> dict:
         width = contract.inputs[0].shape[-1]
         pre = contract.preprocessing
         rng = np.random.default_rng(0)
-        mean = np.asarray(pre.mean if pre else 0.0, np.float32)
-        std = np.asarray(pre.std if pre else 1.0, np.float32)
-        segments, lengths = rng.normal(size=(1, steps, width)) * std + mean, None
+        noise = rng.normal(size=(1, steps, width))
+        segments, lengths = (pre.invert(noise) if pre else noise), None
         description = "noise in the data's units (the model names no task)"
     frames, resets = [], []
     for k, segment in enumerate(segments):

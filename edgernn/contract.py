@@ -153,6 +153,29 @@ class Normalization:
     std: list[float]
     in_graph: bool = False
 
+    # The arithmetic, in one place (numpy imported here only: the rest of the contract is
+    # plain data). Callers decide whether the graph already applies it (``in_graph``).
+
+    def arrays(self):
+        """``(mean, std)`` as float32 arrays."""
+        import numpy as np
+
+        return np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
+
+    def apply(self, x):
+        """``(x - mean) / std`` as contiguous float32."""
+        import numpy as np
+
+        mean, std = self.arrays()
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+
+    def invert(self, y):
+        """``y * std + mean``: normalised values back in the data's units."""
+        import numpy as np
+
+        mean, std = self.arrays()
+        return np.asarray(y) * std + mean
+
     @classmethod
     def from_dict(cls, d: dict, where: str) -> "Normalization":
         norm = cls(mean=_floats(d, "mean", where), std=_floats(d, "std", where),

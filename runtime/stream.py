@@ -65,12 +65,13 @@ class FramePrep:
         pre = model.contract.preprocessing
         self.mean = self.inv_std = None       # frames go in as they come: (x - mean) * inv_std
         if pre is not None and pre.in_graph and not normalize:
-            # the graph normalises; the caller's frames already are: back to the data's units
-            std = np.asarray(pre.std, np.float32)
-            self.mean, self.inv_std = -np.asarray(pre.mean, np.float32) / std, std
+            # the graph normalises; the caller's frames already are: back to the data's units,
+            # x * std + mean, written as (x - (-mean/std)) * std
+            mean, std = pre.arrays()
+            self.mean, self.inv_std = -mean / std, std
         elif pre is not None and not pre.in_graph and normalize:
-            self.mean = np.asarray(pre.mean, np.float32)
-            self.inv_std = 1.0 / np.asarray(pre.std, np.float32)
+            mean, std = pre.arrays()
+            self.mean, self.inv_std = mean, 1.0 / std
 
     def __call__(self, frames, many: bool) -> np.ndarray:
         """Frames as the graph takes them, with a leading batch axis of the given size."""
@@ -225,8 +226,7 @@ class Stream:
         post = self.model.contract.postprocessing
         if post is None or post.in_graph:
             return np.asarray(y)
-        return np.asarray(y) * np.asarray(post.std, np.float32) + np.asarray(post.mean,
-                                                                              np.float32)
+        return post.invert(y)
 
     def sample(self, y: np.ndarray, *, temperature: float = 1.0, top_k: int | None = None,
                rng: np.random.Generator | None = None) -> str:

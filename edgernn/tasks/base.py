@@ -203,15 +203,13 @@ def apply_normalization(x: np.ndarray, norm: Normalization | None) -> np.ndarray
     frames for a graph that normalises them itself (``norm.in_graph``)."""
     if norm is None or x.dtype.kind != "f" or norm.in_graph:
         return np.ascontiguousarray(x)
-    return np.ascontiguousarray(
-        (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32),
-        dtype=np.float32)
+    return norm.apply(x)
 
 
 def invert_normalization(y: np.ndarray, norm: Normalization | None) -> np.ndarray:
     if norm is None or norm.in_graph:
         return y
-    return y * np.asarray(norm.std, np.float32) + np.asarray(norm.mean, np.float32)
+    return norm.invert(y)
 
 
 def split_by_fraction(n: int, fractions=(0.8, 0.1)) -> tuple[slice, slice, slice]:
