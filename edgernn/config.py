@@ -7,6 +7,7 @@ import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
 from edgernn.cells import FAMILIES, CellFamily, family
+from edgernn.choices import NONLINEARITIES
 from edgernn.errors import ConfigError
 
 # What the network computes from the recurrent outputs:
@@ -15,7 +16,6 @@ from edgernn.errors import ConfigError
 #   regress        one vector per time step (forecasting)
 #   lm             next-token logits per step; inputs are token ids through an embedding
 HEADS = ("classify_last", "classify_step", "regress", "lm")
-NONLINEARITIES = ("tanh", "relu")
 
 
 @dataclass(frozen=True)

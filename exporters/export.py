@@ -25,6 +25,8 @@ import onnx
 import torch
 
 from edgernn import __version__
+from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_OPSET, DYNAMO_MIN_OPSET,  # noqa: F401
+                             EXPORT_TOLERANCE, EXPORTERS, MAX_OPSET, MIN_OPSET)
 from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenance, StateSpec,
                               TensorSpec)
 from edgernn.errors import ExportError
@@ -35,8 +37,6 @@ from edgernn.exporters.parity import RTOL, compare, drive, expected_states, rand
 from edgernn.exporters.validation_report import bound
 from edgernn.exporters.source import Source, resolve
 from edgernn.files import atomic_write_bytes
-
-EXPORTERS = ("torchscript", "dynamo")
 
 
 def _lean(module, opset):
@@ -52,12 +52,7 @@ def _compact(module, opset):
 
 
 OWN_FORMS = {"lean": _lean, "compact": _compact}    # edgernn writes these graphs itself
-DEFAULT_EXPORTER = "torchscript"
 OPS = OP_FORMS
-DYNAMO_MIN_OPSET = 18     # torch 2.13's dynamo exporter cannot reliably convert down to 17
-MIN_OPSET = 14           # the oldest opset whose ops every graph form is written with
-MAX_OPSET = {"torchscript": 20, "dynamo": 23}   # torch 2.13's exporters write no newer ones
-EXPORT_TOLERANCE = 1e-4   # float32 rounding over a few dozen steps is ~1e-6; real bugs are ~1e-1
 
 
 @dataclass
@@ -84,7 +79,7 @@ class ExportResult:
 
 
 def export(model, out_path=None, *, example_input=None, graph: str = "step",
-           ops: str | None = None, opset: int = 17, exporter: str = DEFAULT_EXPORTER,
+           ops: str | None = None, opset: int = DEFAULT_OPSET, exporter: str = DEFAULT_EXPORTER,
            tolerance: float = EXPORT_TOLERANCE, rtol: float = RTOL,
            state_layout=None) -> ExportResult:
     """Export ``model`` (an ``nn.Module`` following the state convention, or a checkpoint path)

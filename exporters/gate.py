@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from edgernn.choices import GATE_HORIZON, GATE_MAX_ERROR
 from edgernn.contract import DataRef, Parity, Quantization
 from edgernn.exporters.parity import batched, drive
 from edgernn.tasks.base import apply_normalization
@@ -22,8 +23,8 @@ from edgernn.tasks.compare import MetricCheck, compare_metric
 class Gate:
     """What a quantized artifact must keep, measured against its fp32 original."""
 
-    horizon: int = 10_000        # streamed steps for the drift check
-    max_error: float = 0.25      # 99th percentile of per-step |q - fp32|, in fp32 std units
+    horizon: int = GATE_HORIZON          # streamed steps for the drift check
+    max_error: float = GATE_MAX_ERROR    # p99 of per-step |q - fp32|, in fp32 std units
     growth: float = 3.0          # last-tenth mean error <= growth x first-tenth (no divergence),
     #                              judged once it exceeds a tenth of max_error (below that the
     #                              error is noise however it moves, e.g. along a trend)

@@ -48,7 +48,7 @@ def drive(model, x: np.ndarray, chunks: list[int] | None = None):
 #     |got - want| <= atol + rtol * |want|
 # float32 keeps ~7 significant digits, so outputs in large units (a series in the 10^4s) differ
 # by 1e-4 or more from rounding alone; rtol covers that, atol values near zero.
-RTOL = 1e-5
+from edgernn.choices import RTOL  # noqa: E402,F401  (re-exported)
 
 
 def within(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> np.ndarray:

@@ -27,6 +27,8 @@ import numpy as np
 import onnx
 
 from edgernn.cells import family
+from edgernn.choices import (CALIBRATION_FRAMES, QUANTIZE_INPUTS, QUANTIZE_MODES,
+                             QUANTIZE_RECURRENT)
 from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
@@ -40,10 +42,7 @@ from edgernn.runtime.metadata import contract_of, open_session
 from edgernn.runtime.model import Model
 from edgernn.tasks.base import apply_normalization
 
-MODES = ("dynamic", "static", "fp16")
-RECURRENT = ("auto", "int8", "fp32")
-INPUTS = ("fp32", "int8")
-CALIBRATION_FRAMES = 1024
+MODES, RECURRENT, INPUTS = QUANTIZE_MODES, QUANTIZE_RECURRENT, QUANTIZE_INPUTS
 
 __all__ = ["Gate", "QuantizeReport", "quantize"]
 

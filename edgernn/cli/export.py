@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
+from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_GRAPH, DEFAULT_OPSET, EXPORT_TOLERANCE,
+                             EXPORTERS, GRAPH_KINDS, MIN_OPSET, OP_FORMS, RTOL)
 from edgernn.cli.common import Finite, echo_json, json_option, table
 
 
 def export_options(f):
     for option in reversed([
-        click.option("--graph", type=click.Choice(["step", "chunk", "sequence"]),
+        click.option("--graph", type=click.Choice(GRAPH_KINDS),
                      help="One step per call, T steps per call (T dynamic), or whole sequences "
                      "without state (the only kind for bidirectional models) [default: the "
                      "profile's, else step]."),
-        click.option("--ops", type=click.Choice(["compact", "lean", "fused", "decomposed"]),
+        click.option("--ops", type=click.Choice(OP_FORMS),
                      help="How a step graph writes the cell: edgernn's compact graph (one "
                           "product per layer; state (batch, layers x hidden)), edgernn's lean "
                           "graph (one ONNX Runtime kernel per layer; state per layer), torch's "
@@ -24,10 +26,11 @@ def export_options(f):
                           "networks, fused for other modules and for chunk graphs]."),
         click.option("--profile", help="Device profile whose preferred graph and ops to "
                                        "export (see 'edgernn devices')."),
-        click.option("--opset", type=click.IntRange(14), default=17, show_default=True,
+        click.option("--opset", type=click.IntRange(MIN_OPSET), default=DEFAULT_OPSET,
+                     show_default=True,
                      help="ONNX opset (dynamo writes 18 or newer)."),
-        click.option("--exporter", type=click.Choice(["torchscript", "dynamo"]),
-                     default="torchscript", show_default=True, help="Which torch exporter."),
+        click.option("--exporter", type=click.Choice(EXPORTERS),
+                     default=DEFAULT_EXPORTER, show_default=True, help="Which torch exporter."),
     ]):
         f = option(f)
     return f
@@ -40,7 +43,7 @@ def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
 
         p = get_profile(profile)
         return graph or p.graph, ops or (p.ops if (graph or p.graph) == "step" else "fused")
-    return graph or "step", ops
+    return graph or DEFAULT_GRAPH, ops
 
 
 @click.command("export")
@@ -48,9 +51,9 @@ def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="ONNX file to write [default: CHECKPOINT with .onnx].")
 @export_options
-@click.option("--atol", type=Finite(0), default=1e-4, show_default=True,
+@click.option("--atol", type=Finite(0), default=EXPORT_TOLERANCE, show_default=True,
               help="Parity with PyTorch: max abs error per output and state element...")
-@click.option("--rtol", type=Finite(0), default=1e-5, show_default=True,
+@click.option("--rtol", type=Finite(0), default=RTOL, show_default=True,
               help="...plus this share of the element's magnitude (|onnx - torch| <= atol + "
                    "rtol x |torch|): float32 rounding of outputs in large units.")
 @json_option

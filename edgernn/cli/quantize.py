@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from edgernn.choices import (CALIBRATION_FRAMES, DEFAULT_QUANTIZE_MODE, GATE_HORIZON,
+                             GATE_MAX_ERROR, QUANTIZE_INPUTS, QUANTIZE_MODES,
+                             QUANTIZE_RECURRENT, quantized_path)
 from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.progress import log
 
@@ -39,7 +42,7 @@ def report_rows(r) -> list[list]:
 @click.argument("model_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Quantized file [default: MODEL.int8.onnx, or MODEL.fp16.onnx].")
-@click.option("--mode", type=click.Choice(["dynamic", "static", "fp16"]),
+@click.option("--mode", type=click.Choice(QUANTIZE_MODES),
               help="[default: the profile's precision, else dynamic]")
 @click.option("--profile", help="Device profile whose preferred precision to produce.")
 @click.option("--checkpoint", type=click.Path(path_type=Path),
@@ -51,18 +54,20 @@ def report_rows(r) -> list[list]:
 @click.option("--calibration", type=click.Path(path_type=Path),
               help="static, for a model that names no task: an .npz with 'x' frames shaped "
                    "(N, T, features) in the data's own units.")
-@click.option("--calibration-frames", type=click.IntRange(1), default=1024, show_default=True,
+@click.option("--calibration-frames", type=click.IntRange(1), default=CALIBRATION_FRAMES,
+              show_default=True,
               help="static: (frame, state) points drawn from across the training split.")
-@click.option("--inputs", type=click.Choice(["fp32", "int8"]), default="fp32",
+@click.option("--inputs", type=click.Choice(QUANTIZE_INPUTS), default=QUANTIZE_INPUTS[0],
               show_default=True,
               help="The products that read the input frames: kept fp32 (their range is the "
                    "data's; a small share of the work), or int8 too.")
-@click.option("--recurrent", type=click.Choice(["auto", "int8", "fp32"]), default="auto",
+@click.option("--recurrent", type=click.Choice(QUANTIZE_RECURRENT),
+              default=QUANTIZE_RECURRENT[0],
               show_default=True, help="Hidden-to-hidden products: int8, kept fp32, or int8 "
                                       "falling back to fp32 when the gate fails.")
-@click.option("--horizon", type=click.IntRange(100), default=10_000, show_default=True,
+@click.option("--horizon", type=click.IntRange(100), default=GATE_HORIZON, show_default=True,
               help="Streamed steps the gate checks for drift.")
-@click.option("--max-error", type=Finite(0, min_open=True), default=0.25,
+@click.option("--max-error", type=Finite(0, min_open=True), default=GATE_MAX_ERROR,
               show_default=True,
               help="Gate: 99th percentile of the per-step |quantized - fp32|, in units of the "
                    "fp32 output std.")
@@ -95,9 +100,8 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
         if mode is None:
             raise ConfigError(f"profile {profile!r} prefers fp32 artifacts: there is nothing to "
                               f"quantize for it. Pass --mode to quantize anyway")
-    mode = mode or "dynamic"
-    suffix = ".fp16.onnx" if mode == "fp16" else ".int8.onnx"
-    output = output or model_path.with_name(model_path.name.removesuffix(".onnx") + suffix)
+    mode = mode or DEFAULT_QUANTIZE_MODE
+    output = output or quantized_path(model_path, mode)
     readable(model_path, "model")
     for path, what in ((checkpoint, "--checkpoint"), (data, "--data"),
                        (calibration, "--calibration")):

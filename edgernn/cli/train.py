@@ -8,15 +8,17 @@ import click
 
 from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.progress import log
+from edgernn.choices import NONLINEARITIES
 from edgernn.config import HEADS
+from edgernn.tasks import DEFAULT_TASK, TASKS
 from edgernn.cells import FAMILIES
 
 
 def train_options(f):
     """Options shared by ``train`` and ``demo``: task, data, model and training overrides."""
     options = [
-        click.option("--task", "task_name", default="keyword", show_default=True,
-                     type=click.Choice(["keyword", "classify", "forecast", "charlm"]),
+        click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True,
+                     type=click.Choice(list(TASKS)),
                      help="What to learn: classify (one label per sequence; 'keyword' is it on "
                           "the built-in keyword clips), forecast (the next frame) or charlm "
                           "(the next character)."),
@@ -24,7 +26,7 @@ def train_options(f):
                      help="Your own data instead of the built-in data set (.npz; .csv for "
                           "forecast; .txt for charlm). See the README for the layout."),
         click.option("--cell", type=click.Choice(sorted(FAMILIES)), help="Recurrent cell."),
-        click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]),
+        click.option("--nonlinearity", type=click.Choice(NONLINEARITIES),
                      help="Activation of 'rnn' cells."),
         click.option("--hidden", type=click.IntRange(1), help="Hidden units per layer."),
         click.option("--layers", type=click.IntRange(1), help="Stacked layers."),
