@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -23,7 +22,7 @@ import numpy as np
 
 from edgernn.cli.common import Finite, foreign_kwargs, foreign_options
 from edgernn.cli.frames import FORMATS, FrameReader, guess_format
-from edgernn.errors import DataError, EdgeRNNError, SnapshotError
+from edgernn.errors import DataError, EdgeRNNError
 
 _SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 
@@ -31,28 +30,6 @@ _SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 class _Stop(Exception):
     def __init__(self, signum: int):
         self.signum = signum
-
-
-class Durable:
-    """Saves a stream's state on a cadence and on demand; knows what the last save holds."""
-
-    def __init__(self, stream, path: Path | None, every: int, seconds: float):
-        self.stream, self.path, self.every, self.seconds = stream, path, every, seconds
-        self.saved_steps = stream.steps
-        self.saved_at = time.monotonic()
-
-    def maybe(self) -> None:
-        if self.path is None:
-            return
-        if (self.every and self.stream.steps - self.saved_steps >= self.every) or (
-                self.seconds and time.monotonic() - self.saved_at >= self.seconds):
-            self.save()
-
-    def save(self) -> None:
-        if self.path is None or self.stream.steps == self.saved_steps and self.path.exists():
-            return
-        self.stream.save(self.path)
-        self.saved_steps, self.saved_at = self.stream.steps, time.monotonic()
 
 
 class _Signals:
@@ -83,33 +60,8 @@ class _Signals:
             raise _Stop(self.pending)
 
 
-def _record(stream, y, head: str, model, text_model: bool, rng, temperature, top_k) -> dict:
-    record = {"step": stream.steps, "y": np.round(y.astype(float), 6).tolist()}
-    if head in ("classify_last", "classify_step") or model.labels:
-        record["label"] = stream.label(y)
-    elif head == "regress":
-        record["forecast"] = np.round(stream.denormalize(y).astype(float), 6).tolist()
-    elif text_model:
-        record["next"] = stream.sample(y, temperature=temperature, top_k=top_k, rng=rng)
-        del record["y"]
-    return record
-
-
 _HELD = contextlib.ExitStack()     # the state file's lock: held until the process ends
 atexit.register(_HELD.close)
-
-
-def _lock(state_file: Path) -> None:
-    """One run per state file: a second would overwrite the first's saves with its own."""
-    from edgernn.files import FileLockedError, exclusive
-
-    try:
-        _HELD.enter_context(exclusive(state_file))
-    except FileLockedError as exc:
-        raise SnapshotError(f"--state-file {state_file} is in use by another edgernn run (pid "
-                            f"{exc.holder}); two runs on one state file would lose one's "
-                            f"state. Stop that run first, or give this one its own state "
-                            f"file") from None
 
 
 @click.command("run")
@@ -153,6 +105,7 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
       edgernn run vad.onnx audio.npy --constant sr=16000 --dim 'input[1]=576'
     """
     from edgernn.runtime import load
+    from edgernn.runtime.durable import Durable, state_file_lock, step_record
 
     from edgernn.cli.checks import readable, writable
 
@@ -163,7 +116,8 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     writable(state_file, "--state-file", inputs={"the model": model_path,
                                                  "SOURCE": source if source != "-" else None})
     if state_file:
-        _lock(state_file)
+        _HELD.enter_context(state_file_lock(state_file, what=f"--state-file {state_file}",
+                                            who="another edgernn run"))
     model = load(model_path, profile=profile, threads=threads,
                  **foreign_kwargs(state_pairs, constant_values, dim_sizes))
     stream = model.stream(normalize=not raw)
@@ -176,7 +130,6 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     skip = stream.steps if resume else 0
     durable = Durable(stream, state_file, save_every, save_seconds)
     rng = np.random.default_rng(seed)
-    head = model.contract.head
     consumed, last_good = 0, 0
     with _Signals() as signals:
         try:
@@ -199,8 +152,8 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                 except EdgeRNNError as exc:
                     raise DataError(f"line {line} of {reader.where}: {exc}") from None
                 last_good = line
-                click.echo(json.dumps(_record(stream, y, head, model, text_model, rng,
-                                              temperature, top_k)))
+                click.echo(json.dumps(step_record(stream, y, rng=rng, temperature=temperature,
+                                                  top_k=top_k)))
                 sys.stdout.flush()
                 durable.maybe()
                 signals.check()

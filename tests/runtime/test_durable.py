@@ -171,3 +171,37 @@ def test_leftover_temporary_files_go_and_permissions_follow_the_umask(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert target.read_bytes() == b"three" and not dead.exists() and alive.exists()
+
+
+def test_a_device_app_gets_the_same_durable_stream_from_the_library(models, tmp_path):
+    """runtime/durable.py is what `edgernn run` uses: a program streaming from its own source
+    saves on the same cadence, holds the same lock and writes the same records."""
+    from edgernn.runtime.durable import Durable, state_file_lock, step_record
+
+    model = load(models / "lstm_step.onnx")
+    state = tmp_path / "app.state"
+    x = np.random.default_rng(0).normal(size=(25, 4)).astype(np.float32)
+    with state_file_lock(state):
+        holder = subprocess.run(
+            [sys.executable, "-c", "import sys; from edgernn.runtime.durable import "
+             "state_file_lock\ntry:\n with state_file_lock(sys.argv[1]): pass\nexcept "
+             "Exception as e: print(type(e).__name__, e)", str(state)],
+            capture_output=True, text=True, timeout=60)
+        assert holder.stdout.startswith(f"SnapshotError state file {state} is in use by "
+                                        f"another process (pid {os.getpid()})"), holder
+        stream = model.stream()
+        saver = Durable(stream, state, every=10, seconds=0)
+        records = []
+        for frame in x[:15]:
+            records.append(step_record(stream, stream.step(frame)))
+            saver.maybe()
+        assert saver.saved_steps == 10                   # the cadence, not every step
+    resumed = model.stream()
+    resumed.load(state)
+    assert resumed.steps == 10
+    whole = model.stream().feed(x[:11])
+    np.testing.assert_allclose(resumed.step(x[10]), whole[-1], rtol=0, atol=1e-6)
+    assert records[0]["step"] == 1 and records[0]["y"] == np.round(
+        whole[0].astype(float), 6).tolist()
+    with state_file_lock(state):                         # released: taken again
+        pass
