@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import echo_json, json_option, table
-from edgernn.cli.train import print_summary, run_training, train_options
+from edgernn.cli.train import print_summary, train_options
 from edgernn.cli.validate import print_report, raise_if_failed
-from edgernn.progress import log
 
 
 @click.command("demo")
@@ -40,39 +39,17 @@ def command(out, horizon, profile, as_json, **options):
     if profile:
         get_profile(profile)                       # an unknown profile stops here, not later
 
-    from edgernn.checkpoint import save_checkpoint
-    from edgernn.cli.export import resolve_form
-    from edgernn.exporters import export, validate
-    from edgernn.exporters.quantize import Gate, quantize
-    from edgernn.exporters.validate import plot, record
-    out.mkdir(parents=True, exist_ok=True)
-    log(f"[1/5] train '{options['task_name']}'")
-    result = run_training(**options)
-    ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
-    graph, ops = resolve_form(profile, None, None)
-    if not result.config.streamable:
-        graph, ops = "sequence", "fused"
-    log(f"[2/5] export a {graph} graph ({ops} ops)")
-    exported = export(ckpt_path, out / "model.onnx", graph=graph, ops=ops)
-    log(f"[3/5] validate against PyTorch ({horizon} streamed steps)")
-    report = validate(ckpt_path, [exported.path], horizon=horizon)
-    record(report)
-    plot(report, out / "drift.png")
-    streaming = None
-    if graph != "sequence":
-        log("[4/5] stream through edgernn.runtime, next to PyTorch eager")
-        streaming = _stream_latency(exported.path, ckpt_path, result, profile)
-    mode = (get_profile(profile).quantize_mode() if profile else None) or "dynamic"
-    log(f"[5/5] quantize ({mode}) behind the quality gate")
-    quant = quantize(exported.path, out / f"model.{'fp16' if mode == 'fp16' else 'int8'}.onnx",
-                     mode=mode, checkpoint=ckpt_path, gate=Gate(horizon=max(horizon, 100)))
+    from edgernn.pipeline import demo
+
+    result = demo(out, horizon=horizon, profile=profile, **options)
+    report, quant, mode = result.validate, result.quantize, result.mode
+    exported, streaming = result.export, result.streaming
     if as_json:
-        echo_json({"train": result.summary(), "checkpoint": str(ckpt_path),
-                   "export": exported.to_dict(), "validate": report.to_dict(),
-                   "streaming": streaming, "quantize": quant.to_dict()})
+        echo_json(result.to_dict())
     else:
-        print_summary(result)
-        click.echo(f"\nexported {exported.path}: {exported.bytes:,} bytes, {graph} graph, "
+        print_summary(result.train)
+        click.echo(f"\nexported {exported.path}: {exported.bytes:,} bytes, "
+                   f"{exported.contract.graph} graph, "
                    f"opset {exported.opset}, {exported.seconds:.2f} s\n")
         print_report(report)
         if streaming:
@@ -84,32 +61,8 @@ def command(out, horizon, profile, as_json, **options):
         click.echo(table(_summary_rows(quant), ["figure", "fp32", q, f"{q} / fp32"]))
         for note in quant.notes:
             click.echo(f"note: {note}")
-        click.echo(f"\nfiles in {out}: model.pt, model.onnx, model.{q}.onnx, drift.png")
+        click.echo(f"\nfiles in {out}: model.pt, model.onnx, {Path(quant.path).name}, drift.png")
     raise_if_failed(report)
-
-
-def _stream_latency(onnx_path, ckpt_path, result, profile=None, steps: int = 2000) -> dict:
-    """Stream the task's own frames through the runtime; time it next to PyTorch eager."""
-    import numpy as np
-
-    from edgernn.runtime import bench, load
-
-    stream = load(onnx_path, profile=profile, threads=1).stream()
-    frames = result.task.stream(steps, seed=7)
-    it = iter(range(10**9))
-
-    def step():
-        stream.step(frames[next(it) % steps])
-
-    name = f"edgernn.runtime stream.step ({', '.join(stream.model.providers)})"
-    figures = {name: bench.interleaved({"s": step}, steps, rounds=2)["s"]}
-    out = {k: {"p50_us": bench.median_of_medians(v) / 1e3,
-               "p99_us": float(np.percentile(v, 99) / 1e3)}
-           for k, v in figures.items()}
-    torch_fig = bench.torch_step_latency(ckpt_path, steps=steps // 2)
-    if torch_fig:
-        out["pytorch eager"] = torch_fig
-    return out
 
 
 def _summary_rows(q) -> list[list]:

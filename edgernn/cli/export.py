@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_GRAPH, DEFAULT_OPSET, EXPORT_TOLERANCE,
+from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORT_TOLERANCE,
                              EXPORTERS, GRAPH_KINDS, MIN_OPSET, OP_FORMS, RTOL)
 from edgernn.cli.common import Finite, echo_json, json_option, table
 
@@ -36,16 +36,6 @@ def export_options(f):
     return f
 
 
-def resolve_form(profile, graph, ops) -> tuple[str, str | None]:
-    """Explicit options win, then the profile's preference, then export's own default."""
-    if profile:
-        from edgernn.devices import get_profile
-
-        p = get_profile(profile)
-        return graph or p.graph, ops or (p.ops if (graph or p.graph) == "step" else "fused")
-    return graph or DEFAULT_GRAPH, ops
-
-
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -70,8 +60,9 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
       edgernn export model.pt --profile arm64-cpu -o model.arm64.onnx
     """
     from edgernn.cli.checks import readable, writable
+    from edgernn.pipeline import form_for
 
-    graph, ops = resolve_form(profile, graph, ops)
+    graph, ops = form_for(profile, graph, ops)
     output = output or checkpoint.with_suffix(".onnx")
     readable(checkpoint, "checkpoint")
     writable(output, "--output", inputs={"the checkpoint": checkpoint})

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from edgernn.cli.common import Finite, echo_json, json_option, table
-from edgernn.progress import log
 from edgernn.choices import NONLINEARITIES
 from edgernn.config import HEADS
 from edgernn.tasks import DEFAULT_TASK, TASKS
@@ -63,28 +62,11 @@ def train_options(f):
     return f
 
 
-def run_training(task_name, data, cell, nonlinearity, hidden, layers, bidirectional, dropout,
-                 head, epochs, batch_size, lr, bptt, patience, min_delta, warmup_steps,
-                 time_budget, difference, size, seed, verbose=True):
-    """Train as the options say; returns the :class:`~edgernn.training.TrainResult`."""
-    from edgernn.tasks import get_task
+def run_training(task_name, data, seed, size, verbose=True, **overrides):
+    """Train as the options say (see :func:`edgernn.pipeline.train`)."""
+    from edgernn.pipeline import train
 
-    task = get_task(task_name)
-    dataset = task.load(data) if data else task.generate(seed=seed, size=size)
-    model, training, why = task.sized(dataset)
-    if why and verbose:
-        log(why)
-    overrides = {"cell": cell, "nonlinearity": nonlinearity, "hidden_size": hidden,
-                 "num_layers": layers, "bidirectional": bidirectional, "dropout": dropout,
-                 "head": head}
-    config = model.replace(**{k: v for k, v in overrides.items() if v is not None})
-    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "bptt": bptt,
-             "patience": patience, "min_delta": min_delta, "warmup_steps": warmup_steps,
-             "time_budget": time_budget or None, "difference": difference, "seed": seed}
-    training = training.replace(**{k: v for k, v in given.items() if v is not None})
-    from edgernn.training import fit          # torch loads only once the data is known good
-
-    return fit(task, dataset, config, training, verbose=verbose)
+    return train(task_name, data, seed=seed, size=size, verbose=verbose, **overrides)
 
 
 def print_summary(result) -> None:
