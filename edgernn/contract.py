@@ -35,6 +35,25 @@ TRITON_TYPES = {name: triton for name, (_, triton) in _DTYPE_NAMES.items()}
 Dim = Union[int, str]  # a fixed size or a symbolic axis name such as "batch" or "time"
 
 
+def canonical_json(value) -> bytes:
+    """The one byte form of a JSON value that every runtime writes alike (sorted keys, no
+    spaces, UTF-8): what fingerprints hash and snapshot headers hold. The web runtime writes
+    it with ``JSON.stringify`` over sorted keys (devices/web/snapshot.js ``canonicalJSON``)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def state_fingerprint(weights_sha256: str, quantization: str, states) -> str:
+    """Names the model a snapshot belongs to: its weights, quantization mode and state layout
+    (name, shape, dtype of each state), as sha256 of their canonical JSON."""
+    import hashlib
+
+    return hashlib.sha256(canonical_json({
+        "weights": weights_sha256, "quantization": quantization,
+        "states": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype}
+                   for s in states]})).hexdigest()
+
+
 # ---------------------------------------------------------------------------- reading helpers
 
 def _expect(obj: dict, key: str, types, where: str, *, optional: bool = False, default=None):

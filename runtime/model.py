@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.contract import Contract, StateSpec
+from edgernn.contract import Contract, StateSpec, state_fingerprint
 from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
 from edgernn.runtime import providers as _providers
 from edgernn.runtime.infer import as_constant, infer_contract
@@ -33,6 +33,7 @@ class Model:
         self.session = session
         self.contract = contract
         self.fingerprint = fingerprint
+        self.accepted_fingerprints = (fingerprint,)     # what restore() takes as this model
         self.source = source
         self.profile = profile
         self.input = contract.inputs[0]
@@ -233,15 +234,20 @@ def _check_dims(dims) -> dict:
     return {k: int(v) for k, v in dims.items()}
 
 
-def _fingerprint(data: bytes, contract: Contract | None) -> str:
+def _fingerprints(data: bytes, contract: Contract | None) -> tuple[str, str]:
     """Names the model a snapshot belongs to: its weights and state layout, not its metadata
-    (recording parity or re-exporting as another graph kind keeps snapshots valid)."""
+    (recording parity or re-exporting as another graph kind keeps snapshots valid); and the
+    name edgernn 0.x before canonical JSON gave it, which restores still accept (it hashed
+    Python's repr of the shapes, which other runtimes had to imitate)."""
     if contract is not None and contract.provenance.weights_sha256:
-        parts = [contract.provenance.weights_sha256,
-                 contract.quantization.mode if contract.quantization else "fp32"]
+        mode = contract.quantization.mode if contract.quantization else "fp32"
+        parts = [contract.provenance.weights_sha256, mode]
         parts += [f"{s.name}:{s.shape}:{s.dtype}" for s in contract.states]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-    return hashlib.sha256(data).hexdigest()
+        legacy = hashlib.sha256("|".join(parts).encode()).hexdigest()
+        return state_fingerprint(contract.provenance.weights_sha256, mode,
+                                 contract.states), legacy
+    whole = hashlib.sha256(data).hexdigest()
+    return whole, whole
 
 
 def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | None = None,
@@ -309,8 +315,10 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
                          "one has its own")
     else:
         _check_graph(contract, session, source)
-    loaded = Model(session, contract, _fingerprint(data, contract if not said else None),
-                   source, constants, prof.name if prof else None)
+    fingerprint, legacy = _fingerprints(data, contract if not said else None)
+    loaded = Model(session, contract, fingerprint, source, constants,
+                   prof.name if prof else None)
+    loaded.accepted_fingerprints = (fingerprint, legacy)
     loaded.inferred = said
     loaded.per_tensor_dynamic = any(op in data for op in _PER_TENSOR_DYNAMIC)
     return loaded

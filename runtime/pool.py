@@ -210,7 +210,8 @@ class Pool:
             return _snapshot.dumps(self.model.fingerprint, state, int(self._steps[row]))
 
     def restore(self, stream_id: int, data: bytes) -> None:
-        states, steps = _snapshot.loads(data, self.model.fingerprint)
+        states, steps = _snapshot.loads(data, self.model.fingerprint,
+                                        self.model.accepted_fingerprints)
         _snapshot.check_fits(states, self.model.initial_state(1))
         with self._lock:
             row = self._row(stream_id)

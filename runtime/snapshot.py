@@ -15,7 +15,7 @@ import struct
 
 import numpy as np
 
-from edgernn.contract import DTYPES
+from edgernn.contract import DTYPES, canonical_json
 from edgernn.errors import SnapshotError
 
 MAGIC = b"EDGERNN-SNAPSHOT\x01"
@@ -26,7 +26,7 @@ def dumps(fingerprint: str, states: dict[str, np.ndarray], steps: int) -> bytes:
     header = {"model": fingerprint, "steps": int(steps),
               "states": [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape)}
                          for k, v in states.items()]}
-    head = json.dumps(header, sort_keys=True).encode()
+    head = canonical_json(header)
     body = MAGIC + struct.pack("<I", len(head)) + head + b"".join(
         np.ascontiguousarray(v).tobytes() for v in states.values())
     return body + hashlib.sha256(body).digest()
@@ -60,7 +60,9 @@ def _header(body: bytes) -> tuple[dict, int]:
     return header, start + n
 
 
-def loads(data: bytes, fingerprint: str) -> tuple[dict[str, np.ndarray], int]:
+def loads(data: bytes, fingerprint: str, also=()) -> tuple[dict[str, np.ndarray], int]:
+    """The states and step count of a snapshot of the model named ``fingerprint`` (or one of
+    ``also``: the names older versions gave the same model)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SnapshotError(f"a snapshot is bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -73,7 +75,7 @@ def loads(data: bytes, fingerprint: str) -> tuple[dict[str, np.ndarray], int]:
         raise SnapshotError("the snapshot is corrupt or truncated (checksum mismatch); it "
                             "cannot be restored")
     header, offset = _header(body)
-    if header["model"] != fingerprint:
+    if header["model"] != fingerprint and header["model"] not in also:
         raise SnapshotError(f"the snapshot belongs to another model (fingerprint "
                             f"{header['model'][:12]}..., this model is {fingerprint[:12]}...); "
                             f"restore it into the model it was taken from")

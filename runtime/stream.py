@@ -119,7 +119,8 @@ class Stream:
 
     def restore(self, data: bytes) -> None:
         """Continue from a snapshot of this model (another model's is refused)."""
-        states, steps = _snapshot.loads(data, self.model.fingerprint)
+        states, steps = _snapshot.loads(data, self.model.fingerprint,
+                                        self.model.accepted_fingerprints)
         _snapshot.check_fits(states, self.model.initial_state(1))
         self._engine.set_state(states)
         self.steps = steps

@@ -17,7 +17,7 @@ import * as ort from "onnxruntime-web";
 
 import { readContract } from "./contract.js";
 import { DataError, ModelError, NonFiniteError } from "./errors.js";
-import { checkFits, dumps, loads } from "./snapshot.js";
+import { canonicalJSON, checkFits, dumps, loads } from "./snapshot.js";
 import { hex, sha256 } from "./sha256.js";
 
 export { DataError, EdgeRNNError, ModelError, NonFiniteError, SnapshotError } from "./errors.js";
@@ -34,15 +34,17 @@ async function bytesOf(source) {
   throw new ModelError("load() takes a URL or the model's bytes (Uint8Array, ArrayBuffer)");
 }
 
-// Python's repr of a shape list, as edgernn.runtime hashes it: ['batch', 2, 128]
-const pyShape = (shape) => "[" + shape.map((d) => (typeof d === "string" ? `'${d}'` : String(d))).join(", ") + "]";
+// A shape as messages print it: [batch, 2, 128]
+const showShape = (shape) => "[" + shape.join(", ") + "]";
 
+// The model a snapshot belongs to, as edgernn.contract.state_fingerprint names it.
 async function fingerprint(contract, bytes) {
   const weights = contract.provenance && contract.provenance.weights_sha256;
   if (!weights) return hex(await sha256(bytes));
-  const parts = [weights, contract.quantization ? contract.quantization.mode : "fp32",
-    ...contract.states.map((s) => `${s.name}:${pyShape(s.shape)}:${s.dtype}`)];
-  return hex(await sha256(new TextEncoder().encode(parts.join("|"))));
+  return hex(await sha256(new TextEncoder().encode(canonicalJSON({
+    weights, quantization: contract.quantization ? contract.quantization.mode : "fp32",
+    states: contract.states.map((s) => ({ name: s.name, shape: s.shape, dtype: s.dtype })),
+  }))));
 }
 
 /** Load an edgernn step graph for streaming. options: executionProviders (["wasm"]), and any
@@ -73,12 +75,12 @@ function checkTensors(contract) {
   const x = contract.inputs[0], y = contract.outputs[0];
   for (const s of contract.states) {
     if (s.dtype !== "float32") throw new ModelError(`state ${s.name} is ${s.dtype}; the web runtime keeps float32 state`);
-    if (!s.layout.includes("batch")) throw new ModelError(`state ${s.name} ${pyShape(s.shape)} has no batch axis; the web runtime streams files with one`);
+    if (!s.layout.includes("batch")) throw new ModelError(`state ${s.name} ${showShape(s.shape)} has no batch axis; the web runtime streams files with one`);
   }
   if (!["float32", "int64", "int32"].includes(x.dtype)) throw new ModelError(`input ${x.name} is ${x.dtype}; the web runtime feeds float32 frames or integer tokens`);
   if (y.dtype !== "float32") throw new ModelError(`output ${y.name} is ${y.dtype}; the web runtime reads float32 outputs`);
   for (const t of [x, y]) {
-    if (!streamsAxis(t.shape)) throw new ModelError(`${t.name} ${pyShape(t.shape)} has no batch axis; the web runtime streams files with one`);
+    if (!streamsAxis(t.shape)) throw new ModelError(`${t.name} ${showShape(t.shape)} has no batch axis; the web runtime streams files with one`);
   }
 }
 
@@ -102,7 +104,7 @@ export class Model {
       const at = s.layout.indexOf("batch");
       const shape = s.shape.map((d, i) => (i === at ? 1 : d));
       if (shape.some((d) => typeof d !== "number")) {
-        throw new ModelError(`state ${s.name} has a symbolic axis other than batch (${pyShape(s.shape)})`);
+        throw new ModelError(`state ${s.name} has a symbolic axis other than batch (${showShape(s.shape)})`);
       }
       return { ...s, shape, size: shape.reduce((a, b) => a * b, 1) };
     });

@@ -1,7 +1,8 @@
 // Stream state to bytes and back, in edgernn.runtime's format, byte for byte:
 // MAGIC | u32 (little-endian) header length | JSON header | raw arrays | sha256 of all before.
-// The header is written as Python's json.dumps(sort_keys=True) writes it, so a snapshot of the
-// same state is the same bytes on both sides; either side restores the other's.
+// The header is canonical JSON (sorted keys, no spaces, UTF-8: edgernn.contract.canonical_json),
+// so a snapshot of the same state is the same bytes on both sides; either side restores the
+// other's.
 
 import { SnapshotError } from "./errors.js";
 import { sha256 } from "./sha256.js";
@@ -10,17 +11,10 @@ const MAGIC = new Uint8Array([...new TextEncoder().encode("EDGERNN-SNAPSHOT"), 1
 const DIGEST = 32;
 const SIZES = { float32: 4 };
 
-// JSON as Python's json.dumps(value, sort_keys=True) writes it (", " and ": ", ASCII only).
-function pyjson(value) {
-  if (Array.isArray(value)) return "[" + value.map(pyjson).join(", ") + "]";
-  if (value !== null && typeof value === "object") {
-    return "{" + Object.keys(value).sort().map((k) => pyjson(k) + ": " + pyjson(value[k])).join(", ") + "}";
-  }
-  if (typeof value === "string") {
-    return JSON.stringify(value).replace(/[\u007f-\uffff]/g,
-      (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
-  }
-  return JSON.stringify(value);
+/** Canonical JSON: JSON.stringify with every object's keys sorted (edgernn.contract.canonical_json). */
+export function canonicalJSON(value) {
+  return JSON.stringify(value, (key, v) => (v !== null && typeof v === "object" && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v));
 }
 
 const bad = (why) => new SnapshotError(
@@ -28,7 +22,7 @@ const bad = (why) => new SnapshotError(
 
 /** states: [{name, shape, data: Float32Array}] in the model's order. */
 export async function dumps(fingerprint, states, steps) {
-  const header = new TextEncoder().encode(pyjson({
+  const header = new TextEncoder().encode(canonicalJSON({
     model: fingerprint, steps,
     states: states.map((s) => ({ name: s.name, dtype: "float32", shape: s.shape })),
   }));

@@ -97,3 +97,37 @@ def test_non_finite_state_is_refused(real):
     pool = model.pool()
     with pytest.raises(SnapshotError, match="holds NaN or inf"):
         pool.restore(pool.open(), snapshot.dumps(model.fingerprint, bad, 7))
+
+
+def _legacy_snapshot(model, state: dict, steps: int) -> bytes:
+    """A snapshot as edgernn wrote it before canonical JSON: the fingerprint hashed Python's
+    repr of each state's shape, and the header had json.dumps' default spaces."""
+    c = model.contract
+    parts = [c.provenance.weights_sha256, c.quantization.mode if c.quantization else "fp32"]
+    parts += [f"{s.name}:{s.shape}:{s.dtype}" for s in c.states]
+    old = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    header = json.dumps({"model": old, "steps": steps, "states": [
+        {"name": k, "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in state.items()]},
+        sort_keys=True).encode()
+    body = snapshot.MAGIC + len(header).to_bytes(4, "little") + header + b"".join(
+        np.ascontiguousarray(v).tobytes() for v in state.values())
+    return _rehash(body)
+
+
+def test_the_fingerprint_is_canonical_json_and_older_snapshots_still_restore(real):
+    from edgernn.contract import canonical_json, state_fingerprint
+
+    model, blob, state = real
+    c = model.contract
+    assert model.fingerprint == state_fingerprint(
+        c.provenance.weights_sha256, "fp32", c.states) == hashlib.sha256(canonical_json({
+            "weights": c.provenance.weights_sha256, "quantization": "fp32",
+            "states": [{"name": s.name, "shape": s.shape, "dtype": s.dtype}
+                       for s in c.states]})).hexdigest()
+    assert b'{"model":"' + model.fingerprint.encode() + b'","states":[' in blob
+    stream = model.stream()
+    stream.restore(_legacy_snapshot(model, state, 7))     # a state file from before: kept
+    assert stream.steps == 7
+    for k, v in state.items():
+        np.testing.assert_array_equal(stream.state[k], v)
+    assert stream.snapshot() == blob                       # and re-saved in today's form
