@@ -21,8 +21,9 @@ from edgernn.exporters.lower import lower  # noqa: E402
 from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
+from tests.tolerances import TORCH_VS_ONNX  # noqa: E402
 
-ATOL = 1e-5
+ATOL = TORCH_VS_ONNX
 VARIANTS = [(name, act) for name, fam in FAMILIES.items()
             for act in (("tanh", "relu") if fam.nonlinear else ("tanh",))]
 IDS = [f"{n}-{a}" for n, a in VARIANTS]

@@ -19,8 +19,9 @@ from edgernn.exporters.parity import drive, random_splits  # noqa: E402
 from edgernn.exporters.source import resolve  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
+from tests.tolerances import TORCH_VS_ONNX  # noqa: E402
 
-ATOL = 1e-5
+ATOL = TORCH_VS_ONNX
 CELLS = {"rnn-tanh": ("rnn", "tanh"), "rnn-relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
          "gru": ("gru", "tanh")}
 FORMS = [("step", "fused", False), ("step", "decomposed", False), ("step", "compact", False),

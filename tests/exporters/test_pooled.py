@@ -15,6 +15,7 @@ from edgernn.exporters import export  # noqa: E402
 from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
+from tests.tolerances import BATCHED_EXACT  # noqa: E402
 
 GATE = Gate(horizon=300, check_metric=False)
 
@@ -57,7 +58,7 @@ def test_every_artifact_pools_row_for_row(artifacts):
             out = pool.step({loud: frame * 50 + 10, target: frame,
                              silent: np.zeros(5, np.float32)})
             worst = max(worst, float(np.abs(out[target] - lone.step(frame)).max()))
-        assert worst <= 1e-6, (name, worst)
+        assert worst <= BATCHED_EXACT, (name, worst)
 
 
 def test_a_pool_steps_rows_alone_when_a_file_mixes_them(artifacts, tmp_path):

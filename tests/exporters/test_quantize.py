@@ -17,6 +17,7 @@ from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
+from tests.tolerances import FP16_VS_FP32  # noqa: E402
 
 CELLS = {"lstm": ("lstm", "tanh"), "gru": ("gru", "tanh"), "rnn-tanh": ("rnn", "tanh"),
          "rnn-relu": ("rnn", "relu")}
@@ -109,7 +110,7 @@ def test_fp16_of_a_chunk_graph_loads_and_streams(tmp_path, cell):
     xs = np.random.default_rng(1).normal(1.0, 2.0, (20, 6)).astype(np.float32)
     want = load(chunk).stream().feed(xs)
     got = load(tmp_path / "c.fp16.onnx").stream().feed(xs)
-    np.testing.assert_allclose(got, want, atol=1e-2)
+    np.testing.assert_allclose(got, want, atol=FP16_VS_FP32)
     assert load(tmp_path / "c.fp16.onnx").contract.quantization.mode == "fp16"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tests.tolerances import BATCHED_BY_DTYPE
 
 FEATURES, HIDDEN = 3, 5
 # name -> (dtype, output shape after the batch axis, batched). Rank counts the batch axis.
@@ -25,9 +26,7 @@ SHAPES = {
     "nobatch_f32": ("float32", (4,), False),     # x [F], h [H], y [4]: no batch axis at all
 }
 NAMES = tuple(f"shape_{k}" for k in SHAPES)
-# Rows of a batch against one-row calls, per unit of the values: a batched matrix product may
-# sum in another order (~1e-7 seen in float32); float16's step near 1 is 1e-3.
-BATCH_ATOL = {"float16": 2e-3, "float32": 1e-6, "float64": 1e-12}
+BATCH_ATOL = BATCHED_BY_DTYPE
 
 
 def build(folder: str | Path) -> list[Path]:

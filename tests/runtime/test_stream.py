@@ -9,10 +9,9 @@ from hypothesis import strategies as st
 
 from edgernn.errors import DataError, NonFiniteError, SnapshotError, StreamingError
 from edgernn.runtime import load
+from tests.tolerances import SPLITS
 
-# Step and chunk graphs run the same float32 kernels in ONNX Runtime; batched calls may order
-# the sums differently, so splits are compared at 1e-5 on unit-scale outputs (observed: ~1e-7).
-ATOL = 1e-5
+ATOL = SPLITS
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 

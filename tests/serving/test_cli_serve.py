@@ -4,7 +4,6 @@ a real server that answers and stops on SIGTERM, one message when there is no se
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from edgernn.runtime import load
 from edgernn.runtime.remote import connect
 from edgernn.serving.server import free_port
 from tests.serving.conftest import frames
+from tests.tolerances import BATCHED_EXACT
 
 
 def test_triton_writes_a_repository(cli, serve_models, tmp_path):
@@ -63,7 +63,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(serve_models):
         assert stream.remote.name == "kws"
         x = frames(9, 20)
         np.testing.assert_allclose(stream.feed(x), load(serve_models["lstm"]).stream().feed(x),
-                                   atol=1e-6)                        # batched vs one-row kernels
+                                   atol=BATCHED_EXACT)
         stream.close()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

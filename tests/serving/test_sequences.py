@@ -11,6 +11,7 @@ import pytest
 from edgernn.runtime import load
 from edgernn.serving.triton_model import Sequences
 from tests.serving.conftest import frames
+from tests.tolerances import BATCHED_EXACT
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def test_interleaved_sequences_match_lone_streams(seqs, serve_models):
         order = [11, 22, 33] if t % 2 else [33, 11, 22]           # batches in any order
         out = seqs.step([(c, t == 0, False, data[c][t]) for c in order])
         for c, y in zip(order, out):
-            np.testing.assert_allclose(y, lone[c][t], atol=1e-6)  # batched vs one-row kernels
+            np.testing.assert_allclose(y, lone[c][t], atol=BATCHED_EXACT)
 
 
 def test_start_resets_end_frees_and_unknown_sequences_are_refused(seqs):
@@ -61,6 +62,6 @@ def test_a_bad_frame_fails_only_its_own_request(seqs, serve_models):
     out = seqs.step([(1, False, False, nan), (2, False, False, x[1]),
                      (3, True, False, np.zeros(7, np.float32)), (2, False, False, x[1])])
     assert "NaN" in out[0] and "shape (7,)" in out[2] and "two frames" in out[3]
-    np.testing.assert_allclose(out[1], lone[1], atol=1e-6)
+    np.testing.assert_allclose(out[1], lone[1], atol=BATCHED_EXACT)
     y = seqs.step([(1, False, False, x[1])])[0]                   # 1's state was left as it was
-    np.testing.assert_allclose(y, lone[1], atol=1e-6)
+    np.testing.assert_allclose(y, lone[1], atol=BATCHED_EXACT)

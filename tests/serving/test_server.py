@@ -19,6 +19,7 @@ from edgernn.runtime import load
 from edgernn.runtime.remote import connect
 from edgernn.serving import Server
 from tests.serving.conftest import frames, repository
+from tests.tolerances import BATCHED_EXACT
 
 SEQUENCES, STEPS, THREADS = 256, 200, 16
 
@@ -58,7 +59,7 @@ def test_interleaved_sequences_equal_local_streams(server, serve_models, name, w
     served = drive(connect(server.grpc_url, name), data)
     model = load(serve_models[which])
     worst = max(float(np.abs(served[k] - model.stream().feed(x)).max()) for k, x in data.items())
-    assert worst <= 1e-6, worst
+    assert worst <= BATCHED_EXACT, worst
 
 
 def test_start_resets_the_sequence(server):
@@ -97,11 +98,11 @@ def test_an_idle_sequence_is_released_with_a_clear_error(server):
     for t in range(12):                                           # busy keeps stepping
         got.append(busy.step(x[t]))
         time.sleep(0.2)
-    np.testing.assert_allclose(np.array(got), want, atol=1e-6)
+    np.testing.assert_allclose(np.array(got), want, atol=BATCHED_EXACT)
     with pytest.raises(StreamingError, match="START"):
         idle.step(x[1])
     idle.reset()                                                  # starts afresh
-    np.testing.assert_allclose(idle.step(x[0]), want[0], atol=1e-6)
+    np.testing.assert_allclose(idle.step(x[0]), want[0], atol=BATCHED_EXACT)
 
 
 def remote_file(server, name):
@@ -137,7 +138,7 @@ def test_bad_requests_get_clear_errors_and_leave_other_sequences_alone(server, s
         connect(server.grpc_url, "nope")
     for t in range(1, 6):
         got.append(good.step(x[t]))
-    np.testing.assert_allclose(np.array(got), want, atol=1e-6)
+    np.testing.assert_allclose(np.array(got), want, atol=BATCHED_EXACT)
 
 
 def test_a_server_with_several_models_needs_a_name(server):
@@ -164,9 +165,9 @@ def test_a_killed_server_is_a_clear_error_and_a_restarted_one_serves_new_sequenc
             with pytest.raises(StreamingError, match="START"):    # its state died with it
                 stream.step(x[4])
             stream.reset()
-            np.testing.assert_allclose(stream.feed(x), model.stream().feed(x), atol=1e-6)
+            np.testing.assert_allclose(stream.feed(x), model.stream().feed(x), atol=BATCHED_EXACT)
             fresh = remote.stream()
-            np.testing.assert_allclose(fresh.feed(x), model.stream().feed(x), atol=1e-6)
+            np.testing.assert_allclose(fresh.feed(x), model.stream().feed(x), atol=BATCHED_EXACT)
         finally:
             again.stop()
             first.stop()
@@ -184,7 +185,7 @@ def test_two_servers_behind_the_sticky_router(serve_models, tmp_path):
             data = {k: frames(100 + k, 30) for k in range(32)}
             served = drive(remote, data, threads=8)
             for k, xs in data.items():
-                np.testing.assert_allclose(served[k], model.stream().feed(xs), atol=1e-6)
+                np.testing.assert_allclose(served[k], model.stream().feed(xs), atol=BATCHED_EXACT)
             # every sequence stuck to one server: a step sent anywhere else would have been
             # refused (no START there); each server counted only its own sequences' steps
             counts = [inference_count(s, "m") for s in servers]
@@ -225,4 +226,4 @@ def test_a_published_stateful_model_served_with_its_state_mapping(serve_models, 
     for k, g in enumerate(got):
         ref = local.stream()
         ref.step(audio[k])
-        np.testing.assert_allclose(g, ref.feed(audio[3:]), atol=1e-6)   # batched vs one-row
+        np.testing.assert_allclose(g, ref.feed(audio[3:]), atol=BATCHED_EXACT)

@@ -14,6 +14,7 @@ import pytest
 from edgernn.errors import SnapshotError
 from edgernn.runtime import load
 from tests.web.conftest import frames
+from tests.tolerances import WEB_VS_NATIVE
 
 # Runs in the page: load a model, step frames, return outputs (and optionally a snapshot).
 STEP = """async ([url, xs, snap]) => {
@@ -38,7 +39,7 @@ def test_500_steps_equal_the_python_runtime(harness, web_models, name):
     got = np.array(js_steps(harness, name, xs)["ys"])
     want = model.stream().feed(xs)
     assert got.shape == want.shape
-    assert float(np.abs(got - want).max()) <= 1e-5
+    assert float(np.abs(got - want).max()) <= WEB_VS_NATIVE
 
 
 def test_outputs_read_as_in_python(harness, web_models):
@@ -62,8 +63,8 @@ def test_outputs_read_as_in_python(harness, web_models):
     for x, (label, probs, denorm) in zip(xs, read):
         y = s.step(x)
         assert label == s.label(y)
-        np.testing.assert_allclose(probs, s.probabilities(y), atol=1e-5)
-        np.testing.assert_allclose(denorm, o.denormalize(o.step(x[:3])), atol=1e-5)
+        np.testing.assert_allclose(probs, s.probabilities(y), atol=WEB_VS_NATIVE)
+        np.testing.assert_allclose(denorm, o.denormalize(o.step(x[:3])), atol=WEB_VS_NATIVE)
 
 
 def test_character_model_logits_and_greedy_text(harness, web_models):
@@ -71,7 +72,7 @@ def test_character_model_logits_and_greedy_text(harness, web_models):
     text = "abc def, gah.\nbad cafe " * 20
     ids = model.stream().encode(text)[:500]
     got = np.array(js_steps(harness, "lm", ids.tolist())["ys"])
-    np.testing.assert_allclose(got, model.stream().feed(ids), atol=1e-5)
+    np.testing.assert_allclose(got, model.stream().feed(ids), atol=WEB_VS_NATIVE)
     js = harness.evaluate("""async () => {
       const m = await import("./edgernn.js");
       const s = (await m.load("./lm.onnx")).stream();
@@ -111,7 +112,7 @@ def test_snapshots_cross_between_browser_and_python_byte_for_byte(harness, web_m
       return { again, ys };
     }""", [list(blob), xs[100:].tolist()])
     assert bytes(rest["again"]) == blob                       # browser round trip: exact
-    np.testing.assert_allclose(np.array(rest["ys"]), py.feed(xs[100:]), atol=1e-5)
+    np.testing.assert_allclose(np.array(rest["ys"]), py.feed(xs[100:]), atol=WEB_VS_NATIVE)
     # Python -> browser: Python's snapshot restores in the page, which writes the same bytes
     ref = model.stream()
     ref.feed(xs[:120])
@@ -160,7 +161,7 @@ def test_bad_frames_and_snapshots_leave_the_state_unchanged(harness, web_models)
     assert result["after"] == result["before"]
     s = model.stream()
     s.feed(xs[:5])
-    np.testing.assert_allclose(np.array(result["ys"]), s.feed(xs[5:]), atol=1e-5)
+    np.testing.assert_allclose(np.array(result["ys"]), s.feed(xs[5:]), atol=WEB_VS_NATIVE)
     with pytest.raises(SnapshotError, match="another model"):   # and Python agrees
         model.stream().restore(other)
 
