@@ -41,7 +41,7 @@ device-test: $(STAMP)
 	$(DEVICE)/venv/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'onnx') if u.find_spec(m)]; sys.exit(f'device venv has {bad}' if bad else 0)"
 	$(BIN)/python -m tests.runtime.models $(DEVICE)/models
 	cp -r tests $(DEVICE)/tests
-	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py
+	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py tests/test_api.py
 
 bench: $(STAMP) $(WEB)
 	$(BIN)/python benchmarks/export_bench.py

@@ -11,6 +11,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
@@ -20,6 +21,10 @@ from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
 from edgernn.runtime import providers as _providers
 from edgernn.runtime.infer import as_constant, infer_contract
 from edgernn.runtime.metadata import contract_of, open_session, signature
+
+if TYPE_CHECKING:
+    from edgernn.runtime.pool import Pool
+    from edgernn.runtime.stream import Stream
 
 
 class InferredContractWarning(UserWarning):
@@ -92,7 +97,8 @@ class Model:
 
     # ---------------------------------------------------------------- running
 
-    def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None):
+    def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One plain session call on a batch: ``(y, new_states)``; ``states`` is not changed.
         ``x`` holds frames as the graph takes them (batch first, normalised)."""
         x = _checked(x, self.input, "x")
@@ -115,7 +121,7 @@ class Model:
             raise DataError(f"ONNX Runtime refused the call: {first}") from None
         return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
 
-    def stream(self, *, normalize: bool = True):
+    def stream(self, *, normalize: bool = True) -> Stream:
         """A new stream with its own state, starting fresh. Frames are in the data's own units;
         ``normalize=False`` says they are normalised already (the contract's preprocessing)."""
         from edgernn.runtime.stream import Stream
@@ -123,7 +129,7 @@ class Model:
         self._require_streaming()
         return Stream(self, normalize=normalize)
 
-    def pool(self, *, normalize: bool = True):
+    def pool(self, *, normalize: bool = True) -> Pool:
         """A pool that steps many independent streams in one batched call."""
         from edgernn.runtime.pool import Pool
 
@@ -139,7 +145,7 @@ class Model:
 
         return step_streams(self, streams, frames)
 
-    def _require_streaming(self):
+    def _require_streaming(self) -> None:
         if not self.contract.streamable:
             raise StreamingError(f"this model is a '{self.graph}' graph (whole sequences, no "
                                  f"state out), so it cannot stream; export a step or chunk graph "
