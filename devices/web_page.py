@@ -157,7 +157,7 @@ def _portable(data: bytes) -> bytes:
     try:
         import onnx
 
-        from edgernn.exporters.artifact import portable_ir
+        from edgernn.exporters.graph import portable_ir
     except ImportError:                              # a device install: copy it as it is
         return data
     proto = onnx.load_from_string(data)

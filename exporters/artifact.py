@@ -9,6 +9,7 @@ import onnx
 
 from edgernn.contract import CONTRACT_KEY, Contract
 from edgernn.errors import ModelError
+from edgernn.exporters.graph import portable_ir
 from edgernn.files import atomic_write_bytes
 
 
@@ -28,26 +29,6 @@ def contract_in(proto: onnx.ModelProto, where: str = "the model") -> Contract:
         if entry.key == CONTRACT_KEY:
             return Contract.from_json(entry.value)
     raise ModelError(f"{where} carries no edgernn contract; export it with 'edgernn export'")
-
-
-def set_dims(value: onnx.ValueInfoProto, shape) -> None:
-    """Declare ``shape`` on a graph input or output: ints fixed, strings symbolic."""
-    dims = value.type.tensor_type.shape.dim
-    del dims[:]
-    for d in shape:
-        dim = dims.add()
-        if isinstance(d, str):
-            dim.dim_param = d
-        else:
-            dim.dim_value = d
-
-
-def portable_ir(proto: onnx.ModelProto) -> None:
-    """The lowest IR version the file's opsets need, not the newest the onnx package writes:
-    device runtimes lag (onnxruntime-web 1.30 reads IR 13 at most; onnx 1.23 writes 14), and
-    nothing in an edgernn graph needs more than its opsets do."""
-    need = onnx.helper.find_min_ir_version_for(list(proto.opset_import), ignore_unknown=True)
-    proto.ir_version = min(proto.ir_version, max(need, 7))
 
 
 def embed_contract(proto: onnx.ModelProto, contract: Contract) -> None:

@@ -18,34 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-
-class _Graph:
-    def __init__(self):
-        self.nodes, self.inits, self._n = [], [], 0
-
-    def name(self, base: str) -> str:
-        self._n += 1
-        return f"{base}_{self._n}"
-
-    def const(self, base: str, array: np.ndarray) -> str:
-        name = self.name(base)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs) -> list[str]:
-        outs = [self.name(op_type.lower()) for _ in range(n_out)]
-        self.nodes.append(helper.make_node(op_type, inputs, outs, name=self.name(op_type),
-                                           **attrs))
-        return outs
-
-    def one(self, op_type: str, inputs: list[str], **attrs) -> str:
-        return self.op(op_type, inputs, **attrs)[0]
-
-    def sizes(self, size: int, parts: int) -> str:
-        """The ``split`` input of a Split into ``parts`` pieces of ``size``."""
-        return self.const("split", np.full(parts, size, np.int64))
+from edgernn.exporters.graph import Writer
 
 
 def _np(t) -> np.ndarray:
@@ -62,7 +37,7 @@ class StepGraph:
         self.wrapper = model if isinstance(model, Differenced) else None
         self.net = self.wrapper.core if self.wrapper is not None else model
         self.cfg, self.name = self.net.config, name
-        self.g = _Graph()
+        self.g = Writer()
         self.params = {k: _np(v) for k, v in self.net.state_dict().items()}
         self.states: list[tuple[str, object, list[str]]] = []   # name, size or shape, layout
 

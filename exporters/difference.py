@@ -72,7 +72,7 @@ class Differenced(nn.Module):
 
 
 def step_graph_in(graph, x: str, level: Normalization, change: Normalization) -> str:
-    """Nodes of a compact step graph under construction (``exporters.compact._Graph``) that
+    """Nodes of a compact step graph under construction (an ``exporters.graph.Writer``) that
     turn the frame ``x`` and the state into the network's input (returned)."""
     (a, b), _ = _affine(level, change)
     previous, seen = STATE_NAMES

@@ -30,7 +30,8 @@ from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_OPSET, DYNAMO_MIN_OPSET, 
 from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenance, StateSpec,
                               TensorSpec)
 from edgernn.errors import ExportError
-from edgernn.exporters.artifact import embed_contract, set_dims
+from edgernn.exporters.artifact import embed_contract
+from edgernn.exporters.graph import set_dims
 from edgernn.exporters.fold import in_graph
 from edgernn.exporters.graphs import decompose
 from edgernn.exporters.parity import RTOL, compare, drive, expected_states, random_splits

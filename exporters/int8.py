@@ -28,6 +28,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgernn.exporters.graph import Writer, drop_unused_initializers, producers
+
 ACT_TOP = 63                     # 7-bit activations: round(v * 63 / range) + 64 in 1..127
 ZERO = 64
 W_TOP = 127                      # 8-bit symmetric weights
@@ -56,10 +58,6 @@ class Plan:
 
 # ---------------------------------------------------------------------------- graph facts
 
-def _producers(graph) -> dict:
-    return {o: n for n in graph.node for o in n.output}
-
-
 def bounded(proto, state_pairs: list[tuple[str, str]]) -> set[str]:
     """Tensors proven to lie in [-1, 1]. A state input counts when its paired state output is
     proven bounded assuming the bounded states (a fixed point), e.g. ``h`` of LSTM, GRU and
@@ -75,7 +73,7 @@ def bounded(proto, state_pairs: list[tuple[str, str]]) -> set[str]:
 
 def _propagate(graph, assumed: set[str]) -> tuple[set[str], set[str]]:
     known, unit = set(assumed), set()              # unit: in [0, 1] (sigmoid gates)
-    producer = _producers(graph)
+    producer = producers(graph)
 
     def convex(a, z, b) -> bool:                   # a + z * (b - a), z in [0, 1]
         return z in unit and a in known and b in known
@@ -128,62 +126,36 @@ def derived_from(graph, sources: set[str], ops: set[str] | None = None) -> set[s
 
 # ---------------------------------------------------------------------------- the rewrite
 
-class _Writer:
-    def __init__(self, graph, opset: int):
-        self.graph, self.opset, self.nodes, self.inits, self._n = graph, opset, [], [], 0
-
-    def name(self, base: str) -> str:
-        self._n += 1
-        return f"q8_{base}_{self._n}"
-
-    def const(self, base: str, value) -> str:
-        name = self.name(base)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], out: str | None = None, **attrs) -> str:
-        out = out or self.name(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.name(op_type),
-                                           **attrs))
-        return out
-
-    def reduce_max(self, v: str) -> str:
-        if self.opset >= 18:
-            return self.op("ReduceMax", [v, self.const("axes", np.array([-1], np.int64))],
-                           keepdims=1)
-        return self.op("ReduceMax", [v], axes=[-1], keepdims=1)
-
-
 def _quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(K, N) float -> int8 (K, N) and per-column scales (N,)."""
     scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / W_TOP
     return np.clip(np.round(w / scale), -W_TOP, W_TOP).astype(np.int8), scale.astype(np.float32)
 
 
-def _int8_part(wr: _Writer, v: str, w: np.ndarray, how: str, top: float | None) -> str:
+def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -> str:
     """v @ w with v quantized as ``how`` ("static": range ``top``; "dynamic": per row)."""
     wq, ws = _quantize_weight(w)
     zp = wr.const("zp", np.array(ZERO, np.uint8))
     if how == "dynamic":
-        m = wr.op("Max", [wr.reduce_max(wr.op("Abs", [v])),
+        m = wr.one("Max", [wr.reduce_max(wr.one("Abs", [v])),
                           wr.const("eps", np.array(1e-30, np.float32))])          # (rows, 1)
-        scaled = wr.op("Mul", [v, wr.op("Div", [wr.const("top", np.array(ACT_TOP, np.float32)),
+        scaled = wr.one("Mul", [v, wr.one("Div", [wr.const("top", np.array(ACT_TOP, np.float32)),
                                                 m])])
-        q = wr.op("Cast", [wr.op("Add", [wr.op("Round", [scaled]),
+        q = wr.one("Cast", [wr.one("Add", [wr.one("Round", [scaled]),
                                          wr.const("zpf", np.array(ZERO, np.float32))])],
                   to=TensorProto.UINT8)
-        acc = wr.op("Cast", [wr.op("MatMulInteger", [q, wr.const("w", wq), zp])],
+        acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])],
                     to=TensorProto.FLOAT)
-        return wr.op("Mul", [wr.op("Mul", [acc, wr.const("ws", ws / ACT_TOP)]), m])
+        return wr.one("Mul", [wr.one("Mul", [acc, wr.const("ws", ws / ACT_TOP)]), m])
     scale = np.float32(top / ACT_TOP)
     if top != 1.0:                                  # calibrated: clip what lies beyond
-        v = wr.op("Clip", [v, wr.const("lo", np.array(-top, np.float32)),
+        v = wr.one("Clip", [v, wr.const("lo", np.array(-top, np.float32)),
                            wr.const("hi", np.array(top, np.float32))])
     a_scale = wr.const("as", np.array(scale, np.float32))
-    q = wr.op("QuantizeLinear", [v, a_scale, zp])
-    acc = wr.op("Cast", [wr.op("MatMulInteger", [q, wr.const("w", wq), zp])], to=TensorProto.FLOAT)
+    q = wr.one("QuantizeLinear", [v, a_scale, zp])
+    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])], to=TensorProto.FLOAT)
     # Mul(acc, Mul(a_scale, w_scale)): the pattern ONNX Runtime fuses into MatMulIntegerToFloat
-    return wr.op("Mul", [acc, wr.op("Mul", [a_scale, wr.const("ws", ws)])])
+    return wr.one("Mul", [acc, wr.one("Mul", [a_scale, wr.const("ws", ws)])])
 
 
 def _weight(node, consts) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -243,10 +215,10 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
     known = bounded(proto, pairs)
     data = derived_from(graph, {contract.inputs[0].name})
     state = derived_from(graph, {i for i, _ in pairs}, _SHAPE_ONLY)     # h_prev: recurrent
-    producer = _producers(graph)
+    producer = producers(graph)
     widths = _widths(proto)
     ranges = ranges or {}
-    plan, wr = Plan(), _Writer(graph, opset)
+    plan, wr = Plan(), Writer(prefix="q8_", opset=opset)
     new_nodes = []
     for node in graph.node:
         found = _weight(node, consts) if node.op_type in PRODUCTS else None
@@ -270,7 +242,7 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
             how = _choose(v, mode, inputs, recurrent, known, data, state, ranges)
             plan.count(how, part.size)
             if how == "fp32":
-                outs.append(wr.op("MatMul", [v, wr.const("wf", part)]))
+                outs.append(wr.one("MatMul", [v, wr.const("wf", part)]))
             else:
                 plan.weights_int8 += part.size
                 top = 1.0 if how == "static" else ranges.get(v)
@@ -278,16 +250,16 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
                                        top))
         total = outs[0]
         for extra in outs[1:]:
-            total = wr.op("Add", [total, extra])
+            total = wr.one("Add", [total, extra])
         if bias is not None:
-            wr.op("Add", [total, wr.const("b", bias.astype(np.float32))], out=node.output[0])
+            wr.one("Add", [total, wr.const("b", bias.astype(np.float32))], out=node.output[0])
         else:
-            wr.op("Identity", [total], out=node.output[0])
+            wr.one("Identity", [total], out=node.output[0])
         new_nodes.extend(wr.nodes[start:])
     del graph.node[:]
     graph.node.extend(new_nodes)
     graph.initializer.extend(wr.inits)
-    _drop_unused(graph)
+    drop_unused_initializers(graph)
     return proto, plan
 
 
@@ -310,7 +282,7 @@ def needs_ranges(proto, contract, inputs: str = "fp32") -> list[str]:
     pairs = [(s.input, s.output) for s in contract.states]
     known = bounded(proto, pairs)
     data = derived_from(graph, {contract.inputs[0].name})
-    producer, widths = _producers(graph), _widths(proto)
+    producer, widths = producers(graph), _widths(proto)
     out = []
     for node in graph.node:
         if node.op_type in PRODUCTS and _weight(node, consts) is not None:
@@ -318,10 +290,3 @@ def needs_ranges(proto, contract, inputs: str = "fp32") -> list[str]:
                 if v not in known and (inputs == "int8" or v not in data) and v not in out:
                     out.append(v)
     return out
-
-
-def _drop_unused(graph) -> None:
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)

@@ -18,9 +18,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgernn.exporters.artifact import set_dims
 from edgernn.cells import BY_ONNX_OP
-from edgernn.exporters.compact import _Graph
+from edgernn.exporters.graph import Writer, drop_dead, set_dims
 
 RECURRENT = tuple(BY_ONNX_OP)
 
@@ -60,8 +59,7 @@ def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     graph = proto.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     notes, out_nodes = [], []
-    g = _Graph()
-    g._n = 10_000                                   # names that cannot meet the graph's own
+    g = Writer(start=10_000)                        # names that cannot meet the graph's own
     for node in graph.node:
         if node.op_type not in RECURRENT or node.domain not in ("", "ai.onnx"):
             out_nodes.append(node)
@@ -82,7 +80,7 @@ def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     return proto, notes
 
 
-def _lower_one(g: _Graph, node, attrs: dict, consts: dict) -> None:
+def _lower_one(g: Writer, node, attrs: dict, consts: dict) -> None:
     op = node.op_type
     ins = list(node.input) + [""] * 8
     outs = list(node.output) + [""] * 3
@@ -150,22 +148,7 @@ def _cancel_squeezes(graph) -> None:
                 seq[k] = name
     del graph.node[:]
     graph.node.extend(kept)
-    _drop_dead(graph)
-
-
-def _drop_dead(graph) -> None:
-    """Remove nodes whose outputs nobody reads (repeatedly), and unused initializers."""
-    while True:
-        read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-        kept = [n for n in graph.node if any(o in read for o in n.output if o)]
-        if len(kept) == len(graph.node):
-            break
-        del graph.node[:]
-        graph.node.extend(kept)
-    read = {i for n in graph.node for i in n.input}
-    used = [t for t in graph.initializer if t.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(used)
+    drop_dead(graph)
 
 
 def flatten_states(proto: onnx.ModelProto, contract):
@@ -213,5 +196,5 @@ def flatten_states(proto: onnx.ModelProto, contract):
             set_dims(value, shapes[value.name])
     states = [replace(s, shape=changed[s.name], layout=["batch", "hidden"])
               if s.name in changed else s for s in contract.states]
-    _drop_dead(graph)
+    drop_dead(graph)
     return proto, contract.with_changes(states=states)

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 
 from edgernn.contract import Quantization
-from edgernn.errors import ExportError
+from edgernn.exporters.graph import sort_nodes
 
 FUSED = {"LSTM", "GRU", "RNN"}
 MATMUL = {"MatMul", "Gemm"}
@@ -47,21 +47,5 @@ def fp16(src, dst) -> None:
     # ORT_ENABLE_ALL (in its NchwcTransformer).
     model = convert_float_to_float16(onnx.load(src), keep_io_types=True,
                                      op_block_list=sorted(FUSED | {"Transpose"}))
-    _sort_nodes(model.graph)             # the converter appends its input casts at the end
+    sort_nodes(model.graph)             # the converter appends its input casts at the end
     onnx.save(model, dst)
-
-
-def _sort_nodes(graph) -> None:
-    """Topological order, as the ONNX checker requires."""
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        progress = [n for n in pending if all(i in ready for i in n.input)]
-        if not progress:
-            raise ExportError("the converted graph has a cycle or a missing input")
-        for n in progress:
-            ordered.append(n)
-            ready.update(n.output)
-        pending = [n for n in pending if n not in progress]
-    del graph.node[:]
-    graph.node.extend(ordered)
