@@ -67,7 +67,7 @@ def ort_dynamic(fp32_path: Path, folder: Path) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edgernn.exporters.lower import lower
+    from edgernn.exporters.forms.lower import lower
 
     lowered, _ = lower(onnx.load(fp32_path))
     src, out = folder / "lowered.onnx", folder / "ort.onnx"
@@ -79,7 +79,7 @@ def ort_dynamic(fp32_path: Path, folder: Path) -> Path:
 def case(task_name: str, cell, folder: Path, args) -> dict:
     from edgernn.checkpoint import save_checkpoint
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.tasks import get_task
     from edgernn.training import fit
 

@@ -115,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.models import build
     from edgernn.runtime import bench, load
     from edgernn.tasks import get_task

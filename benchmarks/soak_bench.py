@@ -41,7 +41,7 @@ def rss_mb() -> float:
 def artifacts(folder: Path) -> dict[str, Path]:
     from edgernn.checkpoint import save_checkpoint
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.tasks import get_task
     from edgernn.training import fit
 

@@ -65,7 +65,7 @@ def run(args) -> dict:
 
     from edgernn.devices.web_page import serve_folder, write_page
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.models import build
     from edgernn.runtime import load
     from edgernn.tasks import get_task

@@ -14,7 +14,7 @@ asks the family instead of testing ``if cell == "gru"``. A family's forms:
 
 This module is importable without torch or onnx (the device side reads the families too);
 torch is imported inside the math functions only, and the graph builders take a graph-writing
-object (``one``/``op``/``const``/``sizes``, see ``exporters/compact.py``) instead of onnx.
+object (``one``/``op``/``const``/``sizes``, see ``exporters/forms/compact.py``) instead of onnx.
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ class CellFamily:
     int8_recurrent: bool = True
     nonlinear: bool = False       # takes a nonlinearity (tanh or relu): the vanilla cell
     forget_gate: int | None = None   # the forget gate's block in torch's order (LSTM)
+    # inputs of the fused ONNX operator that torch's cell has no counterpart for, by position
+    onnx_unsupported: tuple = ()
 
     def describe(self, nonlinearity: str = "tanh") -> str:
         return f"{self.name}-{nonlinearity}" if self.nonlinear else self.name
@@ -177,7 +179,8 @@ FAMILIES: dict[str, CellFamily] = {
         CellFamily("rnn", "RNN", "RNN", 1, ("h",), _rnn_step, _rnn_graph, (0,), ("Tanh",),
                    int8_recurrent=False, nonlinear=True),
         CellFamily("lstm", "LSTM", "LSTM", 4, ("h", "c"), _lstm_step, _lstm_graph,
-                   (0, 2, 3, 1), ("Sigmoid", "Tanh", "Tanh"), forget_gate=1),
+                   (0, 2, 3, 1), ("Sigmoid", "Tanh", "Tanh"), forget_gate=1,
+                   onnx_unsupported=((7, "peepholes"),)),
         # torch's GRU applies the reset gate after the hidden product: linear_before_reset
         CellFamily("gru", "GRU", "GRU", 3, ("h",), _gru_step, _gru_graph, (1, 0, 2),
                    ("Sigmoid", "Tanh"), (("linear_before_reset", 1),)),

@@ -20,7 +20,7 @@ MIN_OPSET = 14           # the oldest opset whose ops every graph form is writte
 MAX_OPSET = {"torchscript": 20, "dynamo": 23}   # torch 2.13's exporters write no newer ones
 DYNAMO_MIN_OPSET = 18    # torch 2.13's dynamo exporter cannot reliably convert down to 17
 EXPORT_TOLERANCE = 1e-4  # float32 rounding over a few dozen steps is ~1e-6; real bugs are ~1e-1
-RTOL = 1e-5              # |onnx - torch| <= atol + rtol * |torch| (see exporters.parity.within)
+RTOL = 1e-5              # |onnx - torch| <= atol + rtol * |torch| (see exporters.checks.parity)
 
 # ---------------------------------------------------------------- quantize
 QUANTIZE_MODES = ("dynamic", "static", "fp16")

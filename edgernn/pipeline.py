@@ -74,8 +74,8 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
     from edgernn.checkpoint import save_checkpoint
     from edgernn.devices import get_profile
     from edgernn.exporters import export, validate
-    from edgernn.exporters.quantize import Gate, quantize
-    from edgernn.exporters.validate import plot, record
+    from edgernn.exporters.quant.quantize import Gate, quantize
+    from edgernn.exporters.checks.validate import plot, record
 
     out = Path(out)
     prof = get_profile(profile) if profile else None

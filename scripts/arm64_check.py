@@ -117,7 +117,7 @@ def artifacts(work: Path) -> list[Path]:
     """LSTM 40->128x2->10 step graphs: fp32 (compact and lean) and their int8 (dynamic)."""
     from edgernn.checkpoint import Checkpoint, save_checkpoint
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.models import build
     from edgernn.tasks import get_task
 

@@ -127,7 +127,7 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
 
 def _run(model_path, output, mode, checkpoint, data, calibration, calibration_frames, inputs,
          recurrent, force, horizon, max_error, max_drop):
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
 
     return quantize(model_path, output, mode=mode, checkpoint=checkpoint, data=data,
                     calibration=calibration, calibration_frames=calibration_frames,

@@ -86,8 +86,8 @@ def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps,
                                      **{f"the artifact {a}": a for a in artifacts}})
 
     from edgernn.exporters import Tolerances, validate
-    from edgernn.exporters.validate import plot as plot_drift
-    from edgernn.exporters.validate import record as record_parity
+    from edgernn.exporters.checks.validate import plot as plot_drift
+    from edgernn.exporters.checks.validate import record as record_parity
 
     tolerances = Tolerances(atol=atol, drift=drift_tol, evaluator=atol, rtol=rtol,
                             check_metric=not no_metric, max_drop=max_drop)

@@ -17,8 +17,8 @@ onnx = pytest.importorskip("onnx")
 from edgernn.cells import BY_ONNX_OP, FAMILIES  # noqa: E402
 from edgernn.config import ModelConfig  # noqa: E402
 from edgernn.exporters import export  # noqa: E402
-from edgernn.exporters.lower import lower  # noqa: E402
-from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.exporters.forms.lower import lower  # noqa: E402
+from edgernn.exporters.quant.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.tolerances import TORCH_VS_ONNX  # noqa: E402

@@ -15,8 +15,8 @@ onnx = pytest.importorskip("onnx")
 from edgernn.config import ModelConfig  # noqa: E402
 from edgernn.errors import ExportError  # noqa: E402
 from edgernn.exporters import export  # noqa: E402
-from edgernn.exporters.parity import drive, random_splits  # noqa: E402
-from edgernn.exporters.source import resolve  # noqa: E402
+from edgernn.exporters.checks.parity import drive, random_splits  # noqa: E402
+from edgernn.exporters.from_torch.source import resolve  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.tolerances import TORCH_VS_ONNX  # noqa: E402
@@ -207,7 +207,7 @@ def test_module_not_following_the_convention():
 def test_a_graph_that_fails_parity_is_never_written(tmp_path, monkeypatch):
     import importlib
 
-    ex = importlib.import_module("edgernn.exporters.export")   # the module, not the function
+    ex = importlib.import_module("edgernn.exporters.from_torch.export")   # the module, not the function
 
     path = tmp_path / "m.onnx"
     path.write_bytes(b"the previous file")

@@ -12,7 +12,7 @@ from edgernn.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from edgernn.config import ModelConfig  # noqa: E402
 from edgernn.contract import Normalization  # noqa: E402
 from edgernn.exporters import export  # noqa: E402
-from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.exporters.quant.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.tolerances import BATCHED_EXACT  # noqa: E402

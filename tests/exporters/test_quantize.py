@@ -13,7 +13,7 @@ from edgernn.config import ModelConfig  # noqa: E402
 from edgernn.contract import Normalization  # noqa: E402
 from edgernn.errors import ConfigError, ExportError, ModelError, ParityError  # noqa: E402
 from edgernn.exporters import export  # noqa: E402
-from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.exporters.quant.quantize import Gate, quantize  # noqa: E402
 from edgernn.models import build  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
@@ -145,8 +145,8 @@ def test_keeping_the_recurrent_path_fp32(tmp_path):
 def test_silent_no_op_is_an_error(tmp_path, monkeypatch):
     import importlib
 
-    q = importlib.import_module("edgernn.exporters.quantize")
-    from edgernn.exporters.int8 import Plan
+    q = importlib.import_module("edgernn.exporters.quant.quantize")
+    from edgernn.exporters.quant.int8 import Plan
 
     ckpt, fp32 = artifact(tmp_path, "lstm")
     monkeypatch.setattr(q, "rewrite", lambda proto, *a, **k: (proto, Plan(products=3)))
@@ -170,7 +170,7 @@ def test_cli(tmp_path):
 
 
 def test_calibration_points_come_from_the_whole_training_split():
-    from edgernn.exporters.calibrate import positions
+    from edgernn.exporters.quant.calibrate import positions
     from edgernn.tasks.base import Split
 
     long = Split(np.zeros((1, 100_000, 3), np.float32), np.zeros(1))
@@ -220,8 +220,8 @@ def test_the_int8_contract_records_figures_measured_on_the_int8_file(forecast_ch
                                                                      tmp_path):
     """The fp32 file's parity (vs torch at fp32 rounding) never carries over: the int8 file
     records its own error vs fp32 (the gate) and, given the checkpoint, vs PyTorch."""
-    from edgernn.exporters.parity import drive
-    from edgernn.exporters.source import resolve
+    from edgernn.exporters.checks.parity import drive
+    from edgernn.exporters.from_torch.source import resolve
 
     fp32 = export(forecast_checkpoint, tmp_path / "f.onnx").path
     assert [p.reference for p in load(fp32).contract.parity] == ["torch"]

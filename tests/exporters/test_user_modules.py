@@ -8,7 +8,7 @@ from torch import nn  # noqa: E402
 
 from edgernn.errors import ConfigError, ExportError  # noqa: E402
 from edgernn.exporters import export, validate  # noqa: E402
-from edgernn.exporters.quantize import Gate, quantize  # noqa: E402
+from edgernn.exporters.quant.quantize import Gate, quantize  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 
 

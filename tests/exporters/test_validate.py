@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 from edgernn.errors import ConfigError, ParityError  # noqa: E402
 from edgernn.exporters import Tolerances, export, validate  # noqa: E402
-from edgernn.exporters.validate import plot, record  # noqa: E402
+from edgernn.exporters.checks.validate import plot, record  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 

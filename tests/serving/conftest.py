@@ -24,7 +24,7 @@ def serve_models(tmp_path_factory) -> dict[str, Path]:
     from edgernn.config import ModelConfig
     from edgernn.contract import Normalization
     from edgernn.exporters import export
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.models import build
     from tests.runtime.models import published_vad
 

@@ -64,7 +64,7 @@ def web_models(tmp_path_factory) -> dict[str, Path]:
     from edgernn.contract import Normalization
     from edgernn.exporters import export
     from edgernn.exporters.artifact import contract_in, embed_contract
-    from edgernn.exporters.quantize import Gate, quantize
+    from edgernn.exporters.quant.quantize import Gate, quantize
     from edgernn.models import build
 
     d = tmp_path_factory.mktemp("web-models")

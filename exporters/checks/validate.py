@@ -2,7 +2,7 @@
 driving it, over a long horizon, and on the task's own metric -- on the model's own data.
 
 ``validate(reference, artifacts)`` checks each artifact and returns one
-:class:`~edgernn.exporters.validation_report.ValidationReport` listing every tensor's error
+:class:`~edgernn.exporters.checks.report.ValidationReport` listing every tensor's error
 (collect, then judge: a failure in one place never hides the others). The task data is the
 model's own (``data=FILE``, else what the checkpoint records: see
 :mod:`edgernn.tasks.resolve`), its whole test split; the metric check knows the test size.
@@ -15,10 +15,10 @@ import os
 import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
-from edgernn.exporters.parity import (batched, compare, drive, expected_states, random_splits,
+from edgernn.exporters.checks.parity import (batched, compare, drive, expected_states, random_splits,
                                       spans, within)
-from edgernn.exporters.source import Source, resolve
-from edgernn.exporters.validation_report import (ArtifactReport, Check, Drift, Tolerances,
+from edgernn.exporters.from_torch.source import Source, resolve
+from edgernn.exporters.checks.report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
 from edgernn.progress import stage
 from edgernn.runtime.model import Model, load

@@ -3,17 +3,17 @@
 ``quantize(in_path, out_path, mode=...)`` makes the smaller artifact and refuses to hand over
 one that drifted from its fp32 original:
 
-- ``dynamic`` (default): row-independent int8 (:mod:`edgernn.exporters.int8`): 8-bit weights,
+- ``dynamic`` (default): row-independent int8 (:mod:`edgernn.exporters.quant.int8`): 8-bit weights,
   activations at their exact range where the cell bounds them, per row at run time elsewhere.
 - ``static``: the same, with calibrated static ranges where ``dynamic`` works per row, drawn
-  from (frame, state) points across the whole training split (:mod:`edgernn.exporters.calibrate`).
+  from (frame, state) points across the whole training split (:mod:`edgernn.exporters.quant.calibrate`).
 - ``fp16``: half-precision weights for GPU providers.
 
 Either int8 form gives every stream of a pool exactly what it gives that stream alone, and the
 same answer on every CPU. The input is any fp32 step graph: fused ``LSTM``/``GRU``/``RNN``
-operators are first written out as products from the file itself (:mod:`edgernn.exporters.lower`),
+operators are first written out as products from the file itself (:mod:`edgernn.exporters.forms.lower`),
 so no checkpoint is needed; one given is checked to hold the file's weights. The gate
-(:mod:`edgernn.exporters.gate`) and the calibration run on the data the model was trained on
+(:mod:`edgernn.exporters.quant.gate`) and the calibration run on the data the model was trained on
 (``data=FILE`` to name it; see :mod:`edgernn.tasks.resolve`).
 """
 
@@ -32,10 +32,10 @@ from edgernn.choices import (CALIBRATION_FRAMES, QUANTIZE_INPUTS, QUANTIZE_MODES
 from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
-from edgernn.exporters.gate import Gate, QuantizeReport, evaluate, parity_entries, versus_torch
-from edgernn.exporters.int8 import needs_ranges, rewrite
-from edgernn.exporters.lower import flatten_states, lower
-from edgernn.exporters.qgraph import FUSED, coverage, fp16
+from edgernn.exporters.quant.gate import Gate, QuantizeReport, evaluate, parity_entries, versus_torch
+from edgernn.exporters.quant.int8 import needs_ranges, rewrite
+from edgernn.exporters.forms.lower import flatten_states, lower
+from edgernn.exporters.quant.qgraph import FUSED, coverage, fp16
 from edgernn.files import atomic_write_bytes
 from edgernn.progress import stage
 from edgernn.runtime.metadata import contract_of, open_session
@@ -94,7 +94,7 @@ def _check_weights(checkpoint, contract, in_path, example_input, state_layout):
     from edgernn.deps import require
 
     require("torch", "quantize --checkpoint (reading a checkpoint)")
-    from edgernn.exporters.source import resolve
+    from edgernn.exporters.from_torch.source import resolve
 
     src = resolve(checkpoint, example_input, state_layout)
     src.check_weights_of(contract, in_path, "pass the checkpoint it was exported from, or none "
@@ -150,7 +150,7 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     fp32 = _load(given.SerializeToString(), str(in_path))
     feeds = calib_ref = None
     if mode == "static" and needs_ranges(base, contract, inputs):
-        from edgernn.exporters.calibrate import Feeds
+        from edgernn.exporters.quant.calibrate import Feeds
 
         x, split, ref = _calibration(contract, dataset, calibration)
         lowered = Model(open_session(base.SerializeToString()), contract, "", "lowered")

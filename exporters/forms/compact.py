@@ -32,7 +32,7 @@ class StepGraph:
     the declared inputs and outputs. A form adds its layers and registers its states."""
 
     def __init__(self, model, name: str):
-        from edgernn.exporters.difference import Differenced
+        from edgernn.exporters.from_torch.difference import Differenced
 
         self.wrapper = model if isinstance(model, Differenced) else None
         self.net = self.wrapper.core if self.wrapper is not None else model
@@ -48,7 +48,7 @@ class StepGraph:
 
     def frame(self) -> str:
         """The first layer's input: the frame, its change (differencing) or its embedding."""
-        from edgernn.exporters.difference import step_graph_in
+        from edgernn.exporters.from_torch.difference import step_graph_in
 
         x = "x"
         if self.wrapper is not None:
@@ -60,7 +60,7 @@ class StepGraph:
 
     def finish(self, top: str, opset: int) -> onnx.ModelProto:
         """The head on the last layer's output ``top``, then the graph's inputs and outputs."""
-        from edgernn.exporters.difference import STATE_NAMES, step_graph_out
+        from edgernn.exporters.from_torch.difference import STATE_NAMES, step_graph_out
 
         g, cfg, p = self.g, self.cfg, self.params
         y = g.name("net_out") if self.wrapper is not None else "y"
@@ -90,7 +90,7 @@ class StepGraph:
 
 def build_compact(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
     """The compact step graph of ``model`` (an edgernn RecurrentNet, or one wrapped in
-    :class:`~edgernn.exporters.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen];
+    :class:`~edgernn.exporters.from_torch.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen];
     and its states as (name, size, layout)."""
     b = StepGraph(model, "edgernn_compact_step")
     g, cfg = b.g, b.cfg

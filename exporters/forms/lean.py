@@ -7,7 +7,7 @@ in the kernel's own layout, ``(1, batch, hidden)`` (``h0``, ``c0``, ``h1``, ...)
 ``Unsqueeze`` of the frame, the kernels, a ``Squeeze`` and the head. The leading axis has size
 one, so in memory the state is still batch-major and streams stack for a pool; a server that
 wants the batch first uses the compact graph. Quantization writes the kernels out as matrix
-products again (:mod:`edgernn.exporters.lower`).
+products again (:mod:`edgernn.exporters.forms.lower`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgernn.exporters.compact import StepGraph
+from edgernn.exporters.forms.compact import StepGraph
 
 
 def build_lean(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:

@@ -32,22 +32,22 @@ from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenanc
 from edgernn.errors import ExportError
 from edgernn.exporters.artifact import embed_contract
 from edgernn.exporters.graph import set_dims
-from edgernn.exporters.fold import in_graph
-from edgernn.exporters.graphs import decompose
-from edgernn.exporters.parity import RTOL, compare, drive, expected_states, random_splits
-from edgernn.exporters.validation_report import bound
-from edgernn.exporters.source import Source, resolve
+from edgernn.exporters.from_torch.fold import in_graph
+from edgernn.exporters.from_torch.modules import decompose
+from edgernn.exporters.checks.parity import RTOL, compare, drive, expected_states, random_splits
+from edgernn.exporters.checks.report import bound
+from edgernn.exporters.from_torch.source import Source, resolve
 from edgernn.files import atomic_write_bytes
 
 
 def _lean(module, opset):
-    from edgernn.exporters.lean import build_lean
+    from edgernn.exporters.forms.lean import build_lean
 
     return build_lean(module, opset)
 
 
 def _compact(module, opset):
-    from edgernn.exporters.compact import build_compact
+    from edgernn.exporters.forms.compact import build_compact
 
     return build_compact(module, opset)
 
@@ -90,7 +90,7 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     every cell fast alone and in pools), else ``fused``; ``lean`` (one ONNX Runtime kernel per
     layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each
     state's batch axis when it cannot be inferred (see
-    :func:`~edgernn.exporters.source.resolve`). Parity with PyTorch holds when every element is
+    :func:`~edgernn.exporters.from_torch.source.resolve`). Parity with PyTorch holds when every element is
     within ``tolerance + rtol * |value|``. ``opset`` is MIN_OPSET up to MAX_OPSET[exporter]."""
     _check_choice("graph", graph, GRAPH_KINDS)
     _check_choice("exporter", exporter, EXPORTERS)

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgernn.choices import GATE_HORIZON, GATE_MAX_ERROR
 from edgernn.contract import DataRef, Parity, Quantization
-from edgernn.exporters.parity import batched, drive
+from edgernn.exporters.checks.parity import batched, drive
 from edgernn.tasks.base import apply_normalization
 from edgernn.tasks.compare import MetricCheck, compare_metric
 

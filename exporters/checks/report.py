@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.contract import DataRef
-from edgernn.exporters.parity import RTOL, TensorError
+from edgernn.exporters.checks.parity import RTOL, TensorError
 from edgernn.tasks.compare import MetricCheck
 
 

@@ -42,8 +42,9 @@ def _why_not(node, attrs: dict, consts: dict) -> str:
         return "weights that are not constants"
     if ins[4]:
         return "sequence_lens"
-    if node.op_type == "LSTM" and ins[7]:
-        return "peepholes"
+    for position, what in fam.onnx_unsupported:
+        if ins[position]:
+            return what
     for name, value in fam.onnx_attrs:
         if attrs.get(name, 0) != value:
             return f"{name}={attrs.get(name, 0)}"

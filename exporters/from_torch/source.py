@@ -21,7 +21,7 @@ from torch import nn
 from edgernn.checkpoint import Checkpoint, load_checkpoint, weights_sha256
 from edgernn.config import ModelConfig
 from edgernn.errors import ExportError
-from edgernn.exporters.graphs import GraphModule, family_of, recurrent_layers
+from edgernn.exporters.from_torch.modules import GraphModule, family_of, recurrent_layers
 
 EXAMPLE_BATCH, EXAMPLE_STEPS = 3, 7      # odd sizes, unlikely to coincide with model dimensions
 
@@ -137,10 +137,10 @@ def _in_data_units(core, ckpt: Checkpoint):
     copy with the normalisation folded into its weights, and the network with the arithmetic
     around it (a differencing model handles raw levels itself)."""
     from edgernn.contract import Normalization
-    from edgernn.exporters.fold import Normalized, folded
+    from edgernn.exporters.from_torch.fold import Normalized, folded
 
     if ckpt.difference is not None:
-        from edgernn.exporters.difference import Differenced
+        from edgernn.exporters.from_torch.difference import Differenced
 
         units = Normalization([0.0] * len(ckpt.difference.mean), [1.0] * len(ckpt.difference.std))
         wrapped = Differenced(core, units, ckpt.difference).eval()
