@@ -95,7 +95,8 @@ def make_inputs(d: Path, forecast_checkpoint: Path) -> dict:
     f["nan_state"].write_bytes(_snapshot(fp, good, lambda m, s, n: (
         m, {k: np.full_like(v, np.nan) for k, v in s.items()}, n)))
     f["no_steps"] = d / "nosteps.state"
-    f["no_steps"].write_bytes(_rehash(good.replace(b'"steps": 5', b'"stepz": 5')))
+    assert b'"steps":5' in good                      # canonical JSON header
+    f["no_steps"].write_bytes(_rehash(good.replace(b'"steps":5', b'"stepz":5')))
     f["other_state"] = d / "other.state"
     other_stream = load(f["other_onnx"]).stream()
     f["other_state"].write_bytes(other_stream.snapshot())
