@@ -112,6 +112,7 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
     ``force``."""
     from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import load
+    from edgernn.runtime.seq2seq import refuse_seq2seq
 
     if steps < 1:
         raise ConfigError("--steps must be at least 1")
@@ -119,6 +120,7 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
         raise ConfigError(f"{out_dir} already holds files (another page or model?); pass "
                           f"--force to replace the folder whole, or choose an empty or new one")
     model = load(model_path)
+    refuse_seq2seq(model, "the web page")
     contract = model.contract
     if model.inferred:
         raise ConfigError(f"{model_path} has no edgernn contract; the web runtime reads the "

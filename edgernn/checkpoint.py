@@ -84,9 +84,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def _payload(path: Path):
     torch = require("torch", "loading a checkpoint")
-    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train one with "
                               f"'edgernn train -o {path}'")
@@ -96,6 +95,37 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path} is not a readable edgernn checkpoint (it is corrupt, "
                               f"truncated, or not a checkpoint: {type(exc).__name__}). Re-create "
                               f"it with 'edgernn train'") from None
+    return payload
+
+
+def checkpoint_kind(path: str | Path) -> str:
+    """``"seq2seq"`` for an encoder-decoder checkpoint, ``"recurrent"`` for edgernn's frame
+    models; CheckpointError for anything else."""
+    payload = _payload(Path(path))
+    if isinstance(payload, dict) and payload.get("kind") == "seq2seq":
+        return "seq2seq"
+    load_checkpoint(path)
+    return "recurrent"
+
+
+def load_seq2seq(path: str | Path):
+    """An encoder-decoder checkpoint (:class:`~edgernn.seq2seq.Seq2SeqCheckpoint`)."""
+    payload = _payload(Path(path))
+    if not isinstance(payload, dict) or payload.get("kind") != "seq2seq":
+        raise CheckpointError(f"{path} is not a seq2seq checkpoint; train one with 'edgernn "
+                              f"train --task seq2seq'")
+    from edgernn.seq2seq import from_payload
+
+    return from_payload(payload, str(path))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    payload = _payload(path)
+    if isinstance(payload, dict) and payload.get("kind") == "seq2seq":
+        raise CheckpointError(f"{path} is an encoder-decoder (seq2seq) checkpoint; 'edgernn "
+                              f"export' writes its encoder and decoder, which 'edgernn run' "
+                              f"decodes. This step takes frame models only")
     if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"{path} is a torch file but not an edgernn checkpoint; create one "
                               f"with 'edgernn train'")

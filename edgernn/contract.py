@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
 from edgernn.errors import ContractError
+from edgernn.vocab import Seq2SeqSpec
 
 CONTRACT_KEY = "edgernn.contract"
 FORMAT_VERSION = 1
@@ -375,6 +376,7 @@ class Contract:
     quantization: Quantization | None = None
     dataset: DataRef | None = None          # what the model was trained on
     difference: Normalization | None = None  # the graph models differences (see below)
+    seq2seq: Seq2SeqSpec | None = None       # one graph of an encoder-decoder pair
     version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -474,4 +476,5 @@ class Contract:
             quantization=one("quantization", Quantization),
             dataset=_data_ref(data, "dataset", where),
             difference=one("difference", Normalization),
+            seq2seq=one("seq2seq", Seq2SeqSpec),
         )

@@ -19,6 +19,12 @@ MODEL_OVERRIDES = {"cell": "cell", "nonlinearity": "nonlinearity", "hidden": "hi
                    "dropout": "dropout", "head": "head"}
 TRAINING_OVERRIDES = ("epochs", "batch_size", "lr", "bptt", "patience", "min_delta",
                       "warmup_steps", "time_budget", "difference")
+SEQ2SEQ_ONLY = ("tokens", "attention")
+# what seq2seq training takes: option -> Seq2SeqConfig field, and fit()'s own
+SEQ2SEQ_MODEL = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
+                 "bidirectional": "bidirectional", "dropout": "dropout",
+                 "attention": "attention"}
+SEQ2SEQ_TRAINING = ("epochs", "batch_size", "lr", "patience")
 
 
 def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float = 1.0,
@@ -30,10 +36,16 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.errors import ConfigError
     from edgernn.tasks import get_task
 
-    unknown = set(overrides) - set(MODEL_OVERRIDES) - set(TRAINING_OVERRIDES)
+    known = set(MODEL_OVERRIDES) | set(TRAINING_OVERRIDES) | set(SEQ2SEQ_ONLY)
+    unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown training option(s) {', '.join(sorted(unknown))}; known: "
-                          f"{', '.join(list(MODEL_OVERRIDES) + list(TRAINING_OVERRIDES))}")
+                          f"{', '.join(sorted(known))}")
+    if task_name == "seq2seq":
+        return _train_seq2seq(data, seed, size, verbose, overrides)
+    given = sorted(k for k in SEQ2SEQ_ONLY if overrides.get(k) is not None)
+    if given:
+        raise ConfigError(f"--{given[0]} is for --task seq2seq")
     task = get_task(task_name)
     dataset = task.load(data) if data else task.generate(seed=seed, size=size)
     model, training, why = task.sized(dataset)
@@ -48,6 +60,29 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.training import fit          # torch loads only once the data is known good
 
     return fit(task, dataset, config, training, verbose=verbose)
+
+
+def _train_seq2seq(data, seed: int, size: float, verbose: bool, overrides: dict):
+    from edgernn.errors import ConfigError
+    from edgernn.tasks.seq2seq import load
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    foreign = sorted(set(given) - set(SEQ2SEQ_MODEL) - set(SEQ2SEQ_TRAINING) - {"tokens"}
+                     - ({"time_budget"} if not given.get("time_budget") else set()))
+    if foreign:
+        raise ConfigError(f"--{foreign[0].replace('_', '-')} is not a seq2seq option; seq2seq "
+                          f"takes --tokens, --attention, --cell, --hidden, --layers, "
+                          f"--bidirectional, --dropout, --epochs, --batch-size, --lr, "
+                          f"--patience")
+    dataset = load(data, tokens=given.get("tokens") or "chars", seed=seed, size=size)
+    from edgernn.seq2seq import Seq2SeqConfig, fit     # torch, once the data is known good
+
+    fields = {SEQ2SEQ_MODEL[k]: v for k, v in given.items() if k in SEQ2SEQ_MODEL}
+    if fields.get("attention") == "none" and not fields.get("bidirectional"):
+        fields.setdefault("bidirectional", False)
+    config = Seq2SeqConfig(len(dataset.source_vocab), len(dataset.target_vocab), **fields)
+    return fit(dataset, config, seed=seed, verbose=verbose,
+               **{k: v for k, v in given.items() if k in SEQ2SEQ_TRAINING})
 
 
 @dataclass
@@ -101,6 +136,33 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
     quant = quantize(exported.path, quantized_path(exported.path, mode), mode=mode,
                      checkpoint=ckpt_path, gate=Gate(horizon=max(horizon, 100)))
     return DemoResult(result, ckpt_path, exported, report, streaming, quant, mode)
+
+
+def demo_seq2seq(out: str | Path, **train_options) -> dict:
+    """The encoder-decoder pipeline into ``out``: train, export the pair (checked token for
+    token against PyTorch), then decode the held-out split through the runtime, greedy and
+    with beam 4, scored as training scored it."""
+    from edgernn.checkpoint import load_seq2seq
+    from edgernn.exporters.from_torch.seq2seq import export_seq2seq
+    from edgernn.runtime import load
+    from edgernn.tasks.seq2seq import load as load_data
+    from edgernn.tasks.seq2seq import scores
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log("[1/3] train 'seq2seq'")
+    result = train(**train_options)
+    ckpt_path = result.save(out / "model.pt")
+    log("[2/3] export the encoder and the step decoder, checked against PyTorch")
+    exported = export_seq2seq(load_seq2seq(ckpt_path), out / "model.onnx")
+    log("[3/3] decode the held-out split through edgernn.runtime")
+    data = load_data(train_options.get("data"), tokens=train_options.get("tokens") or "chars",
+                     seed=train_options.get("seed", 0), size=train_options.get("size", 1.0))
+    pair = load(exported.encoder, threads=1)
+    runtime = {f"beam {k}": scores([t.text for t in pair.translate_batch(
+        data.test.sources, beam=k)], data.test.targets, data.target_vocab) for k in (1, 4)}
+    return {"train": result.summary(), "checkpoint": str(ckpt_path),
+            "export": exported.to_dict(), "runtime": runtime, "result": result}
 
 
 def form_for(profile, graph, ops) -> tuple[str, str | None]:

@@ -133,17 +133,20 @@ class Engine:
 
     # ---------------------------------------------------------------- running
 
-    def run(self, x: np.ndarray, rows=None) -> np.ndarray:
+    def run(self, x: np.ndarray, rows=None, extra: dict | None = None) -> np.ndarray:
         """One call on ``x`` (batch first, any length); returns a new output array. With
         ``rows``, those rows (in that order) are the batch: gathered, run, scattered back;
-        without, every row of the store is."""
+        without, every row of the store is. ``extra``: the graph's other data inputs (a step
+        decoder's memory and mask), one row per batch row."""
         if rows is not None:
-            y, new = self.model.run(x, self.take(rows, copy=False))
+            y, new = self.model.run(x, self.take(rows, copy=False), extra)
             self.set_state(new, rows)
             return y
         b = self.session.io_binding()                   # y bound first: get_outputs()[0]
         b.bind_output(self.model.output.name, "cpu")
         b.bind_cpu_input(self.model.input.name, x)
+        for name, value in self.model.checked_extra(extra).items():
+            b.bind_cpu_input(name, np.ascontiguousarray(value))
         self._bind_states(b, self._cur, self.rows)
         self.session.run_with_iobinding(b)
         self._cur ^= 1

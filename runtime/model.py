@@ -24,6 +24,7 @@ from edgernn.runtime.metadata import contract_of, open_session, signature
 
 if TYPE_CHECKING:
     from edgernn.runtime.pool import Pool
+    from edgernn.runtime.seq2seq import Seq2SeqModel
     from edgernn.runtime.stream import Stream
 
 
@@ -97,12 +98,14 @@ class Model:
 
     # ---------------------------------------------------------------- running
 
-    def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None
+    def run(self, x: np.ndarray, states: dict[str, np.ndarray] | None = None,
+            extra: dict[str, np.ndarray] | None = None
             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One plain session call on a batch: ``(y, new_states)``; ``states`` is not changed.
-        ``x`` holds frames as the graph takes them (batch first, normalised)."""
+        ``x`` holds frames as the graph takes them (batch first, normalised); ``extra`` the
+        graph's other data inputs by name (a step decoder's memory and mask)."""
         x = _checked(x, self.input, "x")
-        feeds = {self.input.name: x, **self.constants}
+        feeds = {self.input.name: x, **self.constants, **self.checked_extra(extra)}
         if self.states:
             if states is None:
                 states = self.initial_state(x.shape[0] if self.batched else 1)
@@ -120,6 +123,17 @@ class Model:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise DataError(f"ONNX Runtime refused the call: {first}") from None
         return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
+
+    def checked_extra(self, extra: dict | None) -> dict[str, np.ndarray]:
+        """The contract's other data inputs (beyond ``inputs[0]``), checked like ``x``."""
+        if not extra:
+            return {}
+        specs = {t.name: t for t in self.contract.inputs[1:]}
+        unknown = sorted(set(extra) - set(specs))
+        if unknown:
+            raise DataError(f"this model has no data input(s) {', '.join(unknown)}; its other "
+                            f"inputs are {', '.join(specs) or 'none'}")
+        return {name: _checked(value, specs[name], name) for name, value in extra.items()}
 
     def stream(self, *, normalize: bool = True) -> Stream:
         """A new stream with its own state, starting fresh. Frames are in the data's own units;
@@ -258,7 +272,7 @@ def _fingerprints(data: bytes, contract: Contract | None) -> tuple[str, str]:
 
 def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | None = None,
          threads: int | None = None, states=None, constants: dict | None = None,
-         dims: dict | None = None) -> Model:
+         dims: dict | None = None) -> Model | Seq2SeqModel:
     """Load an ONNX model (a path or its bytes) for streaming.
 
     ``profile`` (a device profile name or object) picks providers, threads and session settings;
@@ -267,7 +281,23 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
     frame axes the file leaves open with ``dims`` (``{"sequence": 576}``, or ``{"input[1]":
     576}`` for an axis with no name); or let the runtime infer the states (it warns with what it
     inferred). Named axes are fixed with ONNX Runtime's free-dimension overrides.
+
+    Either file of an exported encoder-decoder pair gives a
+    :class:`~edgernn.runtime.seq2seq.Seq2SeqModel` (the other file is loaded from beside it).
     """
+    loaded = _load_one(model, profile=profile, providers=providers, threads=threads,
+                       states=states, constants=constants, dims=dims)
+    if loaded.contract.seq2seq is not None and not loaded.inferred:
+        from edgernn.runtime.seq2seq import open_pair
+
+        path = None if isinstance(model, (bytes, bytearray)) else Path(model)
+        return open_pair(loaded, path, lambda p: _load_one(p, profile=profile,
+                                                           providers=providers, threads=threads))
+    return loaded
+
+
+def _load_one(model, *, profile=None, providers=None, threads=None, states=None, constants=None,
+              dims=None) -> Model:
     threads, providers = _check_arguments(threads, providers, states, constants)
     if isinstance(model, (bytes, bytearray)):
         data, source = bytes(model), "<bytes>"
@@ -315,7 +345,7 @@ def load(model: str | os.PathLike | bytes, *, profile=None, providers: list | No
         contract, said = infer_contract(inputs, outputs, states, constants, source, dims)
         if states is None:
             warnings.warn(f"{source} carries no edgernn contract; {said}",
-                          InferredContractWarning, stacklevel=2)
+                          InferredContractWarning, stacklevel=3)
     elif constants or dims:
         raise ModelError("constants and dims are for models without an edgernn contract; this "
                          "one has its own")

@@ -157,6 +157,7 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
     from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import InferredContractWarning, load
     from edgernn.runtime.pool import check_poolable
+    from edgernn.runtime.seq2seq import refuse_seq2seq
 
     options.check()
     model_path = Path(model_path)
@@ -167,6 +168,7 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InferredContractWarning)
         model = load(model_path, **(load_kwargs or {}))
+    refuse_seq2seq(model, "a Triton repository")
     contract = model.contract
     try:
         check_poolable(model)

@@ -39,6 +39,8 @@ def command(out, horizon, profile, as_json, **options):
     if profile:
         get_profile(profile)                       # an unknown profile stops here, not later
 
+    if options.get("task_name") == "seq2seq":
+        return _seq2seq(out, profile, as_json, options)
     from edgernn.pipeline import demo
 
     result = demo(out, horizon=horizon, profile=profile, **options)
@@ -76,3 +78,27 @@ def _summary_rows(q) -> list[list]:
     rows.append(["p99 error / fp32 std", 0.0, q.error_p99,
                  f"{q.coverage.mac_share_int8:.0%} MACs {'fp16' if q.mode == 'fp16' else 'int8'}"])
     return rows
+
+
+def _seq2seq(out, profile, as_json, options) -> None:
+    from edgernn.errors import ConfigError
+    from edgernn.pipeline import demo_seq2seq
+
+    if profile:
+        raise ConfigError("--profile picks a streaming graph form; a seq2seq demo exports an "
+                          "encoder and a step decoder and decodes on the CPU")
+    doc = demo_seq2seq(out, **options)
+    result = doc.pop("result")
+    if as_json:
+        echo_json(doc)
+        return
+    print_summary(result)
+    e = doc["export"]
+    click.echo(f"\nexported {e['encoder']} and {e['decoder']}: greedy tokens equal to PyTorch "
+               f"on {e['parity']['tokens_equal']} of {e['parity']['sources']} sources\n")
+    click.echo("held-out split decoded by edgernn.runtime:")
+    click.echo(table([[k, f"{v['exact_match']:.4f}", f"{v['token_error_rate']:.4f}"]
+                      for k, v in doc["runtime"].items()],
+                     ["decoding", "exact match", "token error rate"]))
+    click.echo(f"\nfiles in {out}: model.pt, model.onnx, model.decoder.onnx; try: edgernn run "
+               f"{out}/model.onnx - --beam 4")

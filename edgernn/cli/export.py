@@ -59,13 +59,16 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
       edgernn export model.pt --ops decomposed --exporter dynamo -o model.dec.onnx
       edgernn export model.pt --profile arm64-cpu -o model.arm64.onnx
     """
+    from edgernn.checkpoint import checkpoint_kind
     from edgernn.cli.checks import readable, writable
     from edgernn.pipeline import form_for
 
-    graph, ops = form_for(profile, graph, ops)
     output = output or checkpoint.with_suffix(".onnx")
     readable(checkpoint, "checkpoint")
     writable(output, "--output", inputs={"the checkpoint": checkpoint})
+    if checkpoint_kind(checkpoint) == "seq2seq":
+        return _seq2seq(checkpoint, output, graph, ops, profile, opset, atol, as_json)
+    graph, ops = form_for(profile, graph, ops)
 
     from edgernn.exporters import export
     result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter,
@@ -82,3 +85,27 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
                       ["ops", " ".join(result.op_types)]], ["field", "value"]))
     for note in result.notes:
         click.echo(f"note: {note}")
+
+
+def _seq2seq(checkpoint, output, graph, ops, profile, opset, atol, as_json):
+    """An encoder-decoder checkpoint: the encoder to OUTPUT, the decoder beside it."""
+    from edgernn.checkpoint import load_seq2seq
+    from edgernn.cli.checks import writable
+    from edgernn.errors import ConfigError
+    from edgernn.exporters.from_torch.seq2seq import decoder_path, export_seq2seq
+
+    if graph or ops or profile:
+        raise ConfigError("a seq2seq model exports as an encoder graph and a step decoder "
+                          "graph; --graph, --ops and --profile do not apply to it")
+    writable(decoder_path(output), "the decoder file (beside --output)",
+             inputs={"the checkpoint": checkpoint})
+    result = export_seq2seq(load_seq2seq(checkpoint), output, opset=opset, tolerance=atol)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"wrote {result.encoder} (encoder) and {result.decoder} (step decoder); load "
+               f"either with edgernn.runtime.load()")
+    click.echo(table([["size", f"{result.bytes:,} bytes (both files)"],
+                      ["greedy tokens equal to PyTorch", f"{result.tokens_equal} of "
+                                                          f"{result.sources} sources"],
+                      ["max |score - torch|", result.max_logp_error]], ["field", "value"]))

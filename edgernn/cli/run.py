@@ -88,13 +88,20 @@ atexit.register(_HELD.close)
               help="Language models: 0 picks the likeliest next character, >0 samples.")
 @click.option("--top-k", type=click.IntRange(1), help="Language models: sample from the k best.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--beam", type=click.IntRange(1), default=1, show_default=True,
+              help="Encoder-decoder models: hypotheses kept per step (1: greedy).")
+@click.option("--max-len", type=click.IntRange(1),
+              help="Encoder-decoder models: the longest output [default: the model's].")
 @foreign_options
 def command(model_path, source, fmt, state_file, save_every, save_seconds, resume, raw, profile,
-            threads, temperature, top_k, seed, state_pairs, constant_values, dim_sizes):
+            threads, temperature, top_k, seed, beam, max_len, state_pairs, constant_values,
+            dim_sizes):
     """Stream frames from SOURCE (a file, or - for stdin) and print one JSON line per step.
 
     Each line has the step number and the output; classifiers add the label, forecasters the
     forecast in data units, language models the next character. Output is flushed per step.
+    An encoder-decoder (seq2seq) model reads one input text a line and prints its output,
+    with its length-normalised score (--beam for beam search).
 
     \b
     Examples:
@@ -120,6 +127,13 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                                             who="another edgernn run"))
     model = load(model_path, profile=profile, threads=threads,
                  **foreign_kwargs(state_pairs, constant_values, dim_sizes))
+    if hasattr(model, "translate"):
+        if state_file or resume or raw or fmt:
+            raise click.UsageError("an encoder-decoder model reads one text a line: --state-file"
+                                   ", --resume, --raw and --format do not apply")
+        return _decode_lines(model, source, beam, max_len)
+    if beam != 1 or max_len:
+        raise click.UsageError("--beam and --max-len are for encoder-decoder (seq2seq) models")
     stream = model.stream(normalize=not raw)
     if state_file and state_file.exists():
         stream.load(state_file)
@@ -179,3 +193,33 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
             + "; nothing was streamed" + (" and the state file was left as it was"
                                           if state_file else ""))
     durable.save()
+
+
+def _decode_lines(model, source: str, beam: int, max_len: int | None) -> None:
+    """One JSON line per input line: the input, its output and score (flushed per line)."""
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    where = "stdin" if source == "-" else source
+    count = 0
+    try:
+        for n, line in enumerate(stream, start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                out = model.translate(text, beam=beam, max_len=max_len)
+            except EdgeRNNError as exc:
+                raise DataError(f"line {n} of {where}: {exc}") from None
+            click.echo(json.dumps({"line": n, "input": text, **out.to_dict()},
+                                  ensure_ascii=False))
+            sys.stdout.flush()
+            count += 1
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if count == 0:
+        raise DataError(f"no input lines in {where}; nothing was decoded")

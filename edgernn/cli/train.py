@@ -9,7 +9,8 @@ import click
 from edgernn.cli.common import Finite, echo_json, json_option, table
 from edgernn.choices import NONLINEARITIES
 from edgernn.config import HEADS
-from edgernn.tasks import DEFAULT_TASK, TASKS
+from edgernn.tasks import DEFAULT_TASK, TASK_NAMES
+from edgernn.vocab import ATTENTIONS, SPLITS
 from edgernn.cells import FAMILIES
 
 
@@ -17,13 +18,20 @@ def train_options(f):
     """Options shared by ``train`` and ``demo``: task, data, model and training overrides."""
     options = [
         click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True,
-                     type=click.Choice(list(TASKS)),
+                     type=click.Choice(TASK_NAMES),
                      help="What to learn: classify (one label per sequence; 'keyword' is it on "
-                          "the built-in keyword clips), forecast (the next frame) or charlm "
-                          "(the next character)."),
+                          "the built-in keyword clips), forecast (the next frame), charlm "
+                          "(the next character) or seq2seq (an output text for an input text; "
+                          "built-in: dates to ISO 8601)."),
         click.option("--data", type=click.Path(path_type=Path),
                      help="Your own data instead of the built-in data set (.npz; .csv for "
-                          "forecast; .txt for charlm). See the README for the layout."),
+                          "forecast; .txt for charlm; source<TAB>target lines for seq2seq). "
+                          "See the README for the layout."),
+        click.option("--tokens", type=click.Choice(SPLITS),
+                     help="seq2seq: characters or space-separated words [default: chars]."),
+        click.option("--attention", type=click.Choice(ATTENTIONS),
+                     help="seq2seq: the decoder's attention over the input, or none (the "
+                          "encoder's last state only) [default: luong]."),
         click.option("--cell", type=click.Choice(sorted(FAMILIES)), help="Recurrent cell."),
         click.option("--nonlinearity", type=click.Choice(NONLINEARITIES),
                      help="Activation of 'rnn' cells."),
@@ -70,6 +78,8 @@ def run_training(task_name, data, seed, size, verbose=True, **overrides):
 
 
 def print_summary(result) -> None:
+    if hasattr(result, "save"):
+        return _print_seq2seq(result)
     t = result.task
     rows = [[f"test {t.metric}", result.test_metric]]
     rows += [[k.replace("_", " "), v] for k, v in result.baseline.items()]
@@ -82,6 +92,18 @@ def print_summary(result) -> None:
     click.echo(table(rows, ["figure", "value"]))
     if not result.reached:
         click.echo(f"\nthe test {t.metric} is not at the useful level: {t.advice()}")
+
+
+def _print_seq2seq(result) -> None:
+    c, test = result.model.config, result.test
+    click.echo(f"seq2seq: {c.cell} {c.hidden_size}x{c.num_layers}"
+               f"{' bidirectional' if c.bidirectional else ''} encoder, attention "
+               f"{c.attention}; vocabularies {len(result.source)} -> {len(result.target)}")
+    rows = [["test exact match", f"{test['exact_match']:.4f} +/- {test['exact_match_se']:.4f}"],
+            ["test token error rate", f"{test['token_error_rate']:.4f}"],
+            ["test pairs", test["sequences"]], ["epochs", len(result.history)],
+            ["stopped", result.stop_reason], ["seconds", round(result.seconds, 1)]]
+    click.echo(table(rows, ["figure", "value"]))
 
 
 @click.command("train")
@@ -104,7 +126,10 @@ def command(output, as_json, **options):
     readable(options.get("data"), "--data")
     writable(output, "--output", inputs={"the training data": options.get("data")})
     result = run_training(**options)
-    save_checkpoint(output, result.checkpoint())
+    if hasattr(result, "save"):                       # seq2seq: its own checkpoint
+        result.save(output)
+    else:
+        save_checkpoint(output, result.checkpoint())
     if as_json:
         echo_json({**result.summary(), "checkpoint": str(output)})
     else:

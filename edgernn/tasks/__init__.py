@@ -17,6 +17,9 @@ from edgernn.tasks.keyword import ClassifyTask
 TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask("keyword"), ClassifyTask("classify"),
                                               ForecastTask(), CharLMTask())}
 DEFAULT_TASK = "keyword"
+# Sequence to sequence (edgernn/tasks/seq2seq.py) pairs texts with an encoder-decoder model: not
+# a Task of frames and labels, but a task kind train, export and run take all the same.
+TASK_NAMES = (*TASKS, "seq2seq")
 
 
 def get_task(name: str) -> Task:
@@ -26,4 +29,4 @@ def get_task(name: str) -> Task:
         raise ConfigError(f"unknown task {name!r}; built-in tasks are {', '.join(TASKS)}") from None
 
 
-__all__ = ["DEFAULT_TASK", "TASKS", "Split", "Task", "TaskData", "get_task"]
+__all__ = ["DEFAULT_TASK", "TASKS", "TASK_NAMES", "Split", "Task", "TaskData", "get_task"]

@@ -90,7 +90,56 @@ def build_models(folder: str | Path) -> Path:
     from tests.runtime.shapes import build as build_shapes
 
     build_shapes(folder)
+    build_seq2seq(folder)
     return folder
+
+
+# Encoder-decoder pairs: a GRU with Luong attention trained briefly on the built-in dates (so
+# its outputs mean something), and untrained ones covering the other forms: a 2-layer LSTM with
+# Bahdanau attention, and a unidirectional GRU without attention handing its last state over.
+SEQ2SEQ = {"s2s_luong": dict(cell="gru", attention="luong", hidden_size=48, embedding_dim=24),
+           "s2s_bahdanau": dict(cell="lstm", attention="bahdanau", num_layers=2, hidden_size=16,
+                                embedding_dim=8),
+           "s2s_none": dict(cell="gru", attention="none", bidirectional=False, bridge="none",
+                            hidden_size=16, embedding_dim=8)}
+SEQ2SEQ_SOURCES = ["3 March 2021", "June 26, 1953", "12/25/1999", "Tue, May 20 2014",
+                   "1st of January 2000", "19700101"]
+
+
+def build_seq2seq(folder: Path) -> None:
+    """The pairs, and what PyTorch's greedy decoding gives for SEQ2SEQ_SOURCES
+    (seq2seq_reference.json), so a device install checks its decoding without torch."""
+    import json
+
+    from edgernn.checkpoint import load_seq2seq
+    from edgernn.exporters.from_torch.seq2seq import export_seq2seq
+    from edgernn.seq2seq import Seq2Seq, Seq2SeqConfig, fit, save_checkpoint
+    from edgernn.tasks.seq2seq import load
+
+    data = load(size=0.5, seed=0)
+    reference = {}
+    for name, options in SEQ2SEQ.items():
+        config = Seq2SeqConfig(len(data.source_vocab), len(data.target_vocab), **options)
+        if name == "s2s_luong":
+            trained = fit(data, config, epochs=20, verbose=False)
+            model, max_len = trained.model, trained.max_len
+        else:
+            import torch
+
+            torch.manual_seed(1)
+            model, max_len = Seq2Seq(config).eval(), 14
+        ckpt_path = save_checkpoint(folder / f"{name}.pt", model, data.source_vocab,
+                                    data.target_vocab, max_len, data.ref)
+        ckpt = load_seq2seq(ckpt_path)
+        export_seq2seq(ckpt, folder / f"{name}.onnx")
+        bos, eos = data.target_vocab.specials["bos"], data.target_vocab.specials["eos"]
+        reference[name] = []
+        for text in SEQ2SEQ_SOURCES:
+            tokens, logps = ckpt.model.greedy(data.source_vocab.encode(text), bos, eos, max_len)
+            ended = tokens + ([eos] if len(tokens) < max_len else [])
+            reference[name].append({"source": text, "tokens": tokens, "log_prob": float(sum(
+                lp[t] for lp, t in zip(logps, ended)))})
+    (folder / "seq2seq_reference.json").write_text(json.dumps(reference))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,235 @@
+"""Encoder-decoder models on the device: greedy and beam search over the step decoder.
+
+``load("model.onnx")`` of either file of an exported pair gives a :class:`Seq2SeqModel`::
+
+    g2p = edgernn.runtime.load("g2p.onnx")
+    g2p.translate("edge").text                       # greedy
+    g2p.translate("edge", beam=4).hypotheses         # n-best, length-normalised scores
+    g2p.translate_batch(["edge", "runtime"], beam=4) # many inputs, one decoder call a step
+
+The encoder runs once per input (each at its own length: no padding reaches a bidirectional
+encoder). The decoder then runs once per output step for every live hypothesis of every input
+together: hypotheses are rows of one batched call, and after each step the rows' state is
+reordered by parent in the state store (:meth:`~edgernn.runtime.engine.Engine.reorder`).
+Beam 1 is greedy decoding exactly. Scores are log-probabilities per output token, the end
+token included (length-normalised), so long and short outputs compare fairly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
+from edgernn.runtime.engine import Engine
+
+
+@dataclass
+class Translation:
+    text: str
+    tokens: list[int]
+    score: float                  # log-probability per output token (end token included)
+    log_prob: float               # total log-probability
+    finished: bool = True         # ended with the end token (not cut at max_len)
+    hypotheses: list = field(default_factory=list)   # n-best Translations, best first
+
+    def to_dict(self) -> dict:
+        return {"output": self.text, "score": round(self.score, 6),
+                "log_prob": round(self.log_prob, 6), "finished": self.finished}
+
+
+class Seq2SeqModel:
+    def __init__(self, encoder, decoder):
+        self.encoder, self.decoder = encoder, decoder
+        spec = encoder.contract.seq2seq
+        self.spec = spec
+        self.source, self.target, self.max_len = spec.source, spec.target, spec.max_len
+        self.bos, self.eos = self.target.specials["bos"], self.target.specials["eos"]
+        self.attention = spec.attention != "none"
+        self.state_names = [s.name for s in decoder.states]
+        self.source_name = encoder.contract.inputs[0].name
+        self.contract = encoder.contract
+
+    def __repr__(self) -> str:
+        return (f"Seq2SeqModel({self.encoder.source!r}, attention={self.spec.attention!r}, "
+                f"vocabularies {len(self.source)}->{len(self.target)})")
+
+    @property
+    def providers(self) -> list[str]:
+        return self.decoder.providers
+
+    def stream(self, **_):
+        refuse_seq2seq(self, "stream()")
+
+    def pool(self, **_):
+        refuse_seq2seq(self, "pool()")
+
+    # ---------------------------------------------------------------- decoding
+
+    def translate(self, source, *, beam: int = 1, max_len: int | None = None,
+                  n_best: int = 1) -> Translation:
+        """The output for one input (text, or a list of source token ids)."""
+        return self.translate_batch([source], beam=beam, max_len=max_len, n_best=n_best)[0]
+
+    def translate_batch(self, sources, *, beam: int = 1, max_len: int | None = None,
+                        n_best: int = 1) -> list[Translation]:
+        """Outputs for many inputs, decoded together: each equals decoding it alone."""
+        beam, max_len, n_best = self._check(beam, max_len, n_best)
+        ids = [self._ids(s) for s in sources]
+        if not ids:
+            return []
+        return self._search(ids, beam, max_len, n_best)
+
+    def _check(self, beam, max_len, n_best):
+        if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
+            raise ConfigError(f"beam must be a positive int (1 is greedy), got {beam!r}")
+        max_len = self.max_len if max_len is None else max_len
+        if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) \
+                or max_len < 1:
+            raise ConfigError(f"max_len must be a positive int, got {max_len!r}")
+        if not isinstance(n_best, (int, np.integer)) or not 1 <= n_best <= beam:
+            raise ConfigError(f"n_best must be between 1 and the beam ({beam}), got {n_best!r}")
+        return int(beam), int(max_len), int(n_best)
+
+    def _ids(self, source) -> list[int]:
+        if isinstance(source, str):
+            if not self.source.tokenize(source):
+                raise DataError("an input has no tokens; pass some text")
+            ids = self.source.encode(source)
+        else:
+            try:
+                ids = [int(i) for i in source]
+            except (TypeError, ValueError):
+                raise DataError(f"an input is text or a list of token ids, got "
+                                f"{type(source).__name__}") from None
+            if any(not 0 <= i < len(self.source) for i in ids):
+                raise DataError(f"source token ids run from 0 to {len(self.source) - 1}")
+        if not ids:
+            raise DataError("an input has no tokens; pass some text")
+        return ids
+
+    def _encode(self, ids: list[int]):
+        session = self.encoder.session
+        names = [o.name for o in session.get_outputs()]
+        outs = dict(zip(names, session.run(None, {self.source_name: np.array([ids],
+                                                                              np.int64)})))
+        return outs
+
+    def _search(self, sources: list[list[int]], k: int, max_len: int, n_best: int):
+        N, rows = len(sources), len(sources) * k
+        encoded = [self._encode(ids) for ids in sources]
+        extra = {}
+        if self.attention:
+            S = max(len(ids) for ids in sources)
+            extra["memory"] = np.repeat(_padded([e["memory"] for e in encoded], S), k, 0)
+            extra["keys"] = np.repeat(_padded([e["keys"] for e in encoded], S), k, 0)
+            mask = np.zeros((N, S), np.float32)
+            for n, ids in enumerate(sources):
+                mask[n, :len(ids)] = 1.0
+            extra["mask"] = np.repeat(mask, k, 0)
+        engine = Engine(self.decoder, rows, device="cpu")
+        engine.set_state({name: np.repeat(np.concatenate([e[name] for e in encoded]), k, 0)
+                          for name in self.state_names})
+        prev = np.full(rows, self.bos, np.int64)
+        scores = np.full((N, k), -np.inf)
+        scores[:, 0] = 0.0                                    # one live hypothesis to start
+        history = [[[] for _ in range(k)] for _ in range(N)]
+        finished = [[] for _ in range(N)]
+        done = np.zeros(N, bool)
+        for _ in range(max_len):
+            logp = engine.run(prev, extra=extra).astype(np.float64)   # (rows, V)
+            V = logp.shape[1]
+            flat = (scores[:, :, None] + logp.reshape(N, k, V)).reshape(N, k * V)
+            parents = np.arange(rows)
+            for n in range(N):
+                if done[n]:
+                    continue
+                live = []
+                for idx in np.argsort(-flat[n], kind="stable")[:2 * k]:
+                    total = flat[n, idx]
+                    if not np.isfinite(total):
+                        break
+                    parent, token = divmod(int(idx), V)
+                    if token == self.eos:
+                        finished[n].append((history[n][parent], float(total), True))
+                    else:
+                        live.append((parent, token, float(total)))
+                    if len(live) == k or len(finished[n]) >= k:
+                        break
+                if len(finished[n]) >= k or not live:
+                    done[n] = True
+                    continue
+                new_history = []
+                for j in range(k):
+                    if j < len(live):
+                        parent, token, total = live[j]
+                        parents[n * k + j] = n * k + parent
+                        prev[n * k + j] = token
+                        scores[n, j] = total
+                        new_history.append(history[n][parent] + [token])
+                    else:
+                        scores[n, j] = -np.inf
+                        new_history.append([])
+                history[n] = new_history
+            if done.all():
+                break
+            engine.reorder(np.arange(rows), parents)
+        results = []
+        for n in range(N):
+            hyps = list(finished[n])
+            if not done[n]:                                   # cut at max_len: unfinished
+                hyps += [(history[n][j], float(scores[n, j]), False) for j in range(k)
+                         if np.isfinite(scores[n, j])]
+            ranked = sorted((self._translation(t, lp, end) for t, lp, end in hyps),
+                            key=lambda h: -h.score)
+            best = ranked[0]
+            best.hypotheses = ranked[:n_best]
+            results.append(best)
+        return results
+
+    def _translation(self, tokens, log_prob, finished) -> Translation:
+        length = len(tokens) + (1 if finished else 0)
+        return Translation(self.target.decode(tokens), list(tokens),
+                           log_prob / max(1, length), log_prob, finished)
+
+
+def refuse_seq2seq(model, what: str) -> None:
+    """One clear error where a streaming model is needed and ``model`` is an encoder-decoder."""
+    if isinstance(model, Seq2SeqModel):
+        raise StreamingError(f"{model.encoder.source} is an encoder-decoder (seq2seq) model: it "
+                             f"decodes whole inputs, it does not stream frames, so {what} does "
+                             f"not take it. Decode with model.translate() or 'edgernn run "
+                             f"MODEL texts.txt'")
+
+
+def _padded(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    """(1, S_i, D) arrays to one (N, length, D), zeros after each one's end."""
+    out = np.zeros((len(arrays), length, arrays[0].shape[-1]), arrays[0].dtype)
+    for n, a in enumerate(arrays):
+        out[n, :a.shape[1]] = a[0]
+    return out
+
+
+def open_pair(loaded, path: Path | None, load_partner) -> Seq2SeqModel:
+    """The pair ``loaded`` (either file) belongs to: its partner is loaded from beside it and
+    must carry the same weights hash and the other role."""
+    spec = loaded.contract.seq2seq
+    if path is None:
+        raise ModelError("an encoder-decoder model is two files; load it from its path (the "
+                         "partner file is found beside it), not from bytes")
+    partner_path = Path(path).parent / spec.partner
+    if not partner_path.is_file():
+        raise ModelError(f"{path} is the {spec.role} of an encoder-decoder model; its "
+                         f"{'decoder' if spec.role == 'encoder' else 'encoder'} "
+                         f"{partner_path.name} is not beside it. Keep the two files together")
+    partner = load_partner(partner_path)
+    other = partner.contract.seq2seq
+    if other is None or other.role == spec.role or (
+            partner.contract.provenance.weights_sha256
+            != loaded.contract.provenance.weights_sha256):
+        raise ModelError(f"{partner_path} is not the partner of {path} (another model's "
+                         f"{other.role if other else 'file'}); export the pair again")
+    encoder, decoder = (loaded, partner) if spec.role == "encoder" else (partner, loaded)
+    return Seq2SeqModel(encoder, decoder)

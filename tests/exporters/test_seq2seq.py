@@ -1,0 +1,161 @@
+"""Sequence to sequence on the host: training reaches the task, the export writes a checked pair,
+and the CLI takes a user's pairs file through train, export and run.
+
+The export's own check is the parity test: it decodes held-out sources through ONNX Runtime
+with edgernn's decoding loop and refuses to write unless every greedy output equals PyTorch's,
+token for token, with total log-probabilities within 1e-4 per output token.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from edgernn.checkpoint import load_checkpoint, load_seq2seq  # noqa: E402
+from edgernn.errors import CheckpointError, DataError  # noqa: E402
+from edgernn.exporters.from_torch.seq2seq import decoder_path, export_seq2seq  # noqa: E402
+from edgernn.runtime import load  # noqa: E402
+from edgernn.seq2seq import Seq2SeqConfig, fit  # noqa: E402
+from edgernn.tasks.seq2seq import edit_distance, read_pairs, scores  # noqa: E402
+from edgernn.tasks.seq2seq import load as load_data  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dates_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("s2s")
+    data = load_data(size=0.8, seed=0)
+    config = Seq2SeqConfig(len(data.source_vocab), len(data.target_vocab), hidden_size=64,
+                           embedding_dim=32)
+    result = fit(data, config, epochs=10, verbose=False)
+    return data, result, result.save(d / "dates.pt")
+
+
+def test_training_learns_the_dates_and_the_runtime_keeps_it(dates_model, tmp_path):
+    data, result, ckpt_path = dates_model
+    assert result.test["exact_match"] >= 0.95 and result.test["token_error_rate"] <= 0.02
+    exported = export_seq2seq(load_seq2seq(ckpt_path), tmp_path / "dates.onnx")
+    assert exported.tokens_equal == exported.sources == 40
+    pair = load(exported.encoder)
+    greedy = [t.text for t in pair.translate_batch(data.test.sources)]
+    # the runtime's greedy outputs are PyTorch's: the same exact match on the whole split
+    assert scores(greedy, data.test.targets, data.target_vocab)["exact_match"] == \
+        result.test["exact_match"]
+    beam = [t.text for t in pair.translate_batch(data.test.sources, beam=4)]
+    assert scores(beam, data.test.targets, data.target_vocab)["exact_match"] >= 0.95
+
+
+def test_the_pair_carries_its_contract(dates_model, tmp_path):
+    data, result, ckpt_path = dates_model
+    exported = export_seq2seq(load_seq2seq(ckpt_path), tmp_path / "m.onnx")
+    assert exported.decoder == decoder_path(tmp_path / "m.onnx") == tmp_path / "m.decoder.onnx"
+    pair = load(tmp_path / "m.onnx")
+    enc, dec = pair.encoder.contract, pair.decoder.contract
+    assert (enc.graph, dec.graph) == ("sequence", "step")
+    assert (enc.seq2seq.role, enc.seq2seq.partner) == ("encoder", "m.decoder.onnx")
+    assert (dec.seq2seq.role, dec.seq2seq.partner) == ("decoder", "m.onnx")
+    assert enc.seq2seq.target.tokens == data.target_vocab.tokens
+    assert enc.seq2seq.source.append_eos and enc.seq2seq.max_len == result.max_len
+    assert enc.provenance.weights_sha256 == dec.provenance.weights_sha256
+    assert [s.name for s in dec.states] == ["h"] and dec.states[0].layout[0] == "batch"
+    assert dec.parity[0].details["tokens_equal"] == 40
+    assert enc.dataset.name == "dates"
+    for path in (tmp_path / "m.onnx", tmp_path / "m.decoder.onnx"):
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+    again = export_seq2seq(load_seq2seq(ckpt_path), tmp_path / "n.onnx")     # deterministic
+    assert again.bytes == exported.bytes
+
+
+@pytest.mark.parametrize("cell, attention, bidirectional, layers",
+                         [("lstm", "bahdanau", True, 2), ("gru", "none", False, 1),
+                          ("rnn", "luong", False, 1)])
+def test_every_form_exports_with_parity(tmp_path, cell, attention, bidirectional, layers):
+    from edgernn.seq2seq import Seq2Seq, save_checkpoint
+
+    data = load_data(size=0.1, seed=1)
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(data.source_vocab), len(data.target_vocab), cell=cell,
+                                  attention=attention, bidirectional=bidirectional,
+                                  num_layers=layers, hidden_size=12, embedding_dim=6,
+                                  bridge="linear")).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, data.source_vocab, data.target_vocab, 12,
+                           data.ref)
+    exported = export_seq2seq(load_seq2seq(path), tmp_path / "m.onnx")
+    assert exported.tokens_equal == exported.sources and exported.max_logp_error < 1e-4
+
+
+def test_metrics():
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance([], [1, 2]) == 2
+    data = load_data(size=0.01)
+    s = scores(["2021-03-03", "2021-03-04"], ["2021-03-03", "2021-03-03"], data.target_vocab)
+    assert s["exact_match"] == 0.5 and s["token_error_rate"] == pytest.approx(1 / 20)
+
+
+def test_a_seq2seq_checkpoint_is_named_where_a_frame_model_is_expected(dates_model):
+    with pytest.raises(CheckpointError, match="encoder-decoder .*seq2seq.* checkpoint"):
+        load_checkpoint(dates_model[2])
+
+
+def _word_pairs(path, n=400, seed=0):
+    """Word sequences and their reversal: a words-level task of the user's own."""
+    rng = np.random.default_rng(seed)
+    words = ["red", "green", "blue", "cat", "dog", "sun", "moon", "tree", "rock", "rain"]
+    lines = []
+    for _ in range(n):
+        seq = list(rng.choice(words, int(rng.integers(2, 5))))
+        lines.append(" ".join(seq) + "\t" + " ".join(reversed(seq)))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_cli_takes_a_user_pairs_file_through_train_export_and_run(tmp_path):
+    pairs = _word_pairs(tmp_path / "pairs.tsv")
+    out = run_cli("train", "--task", "seq2seq", "--data", pairs, "--tokens", "words",
+                  "--attention", "bahdanau", "--cell", "lstm", "--hidden", "32", "--epochs",
+                  "25", "-o", tmp_path / "w.pt", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["task"] == "seq2seq" and doc["model"]["attention"] == "bahdanau"
+    assert doc["test"]["exact_match"] >= 0.5                  # reversal of <= 4 words
+    assert run_cli("export", tmp_path / "w.pt", "-o", tmp_path / "w.onnx").returncode == 0
+    assert (tmp_path / "w.decoder.onnx").is_file()
+    pair = load(tmp_path / "w.onnx")
+    assert pair.source.split == "words"
+    ran = run_cli("run", tmp_path / "w.onnx", "-", "--beam", "3",
+                  input="red cat moon\nsun tree\n")
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    got = [json.loads(v) for v in lines]
+    assert [g["output"] for g in got] == [pair.translate(t, beam=3).text
+                                          for t in ("red cat moon", "sun tree")]
+
+
+def test_bad_pairs_and_options_get_one_clear_message(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a\tb\n" * 20 + "no tab here\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 21 .* is not one source<TAB>target pair"):
+        read_pairs(bad)
+    out = run_cli("train", "--task", "seq2seq", "--data", bad, "-o", tmp_path / "x.pt")
+    assert out.returncode == 1 and "line 21" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "x.pt").exists()
+    out = run_cli("train", "--task", "forecast", "--tokens", "words")
+    assert out.returncode == 2 and "--tokens is for --task seq2seq" in out.stderr
+    out = run_cli("train", "--task", "seq2seq", "--bptt", "5")
+    assert out.returncode == 2 and "--bptt is not a seq2seq option" in out.stderr
+
+
+def test_verbs_for_streaming_models_refuse_a_pair_clearly(dates_model, tmp_path):
+    export_seq2seq(load_seq2seq(dates_model[2]), tmp_path / "p.onnx")
+    for args, words in ((["bench", "p.onnx"], "does not stream frames"),
+                        (["web", "p.onnx", "-o", "page"], "does not stream frames"),
+                        (["triton", "p.onnx", "-o", "repo"], "does not stream frames"),
+                        (["quantize", "p.decoder.onnx"], "encoder-decoder"),
+                        (["validate", str(dates_model[2]), "p.onnx"], "encoder-decoder")):
+        out = run_cli(*[tmp_path / a if a.startswith("p.") or a in ("page", "repo") else a
+                        for a in args])
+        assert out.returncode in (1, 2) and words in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+    assert not (tmp_path / "page").exists() and not (tmp_path / "repo").exists()
