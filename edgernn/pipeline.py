@@ -19,7 +19,7 @@ MODEL_OVERRIDES = {"cell": "cell", "nonlinearity": "nonlinearity", "hidden": "hi
                    "dropout": "dropout", "head": "head"}
 TRAINING_OVERRIDES = ("epochs", "batch_size", "lr", "bptt", "patience", "min_delta",
                       "warmup_steps", "time_budget", "difference")
-SEQ2SEQ_ONLY = ("tokens", "attention")
+SEQ2SEQ_ONLY = ("tokens", "target_tokens", "attention")
 # what seq2seq training takes: option -> Seq2SeqConfig field, and fit()'s own
 SEQ2SEQ_MODEL = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
                  "bidirectional": "bidirectional", "dropout": "dropout",
@@ -67,14 +67,17 @@ def _train_seq2seq(data, seed: int, size: float, verbose: bool, overrides: dict)
     from edgernn.tasks.seq2seq import load
 
     given = {k: v for k, v in overrides.items() if v is not None}
-    foreign = sorted(set(given) - set(SEQ2SEQ_MODEL) - set(SEQ2SEQ_TRAINING) - {"tokens"}
+    foreign = sorted(set(given) - set(SEQ2SEQ_MODEL) - set(SEQ2SEQ_TRAINING)
+                     - {"tokens", "target_tokens"}
                      - ({"time_budget"} if not given.get("time_budget") else set()))
     if foreign:
         raise ConfigError(f"--{foreign[0].replace('_', '-')} is not a seq2seq option; seq2seq "
-                          f"takes --tokens, --attention, --cell, --hidden, --layers, "
+                          f"takes --tokens, --target-tokens, --attention, --cell, --hidden, "
+                          f"--layers, "
                           f"--bidirectional, --dropout, --epochs, --batch-size, --lr, "
                           f"--patience")
-    dataset = load(data, tokens=given.get("tokens") or "chars", seed=seed, size=size)
+    dataset = load(data, tokens=given.get("tokens") or "chars", seed=seed, size=size,
+                   target_tokens=given.get("target_tokens"))
     from edgernn.seq2seq import Seq2SeqConfig, fit     # torch, once the data is known good
 
     fields = {SEQ2SEQ_MODEL[k]: v for k, v in given.items() if k in SEQ2SEQ_MODEL}
@@ -157,7 +160,8 @@ def demo_seq2seq(out: str | Path, **train_options) -> dict:
     exported = export_seq2seq(load_seq2seq(ckpt_path), out / "model.onnx")
     log("[3/3] decode the held-out split through edgernn.runtime")
     data = load_data(train_options.get("data"), tokens=train_options.get("tokens") or "chars",
-                     seed=train_options.get("seed", 0), size=train_options.get("size", 1.0))
+                     seed=train_options.get("seed", 0), size=train_options.get("size", 1.0),
+                     target_tokens=train_options.get("target_tokens"))
     pair = load(exported.encoder, threads=1)
     runtime = {f"beam {k}": scores([t.text for t in pair.translate_batch(
         data.test.sources, beam=k)], data.test.targets, data.target_vocab) for k in (1, 4)}

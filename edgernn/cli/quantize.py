@@ -101,6 +101,7 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
             raise ConfigError(f"profile {profile!r} prefers fp32 artifacts: there is nothing to "
                               f"quantize for it. Pass --mode to quantize anyway")
     mode = mode or DEFAULT_QUANTIZE_MODE
+    explicit_output = output is not None
     output = output or quantized_path(model_path, mode)
     readable(model_path, "model")
     for path, what in ((checkpoint, "--checkpoint"), (data, "--data"),
@@ -108,6 +109,10 @@ def command(model_path, output, mode, profile, checkpoint, data, calibration, ca
         readable(path, what)
     writable(output, "--output", inputs={"the model": model_path, "the checkpoint": checkpoint,
                                          "the data": data, "the calibration file": calibration})
+    encoder = _pair_encoder(model_path)
+    if encoder is not None:
+        return _pair(model_path, encoder, output if explicit_output else None, mode, data,
+                     max_drop, force, as_json)
     log(f"quantize {model_path} ({mode}): convert, then the gate on the model's own data")
     try:
         report = _run(model_path, output, mode, checkpoint, data, calibration,
@@ -133,3 +138,59 @@ def _run(model_path, output, mode, checkpoint, data, calibration, calibration_fr
                     calibration=calibration, calibration_frames=calibration_frames,
                     inputs=inputs, recurrent=recurrent, force=force,
                     gate=Gate(horizon=horizon, max_error=max_error, max_drop=max_drop))
+
+
+def _pair_encoder(path) -> Path | None:
+    """The encoder's path when ``path`` is either file of an encoder-decoder pair."""
+    from edgernn.exporters.artifact import contract_in, read_proto
+
+    try:
+        spec = contract_in(read_proto(path), str(path)).seq2seq
+    except Exception:          # not readable or no contract: quantize() says so in its terms
+        return None
+    if spec is None:
+        return None
+    return Path(path) if spec.role == "encoder" else Path(path).parent / spec.partner
+
+
+def _pair(model_path, encoder, output, mode, data, max_drop, force, as_json) -> None:
+    """An encoder-decoder pair: both graphs int8, judged on the held-out pairs."""
+    from edgernn.cli.checks import writable
+    from edgernn.errors import ConfigError, ParityError
+    from edgernn.exporters.from_torch.seq2seq import decoder_path
+    from edgernn.exporters.quant.seq2seq import quantize_pair
+
+    if mode != "dynamic":
+        raise ConfigError("an encoder-decoder pair is quantized dynamic (row-independent int8); "
+                          "--mode static and fp16 do not take it yet")
+    out = output or quantized_path(encoder, "dynamic")
+    for path in (out, decoder_path(out)):
+        writable(path, "--output", inputs={"the model": model_path,
+                                           "its decoder": decoder_path(model_path),
+                                           "the data": data})
+    log(f"quantize {model_path} and its decoder (int8): convert, then decode the held-out "
+        f"pairs with both")
+    try:
+        report = quantize_pair(model_path, out, data=data, max_drop=max_drop, force=force)
+    except ParityError as exc:
+        if as_json and exc.report is not None:
+            echo_json(exc.report.to_dict())
+        raise
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    click.echo(f"wrote {report.encoder} and {report.decoder}"
+               + ("" if report.passed else " (FAILED the gate; --force)"))
+    c = report.check
+    click.echo(table([
+        ["exact match (greedy)", f"{c.value:.4f} vs fp32 {c.reference:.4f} "
+                                 f"({'ok' if c.passed else 'FAIL'}: {c.describe()})"],
+        ["token error rate", f"{report.token_error_int8:.4f} vs fp32 "
+                             f"{report.token_error_fp32:.4f}"],
+        ["outputs changed", f"{report.changed} of {c.items}"],
+        ["size", f"{report.bytes_int8:,} bytes = {report.size_ratio:.3f} x fp32"],
+        ["int8 share of products", ", ".join(f"{k} {v:.1%}"
+                                              for k, v in report.mac_share.items())]],
+        ["figure", "value"]))
+    for note in report.notes:
+        click.echo(f"note: {note}")

@@ -29,6 +29,9 @@ def train_options(f):
                           "See the README for the layout."),
         click.option("--tokens", type=click.Choice(SPLITS),
                      help="seq2seq: characters or space-separated words [default: chars]."),
+        click.option("--target-tokens", type=click.Choice(SPLITS),
+                     help="seq2seq: how targets split, when not as --tokens (e.g. characters "
+                          "in, space-separated phonemes out)."),
         click.option("--attention", type=click.Choice(ATTENTIONS),
                      help="seq2seq: the decoder's attention over the input, or none (the "
                           "encoder's last state only) [default: luong]."),

@@ -58,14 +58,22 @@ def compare_metric(task, reference_outputs: np.ndarray, outputs: np.ndarray, spl
     ``max_drop`` is in the task's terms: accuracy points (0.01 = one point), a share of the
     reference for relative metrics (MAE: 0.05 = 5 %), bits per character; None: the task's.
     """
-    a = task.item_scores(reference_outputs, split, post).astype(np.float64)
-    b = task.item_scores(outputs, split, post).astype(np.float64)
-    reference, value = float(a.mean()), float(b.mean())
-    diff = (b - a) * (-1.0 if task.higher_is_better else 1.0)            # > 0: worse
-    se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+    a = task.item_scores(reference_outputs, split, post)
+    b = task.item_scores(outputs, split, post)
     drop = task.metric_tolerance if max_drop is None else max_drop
-    drop = drop * (abs(reference) if task.metric_relative else 1.0)
+    drop = drop * (abs(float(np.mean(a))) if task.metric_relative else 1.0)
     pa, pb = task.predictions(reference_outputs, split), task.predictions(outputs, split)
     changed = None if pa is None else int((pa != pb).sum())
-    return MetricCheck(task.metric, reference, value, int(diff.size), float(diff.mean()), drop,
-                       se, changed)
+    return paired_check(task.metric, a, b, task.higher_is_better, drop, changed)
+
+
+def paired_check(metric: str, reference_items, items, higher_is_better: bool, max_drop: float,
+                 changed: int | None = None) -> MetricCheck:
+    """The rule on per-item scores of the same items: worse by at most ``max_drop`` (metric
+    units) plus ``Z`` standard errors of the paired difference's mean."""
+    a = np.asarray(reference_items, np.float64)
+    b = np.asarray(items, np.float64)
+    diff = (b - a) * (-1.0 if higher_is_better else 1.0)                 # > 0: worse
+    se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return MetricCheck(metric, float(a.mean()), float(b.mean()), int(diff.size),
+                       float(diff.mean()), float(max_drop), se, changed)

@@ -125,9 +125,12 @@ def split_pairs(pairs: Pairs, seed: int, val: float = 0.1, test: float = 0.1):
 
 
 def load(data: str | Path | None = None, *, tokens: str = "chars", seed: int = 0,
-         size: float = 1.0, max_vocab: int | None = None) -> Seq2SeqData:
+         size: float = 1.0, max_vocab: int | None = None,
+         target_tokens: str | None = None) -> Seq2SeqData:
     """The user's pairs file, or the built-in dates (3,000 pairs at ``size`` 1), split
-    and with vocabularies built on the training part."""
+    and with vocabularies built on the training part. ``tokens`` splits both sides, unless
+    ``target_tokens`` splits the targets otherwise (grapheme-to-phoneme: characters in,
+    space-separated phonemes out)."""
     if data is not None:
         pairs = read_pairs(data)
         name = Path(data).name
@@ -137,12 +140,12 @@ def load(data: str | Path | None = None, *, tokens: str = "chars", seed: int = 0
     train, val, test = split_pairs(pairs, seed)
     source = Vocabulary.build(train.sources, tokens, max_size=max_vocab,
                               specials=("pad", "eos", "unk"), append_eos=True)
-    target = Vocabulary.build(train.targets, tokens, max_size=max_vocab)
+    target = Vocabulary.build(train.targets, target_tokens or tokens, max_size=max_vocab)
     parts = {"train": len(train), "val": len(val), "test": len(test)}
     steps = sum(len(source.tokenize(s)) for s in pairs.sources)
     if data is not None:
         ref = DataRef("file", name, path=str(Path(data).resolve()), sha256=file_sha256(data),
-                      sequences=len(pairs), steps=steps, splits=parts)
+                      seed=seed, sequences=len(pairs), steps=steps, splits=parts)
     else:
         ref = DataRef("builtin", name, seed=seed, size=float(size), sequences=len(pairs),
                       steps=steps, splits=parts)

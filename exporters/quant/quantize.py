@@ -130,8 +130,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     contract = contract_in(given, str(in_path))
     if contract.seq2seq is not None:
         raise ConfigError(f"{in_path} is one graph of an encoder-decoder (seq2seq) model; "
-                          f"quantize does not take those yet (its gate judges frame models). "
-                          f"Deploy the fp32 pair")
+                          f"quantize the pair with edgernn.exporters.quant.seq2seq."
+                          f"quantize_pair (what 'edgernn quantize' does for such a file)")
     if contract.quantization is not None:
         raise ConfigError(f"{in_path} is already quantized ({contract.quantization.mode}); "
                           f"quantize the fp32 file")

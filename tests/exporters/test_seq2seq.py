@@ -179,3 +179,32 @@ def test_g2p_en_published_model_runs_exactly_as_its_own_numpy_decoder(tmp_path):
     want = [ref.predict(w) for w in words]
     assert [pair.translate(w).text.split() for w in words] == want
     assert [t.text.split() for t in pair.translate_batch(words[:64])] == want[:64]
+
+
+def test_int8_pair_behind_the_gate_on_the_held_out_pairs(dates_model, tmp_path):
+    from edgernn.errors import ParityError
+    from edgernn.exporters.quant.seq2seq import quantize_pair
+
+    data, result, ckpt_path = dates_model
+    export_seq2seq(load_seq2seq(ckpt_path), tmp_path / "d.onnx")
+    with pytest.raises(ParityError, match="fails the gate.*Nothing was written"):
+        quantize_pair(tmp_path / "d.onnx", tmp_path / "bad.onnx", max_drop=-1.0)
+    assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "bad.decoder.onnx").exists()
+    out = run_cli("quantize", tmp_path / "d.decoder.onnx", "--json")      # either file
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["passed"] and report["exact_match"]["items"] == len(data.test)
+    assert report["exact_match"]["value"] >= 0.95 and report["mac_share_int8"]["decoder"] > 0.99
+    assert report["size_ratio"] < 0.75
+    int8 = load(tmp_path / "d.int8.onnx")
+    assert int8.decoder.contract.quantization.mode == "dynamic"
+    assert int8.encoder.contract.seq2seq.partner == "d.int8.decoder.onnx"
+    assert int8.decoder.contract.parity[-1].reference == "fp32"
+    ops = {n.op_type for n in onnx.load(tmp_path / "d.int8.decoder.onnx").graph.node}
+    assert "MatMulInteger" in ops and "DynamicQuantizeLinear" not in ops
+    # int8 rows do not interact: a batch decodes as each input alone, beams included
+    sources = data.test.sources[:12]
+    for beam in (1, 3):
+        together = int8.translate_batch(sources, beam=beam)
+        assert [t.tokens for t in together] == [int8.translate(s, beam=beam).tokens
+                                                for s in sources]
