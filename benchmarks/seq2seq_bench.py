@@ -9,6 +9,7 @@ training pairs):
 - g2p-en's published model (checkpoint20.npz, GRU 256, greedy) decoded by g2p-en's own numpy
   code, by PyTorch eager (its weights in edgernn's module) and by edgernn's runtime (the
   exported pair): greedy and beam 4, one word per call and 64 words per call;
+- the same pair in int8 (``edgernn quantize``, gated on the held-out words' exact match);
 - edgernn's own G2P, trained here on other CMUdict words (``edgernn train --task seq2seq
   --tokens chars --target-tokens words``: characters in, phonemes out), exported and decoded.
 
@@ -82,6 +83,14 @@ def published(words, prons, folder: Path, calls: int) -> dict:
     export_seq2seq(ckpt, folder / "g2p.onnx", sources=words[:40])
     pair = load(folder / "g2p.onnx", threads=1)
     bos, eos = ckpt.target.specials["bos"], ckpt.target.specials["eos"]
+    # int8, gated on the test split of a pairs file of these words with CMUdict's phonemes
+    (folder / "words.tsv").write_text("".join(f"{w}\t{' '.join(prons[w][0])}\n"
+                                              for w in words), encoding="utf-8")
+    from edgernn.exporters.quant.seq2seq import quantize_pair
+
+    gate = quantize_pair(folder / "g2p.onnx", folder / "g2p.int8.onnx",
+                         data=folder / "words.tsv", force=True)
+    int8 = load(folder / "g2p.int8.onnx", threads=1)
 
     def torch_greedy(w):
         ids, _ = ckpt.model.greedy(ckpt.source.encode(w), bos, eos, ckpt.max_len)
@@ -90,7 +99,10 @@ def published(words, prons, folder: Path, calls: int) -> dict:
     outputs = {"g2p-en numpy greedy": [ref.predict(w) for w in words],
                "pytorch eager greedy": [torch_greedy(w) for w in words],
                "edgernn greedy": [t.text.split() for t in pair.translate_batch(words)],
-               "edgernn beam 4": [t.text.split() for t in pair.translate_batch(words, beam=4)]}
+               "edgernn beam 4": [t.text.split() for t in pair.translate_batch(words, beam=4)],
+               "edgernn int8 greedy": [t.text.split() for t in int8.translate_batch(words)],
+               "edgernn int8 beam 4": [t.text.split()
+                                       for t in int8.translate_batch(words, beam=4)]}
     same = outputs["edgernn greedy"] == outputs["g2p-en numpy greedy"]
     rows = {k: accuracy(v, words, prons) for k, v in outputs.items()}
     it = iter(range(10**9))
@@ -100,10 +112,14 @@ def published(words, prons, folder: Path, calls: int) -> dict:
            "pytorch eager greedy": lambda: torch_greedy(word()),
            "edgernn greedy": lambda: pair.translate(word()),
            "edgernn beam 4": lambda: pair.translate(word(), beam=4),
+           "edgernn int8 greedy": lambda: int8.translate(word()),
+           "edgernn int8 beam 4": lambda: int8.translate(word(), beam=4),
            "edgernn greedy, 64 words a call": lambda: pair.translate_batch(batch),
-           "edgernn beam 4, 64 words a call": lambda: pair.translate_batch(batch, beam=4)}
-    per = {"edgernn greedy, 64 words a call": 64, "edgernn beam 4, 64 words a call": 64}
-    return {"same_as_g2p_en": same, "accuracy": rows, "speed": speed(fns, calls, per)}
+           "edgernn beam 4, 64 words a call": lambda: pair.translate_batch(batch, beam=4),
+           "edgernn int8 greedy, 64 words a call": lambda: int8.translate_batch(batch)}
+    per = {k: 64 for k in fns if k.endswith("64 words a call")}
+    return {"same_as_g2p_en": same, "accuracy": rows, "speed": speed(fns, calls, per),
+            "int8_gate": gate.to_dict()}
 
 
 def own(words, prons, folder: Path, n: int, epochs: int, calls: int) -> dict:
@@ -173,6 +189,10 @@ def main() -> None:
     for k, v in spd.items():
         print(f"{k:34} {v['words_per_s']:9.0f} {v['p50_us']:9.1f} {v['p99_us']:9.1f} "
               f"{base / v['p50_us']:8.2f}x")
+    g = doc["published"]["int8_gate"]
+    print(f"\nint8 pair: {g['size_ratio']:.3f} x the fp32 bytes; gate on the words' test split "
+          f"{'passed' if g['passed'] else 'FAILED'} ({g['exact_match']['value']:.3f} vs "
+          f"{g['exact_match']['reference']:.3f} exact, {g['changed_outputs']} outputs changed)")
     if "own" in doc:
         o = doc["own"]
         print(f"\nown model: {o['model']}, {o['training_pairs']} training pairs, "

@@ -24,7 +24,7 @@ import numpy as np
 from edgernn.errors import ConfigError
 
 WEB = Path(__file__).resolve().parent / "web"
-RUNTIME = ("edgernn.js", "contract.js", "errors.js", "snapshot.js", "sha256.js")
+RUNTIME = ("edgernn.js", "contract.js", "errors.js", "snapshot.js", "sha256.js", "seq2seq.js")
 PAGE = ("index.html", "page.js")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_VERSION = "1.30.0"
@@ -112,7 +112,7 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
     ``force``."""
     from edgernn.files import atomic_folder, holds_files
     from edgernn.runtime import load
-    from edgernn.runtime.seq2seq import refuse_seq2seq
+    from edgernn.runtime.seq2seq import Seq2SeqModel
 
     if steps < 1:
         raise ConfigError("--steps must be at least 1")
@@ -120,7 +120,8 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
         raise ConfigError(f"{out_dir} already holds files (another page or model?); pass "
                           f"--force to replace the folder whole, or choose an empty or new one")
     model = load(model_path)
-    refuse_seq2seq(model, "the web page")
+    if isinstance(model, Seq2SeqModel):
+        return _write_seq2seq_page(model, Path(out_dir), data_path, ort)
     contract = model.contract
     if model.inferred:
         raise ConfigError(f"{model_path} has no edgernn contract; the web runtime reads the "
@@ -149,6 +150,40 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
             for f in ORT_FILES:
                 shutil.copyfile(ort_dir / f, new / "ort" / f)
     return Written(out, signal["kind"], len(signal["frames"]), signal["description"],
+                   str(ort_dir) if ort_dir else CDN)
+
+
+def _write_seq2seq_page(pair, out: Path, data_path, ort) -> Written:
+    """A page with a text box decoding with the pair (both files beside it), and examples: the
+    held-out sources of the data it was trained on when they can be had."""
+    from edgernn.errors import EdgeRNNError
+    from edgernn.exporters.quant.seq2seq import held_out
+    from edgernn.files import atomic_folder
+
+    try:
+        examples = held_out(pair, data_path)[0][:12]
+        description = f"held-out inputs of {pair.contract.dataset.describe()}"
+    except EdgeRNNError:
+        if data_path is not None:
+            raise
+        examples, description = [], "type an input"
+    signal = {"kind": "seq2seq", "description": description, "examples": examples,
+              "frames": [], "resets": []}
+    ort_dir = find_ort(ort)
+    with atomic_folder(out) as new:
+        for name in RUNTIME + PAGE:
+            text = (WEB / name).read_text()
+            if name == "index.html" and ort_dir is None:
+                text = text.replace(LOCAL, CDN)
+            (new / name).write_text(text)
+        (new / "model.onnx").write_bytes(_portable(Path(pair.encoder.source).read_bytes()))
+        (new / pair.spec.partner).write_bytes(_portable(Path(pair.decoder.source).read_bytes()))
+        (new / "signal.json").write_text(json.dumps(signal))
+        if ort_dir is not None:
+            (new / "ort").mkdir()
+            for f in ORT_FILES:
+                shutil.copyfile(ort_dir / f, new / "ort" / f)
+    return Written(out, "seq2seq", len(examples), description,
                    str(ort_dir) if ort_dir else CDN)
 
 

@@ -18,10 +18,12 @@ import * as ort from "onnxruntime-web";
 import { readContract } from "./contract.js";
 import { DataError, ModelError, NonFiniteError } from "./errors.js";
 import { canonicalJSON, checkFits, dumps, loads } from "./snapshot.js";
+import { openPair } from "./seq2seq.js";
 import { hex, sha256 } from "./sha256.js";
 
 export { DataError, EdgeRNNError, ModelError, NonFiniteError, SnapshotError } from "./errors.js";
 export { ort };
+export { Seq2SeqModel, Vocabulary } from "./seq2seq.js";
 
 async function bytesOf(source) {
   if (source instanceof Uint8Array) return source;
@@ -53,6 +55,7 @@ export async function load(source, options = {}) {
   const bytes = await bytesOf(source);
   const where = typeof source === "string" ? source : "the model";
   const contract = readContract(bytes, where);
+  if (contract.seq2seq) return openPair(bytes, contract, source, options, bytesOf, readContract);
   if (contract.graph !== "step") {
     throw new ModelError(`${where} is a '${contract.graph}' graph; the web runtime streams step graphs ` +
                          "(edgernn export --graph step)");

@@ -144,11 +144,47 @@ function genericView(stream, model) {
   };
 }
 
+// An encoder-decoder pair: a text box; each input is decoded as it is typed (beam search,
+// n-best with length-normalised scores), the examples are the model's held-out inputs.
+async function seq2seqPage(model, signal) {
+  const c = model.contract;
+  ["controls", "plot", "legend"].forEach((id) => { $(id).hidden = true; });
+  $("s2s").hidden = false;
+  $("task").textContent = `· ${c.task || "seq2seq"} · ${c.quantization ? c.quantization.mode + " int8" : "fp32"}`;
+  $("about").textContent = `${(c.model.cell || "").toUpperCase()} encoder-decoder, attention ${model.spec.attention}; ` +
+    `${model.source.tokens.length} input and ${model.target.tokens.length} output tokens; ${signal.description}`;
+  let queue = Promise.resolve();
+  const run = (text) => { queue = queue.then(() => decode(text)).catch(fail); return queue; };
+  async function decode(text) {
+    if (!text.trim()) { $("output").textContent = ""; $("nbest").innerHTML = ""; return; }
+    const beam = Number($("beam").value);
+    const t0 = performance.now();
+    const out = await model.translate(text, { beam, nBest: beam });
+    const dt = performance.now() - t0;
+    page.latencies.push(dt);
+    page.translated = { input: text, beam, output: out.text, score: out.score, hypotheses: out.hypotheses.map((h) => h.text) };
+    $("output").textContent = out.text;
+    $("nbest").innerHTML = out.hypotheses.map((h) => `<li>${h.text.replace(/</g, "&lt;")} <small>(${h.score.toFixed(3)})</small></li>`).join("");
+    $("latency").textContent = `decoded in ${dt.toFixed(1)} ms (beam ${beam}) · onnxruntime-web wasm`;
+  }
+  $("source").addEventListener("input", () => run($("source").value));
+  $("beam").addEventListener("change", () => run($("source").value));
+  $("examples").innerHTML = (signal.examples || []).map((e, i) => `<button data-i="${i}">${e.replace(/</g, "&lt;")}</button>`).join("");
+  $("examples").addEventListener("click", (ev) => {
+    const i = ev.target.dataset && ev.target.dataset.i;
+    if (i !== undefined) { $("source").value = signal.examples[Number(i)]; run($("source").value); }
+  });
+  page.decode = run;
+  page.ready = true;
+  if (signal.examples && signal.examples.length) { $("source").value = signal.examples[0]; await run(signal.examples[0]); }
+}
+
 // ------------------------------------------------------------------ the loop
 
 async function main() {
   const signal = await (await fetch("./signal.json")).json();
   const model = await load("./model.onnx");
+  if (signal.kind === "seq2seq") return seq2seqPage(model, signal);
   const stream = model.stream();
   const c = model.contract;
   $("task").textContent = `· ${c.task || "model"} · ${c.quantization ? c.quantization.mode + " int8" : "fp32"}`;

@@ -49,8 +49,10 @@ def command(model_path, output, data_path, steps, ort_dir, force, port, as_json)
     if as_json:
         echo_json(doc)
     else:
-        click.echo(f"wrote {written.folder}: a {written.kind} page streaming {written.steps} "
-                   f"frames of {written.description}")
+        what = (f"decoding what you type ({written.steps} examples: {written.description})"
+                if written.kind == "seq2seq" else
+                f"streaming {written.steps} frames of {written.description}")
+        click.echo(f"wrote {written.folder}: a {written.kind} page {what}")
         click.echo(f"  onnxruntime-web: {written.ort}")
     if port is None:
         if not as_json:

@@ -55,7 +55,8 @@ def _why_not(node, attrs: dict, consts: dict) -> str:
 
 def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """A copy of the step graph ``proto`` with its recurrent operators lowered; and notes on
-    any node left as it was."""
+    any node left as it was. Only for one-step graphs: a lowered node computes one time step
+    (a fused node over a whole sequence, as in an encoder, must not be given to it)."""
     proto = onnx.ModelProto.FromString(proto.SerializeToString())
     graph = proto.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}

@@ -2,9 +2,10 @@
 
 Both graphs get edgernn's row-independent int8 (:mod:`.int8`): every product with constant
 weights, after the decoder's fused cells are written out as products (:mod:`..forms.lower`).
-A bidirectional or multi-step encoder layer stays fused and fp32 (lowering writes out one
-step; the encoder runs once per input, the decoder once per output token and hypothesis, so
-the decoder is where the time goes). Beams stay rows that do not interact.
+The encoder's recurrent layers stay fused and fp32: lowering writes out one step, and a fused
+encoder layer runs over the whole input (the encoder runs once per input, the decoder once per
+output token and hypothesis, so the decoder is where the time goes). Beams stay rows that do
+not interact.
 
 The gate decodes the held-out split (the data the model was trained on, or ``data=``) with the
 fp32 pair and the int8 pair, greedy, and compares exact match item by item with the rule the
@@ -24,7 +25,7 @@ from edgernn.choices import quantized_path
 from edgernn.contract import Parity
 from edgernn.errors import ConfigError, DataError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
-from edgernn.exporters.forms.lower import lower
+from edgernn.exporters.forms.lower import RECURRENT, lower
 from edgernn.exporters.from_torch.seq2seq import decoder_path
 from edgernn.exporters.quant.int8 import rewrite
 from edgernn.exporters.quant.qgraph import coverage
@@ -83,8 +84,15 @@ def quantize_pair(path, out_path=None, *, data=None, max_drop: float | None = No
                                (dec_path, Path(tmp) / out_dec.name, "decoder")):
             proto = read_proto(src)
             contract = contract_in(proto, str(src))
-            low, kept = lower(proto)
-            notes += [f"{role}: {n}; it stays fp32" for n in kept]
+            if role == "decoder":
+                low, kept = lower(proto)
+                notes += [f"decoder: {n}; it stays fp32" for n in kept]
+            else:
+                low = proto
+                fused = [n.op_type for n in proto.graph.node if n.op_type in RECURRENT]
+                if fused:
+                    notes.append(f"encoder: its {len(fused)} fused recurrent layer(s) run over "
+                                 f"the whole input and stay fp32; its other products are int8")
             q, plan = rewrite(low, contract, mode="dynamic", inputs="int8", recurrent="int8")
             cov = coverage(proto, q, "dynamic", "", {"products": plan.kinds})
             shares[role] = cov.mac_share_int8
