@@ -138,17 +138,9 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
     ort_dir = find_ort(ort)
     out = Path(out_dir)
     with atomic_folder(out) as new:
-        for name in RUNTIME + PAGE:
-            text = (WEB / name).read_text()
-            if name == "index.html" and ort_dir is None:
-                text = text.replace(LOCAL, CDN)
-            (new / name).write_text(text)
+        _write_runtime(new, ort_dir)
         (new / "model.onnx").write_bytes(_portable(Path(model_path).read_bytes()))
         (new / "signal.json").write_text(json.dumps(signal))
-        if ort_dir is not None:
-            (new / "ort").mkdir()
-            for f in ORT_FILES:
-                shutil.copyfile(ort_dir / f, new / "ort" / f)
     return Written(out, signal["kind"], len(signal["frames"]), signal["description"],
                    str(ort_dir) if ort_dir else CDN)
 
@@ -171,20 +163,26 @@ def _write_seq2seq_page(pair, out: Path, data_path, ort) -> Written:
               "frames": [], "resets": []}
     ort_dir = find_ort(ort)
     with atomic_folder(out) as new:
-        for name in RUNTIME + PAGE:
-            text = (WEB / name).read_text()
-            if name == "index.html" and ort_dir is None:
-                text = text.replace(LOCAL, CDN)
-            (new / name).write_text(text)
+        _write_runtime(new, ort_dir)
         (new / "model.onnx").write_bytes(_portable(Path(pair.encoder.source).read_bytes()))
         (new / pair.spec.partner).write_bytes(_portable(Path(pair.decoder.source).read_bytes()))
         (new / "signal.json").write_text(json.dumps(signal))
-        if ort_dir is not None:
-            (new / "ort").mkdir()
-            for f in ORT_FILES:
-                shutil.copyfile(ort_dir / f, new / "ort" / f)
     return Written(out, "seq2seq", len(examples), description,
                    str(ort_dir) if ort_dir else CDN)
+
+
+def _write_runtime(folder: Path, ort_dir: Path | None) -> None:
+    """The page, the JavaScript runtime and onnxruntime-web's build (or the CDN's) into
+    ``folder``."""
+    for name in RUNTIME + PAGE:
+        text = (WEB / name).read_text()
+        if name == "index.html" and ort_dir is None:
+            text = text.replace(LOCAL, CDN)
+        (folder / name).write_text(text)
+    if ort_dir is not None:
+        (folder / "ort").mkdir()
+        for f in ORT_FILES:
+            shutil.copyfile(ort_dir / f, folder / "ort" / f)
 
 
 def _portable(data: bytes) -> bytes:

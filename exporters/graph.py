@@ -59,6 +59,14 @@ class Writer:
         return self.one("ReduceMax", [v], axes=[-1], keepdims=1)
 
 
+def replace_nodes(graph, nodes: list, writer: Writer) -> None:
+    """The graph's nodes become ``nodes`` (in order), and the writer's new initializers join
+    its own: the end of a pass that rewrote some nodes with a :class:`Writer`."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(writer.inits)
+
+
 def producers(graph) -> dict:
     """Tensor name -> the node that writes it."""
     return {o: n for n in graph.node for o in n.output}

@@ -20,7 +20,7 @@ from edgernn.config import ModelConfig, TrainConfig
 from edgernn.contract import Normalization
 from edgernn.errors import DataError
 from edgernn.tasks.base import (Split, Task, TaskData, builtin_ref, file_ref, fit_normalization,
-                                invert_normalization, padded, read_npz)
+                                invert_normalization, padded, read_npz, read_text)
 
 HELP = ("A forecast .npz holds 'series' of shape (T, C) (one stream) or (N, T, C) (N streams; "
         "pad shorter ones with NaN at the end, or give 'lengths' (N,)) of float values, and "
@@ -190,18 +190,7 @@ def _cut(series: np.ndarray, pieces: int, min_len: int) -> np.ndarray:
 
 def read_csv(path) -> tuple[np.ndarray, list[str] | None]:
     """Rows of comma-separated numbers, and the header's names when the first row has them."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:          # a BOM is not a header name
-            lines = [ln.strip() for ln in fh if ln.strip()]
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory, not a CSV file") from None
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save "
-                        f"it as UTF-8 CSV") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    lines = [ln.strip() for ln in read_text(path, HELP).splitlines() if ln.strip()]
     names = None
     if lines and csvio.is_header(lines[0]):
         names = csvio.fields(lines[0])

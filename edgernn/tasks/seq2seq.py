@@ -16,7 +16,7 @@ import numpy as np
 
 from edgernn.contract import DataRef
 from edgernn.errors import DataError
-from edgernn.tasks.base import file_sha256
+from edgernn.tasks.base import file_sha256, read_text
 from edgernn.vocab import Vocabulary
 
 HELP = ("A seq2seq data file is UTF-8 text with one 'source<TAB>target' pair a line, e.g. "
@@ -45,17 +45,7 @@ class Seq2SeqData:
 def read_pairs(path: str | Path) -> Pairs:
     """The pairs of a TSV file; one clear error for a line that is not a pair."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory, not a pairs file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
-                        f"{HELP}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, HELP)
     sources, targets = [], []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -15,8 +15,8 @@ import os
 import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
-from edgernn.exporters.checks.parity import (batched, compare, drive, expected_states, random_splits,
-                                      spans, within)
+from edgernn.exporters.checks.parity import (batched, compare, drive, expected_states,
+                                             random_splits, spans, within)
 from edgernn.exporters.from_torch.source import Source, resolve
 from edgernn.exporters.checks.report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
@@ -194,8 +194,9 @@ def validate(reference, artifacts, *, example_input=None, tolerances: Tolerances
             stage(f"validate: PyTorch on the test split of {dataset.ref.describe()}")
             task = get_task(ckpt.task)
             task_input = _TaskInput(src, task, dataset, tolerances)
-    reports = [validate_artifact(src, a, task=task, data=dataset, tolerances=tolerances, batch=batch, steps=steps,
-                                 horizon=horizon, seed=seed, task_input=task_input)
+    reports = [validate_artifact(src, a, task=task, data=dataset, tolerances=tolerances,
+                                 batch=batch, steps=steps, horizon=horizon, seed=seed,
+                                 task_input=task_input)
                for a in artifacts]
     return ValidationReport(src.name, task.name if task else "", task.metric if task else "",
                             tolerances, reports, task_input.ref if task_input else None)

@@ -90,7 +90,8 @@ class StepGraph:
 
 def build_compact(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
     """The compact step graph of ``model`` (an edgernn RecurrentNet, or one wrapped in
-    :class:`~edgernn.exporters.from_torch.difference.Differenced`), inputs x, h[, c][, x_prev, x_seen];
+    :class:`~edgernn.exporters.from_torch.difference.Differenced`), inputs x, h[, c][, x_prev,
+    x_seen];
     and its states as (name, size, layout)."""
     b = StepGraph(model, "edgernn_compact_step")
     g, cfg = b.g, b.cfg

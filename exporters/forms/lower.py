@@ -19,7 +19,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgernn.cells import BY_ONNX_OP
-from edgernn.exporters.graph import Writer, drop_dead, set_dims
+from edgernn.exporters.graph import Writer, drop_dead, replace_nodes, set_dims
 
 RECURRENT = tuple(BY_ONNX_OP)
 
@@ -75,9 +75,7 @@ def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
         start = len(g.nodes)
         _lower_one(g, node, attrs, consts)
         out_nodes.extend(g.nodes[start:])
-    del graph.node[:]
-    graph.node.extend(out_nodes)
-    graph.initializer.extend(g.inits)
+    replace_nodes(graph, out_nodes, g)
     _cancel_squeezes(graph)
     return proto, notes
 

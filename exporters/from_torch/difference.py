@@ -8,7 +8,8 @@ and wraps the network in an affine map in and out. Every runtime (a stream, a po
 browser) then handles it as plain state, and snapshots carry it.
 
 :class:`Differenced` is the PyTorch module (the reference, and what the torch exporters
-convert); :func:`step_graph_in` and :func:`step_graph_out` write the same arithmetic into edgernn's compact step graph.
+convert); :func:`step_graph_in` and :func:`step_graph_out` write the same arithmetic into
+edgernn's compact step graph.
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     every cell fast alone and in pools), else ``fused``; ``lean`` (one ONNX Runtime kernel per
     layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each
     state's batch axis when it cannot be inferred (see
-    :func:`~edgernn.exporters.from_torch.source.resolve`). Parity with PyTorch holds when every element is
+    :func:`~edgernn.exporters.from_torch.source.resolve`). Parity with PyTorch holds when every
+    element is
     within ``tolerance + rtol * |value|``. ``opset`` is MIN_OPSET up to MAX_OPSET[exporter]."""
     _check_choice("graph", graph, GRAPH_KINDS)
     _check_choice("exporter", exporter, EXPORTERS)

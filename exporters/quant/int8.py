@@ -28,7 +28,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgernn.exporters.graph import Writer, drop_unused_initializers, producers
+from edgernn.exporters.graph import (Writer, drop_unused_initializers, producers,
+                                    replace_nodes)
 
 ACT_TOP = 63                     # 7-bit activations: round(v * 63 / range) + 64 in 1..127
 ZERO = 64
@@ -153,7 +154,8 @@ def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -
                            wr.const("hi", np.array(top, np.float32))])
     a_scale = wr.const("as", np.array(scale, np.float32))
     q = wr.one("QuantizeLinear", [v, a_scale, zp])
-    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])], to=TensorProto.FLOAT)
+    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])],
+                 to=TensorProto.FLOAT)
     # Mul(acc, Mul(a_scale, w_scale)): the pattern ONNX Runtime fuses into MatMulIntegerToFloat
     return wr.one("Mul", [acc, wr.one("Mul", [a_scale, wr.const("ws", ws)])])
 
@@ -256,9 +258,7 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
         else:
             wr.one("Identity", [total], out=node.output[0])
         new_nodes.extend(wr.nodes[start:])
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    graph.initializer.extend(wr.inits)
+    replace_nodes(graph, new_nodes, wr)
     drop_unused_initializers(graph)
     return proto, plan
 

@@ -6,12 +6,14 @@ one that drifted from its fp32 original:
 - ``dynamic`` (default): row-independent int8 (:mod:`edgernn.exporters.quant.int8`): 8-bit weights,
   activations at their exact range where the cell bounds them, per row at run time elsewhere.
 - ``static``: the same, with calibrated static ranges where ``dynamic`` works per row, drawn
-  from (frame, state) points across the whole training split (:mod:`edgernn.exporters.quant.calibrate`).
+  from (frame, state) points across the whole training split
+  (:mod:`edgernn.exporters.quant.calibrate`).
 - ``fp16``: half-precision weights for GPU providers.
 
 Either int8 form gives every stream of a pool exactly what it gives that stream alone, and the
 same answer on every CPU. The input is any fp32 step graph: fused ``LSTM``/``GRU``/``RNN``
-operators are first written out as products from the file itself (:mod:`edgernn.exporters.forms.lower`),
+operators are first written out as products from the file itself
+(:mod:`edgernn.exporters.forms.lower`),
 so no checkpoint is needed; one given is checked to hold the file's weights. The gate
 (:mod:`edgernn.exporters.quant.gate`) and the calibration run on the data the model was trained on
 (``data=FILE`` to name it; see :mod:`edgernn.tasks.resolve`).
@@ -32,7 +34,8 @@ from edgernn.choices import (CALIBRATION_FRAMES, QUANTIZE_INPUTS, QUANTIZE_MODES
 from edgernn.contract import DataRef, Quantization
 from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
-from edgernn.exporters.quant.gate import Gate, QuantizeReport, evaluate, parity_entries, versus_torch
+from edgernn.exporters.quant.gate import (Gate, QuantizeReport, evaluate, parity_entries,
+                                         versus_torch)
 from edgernn.exporters.quant.int8 import needs_ranges, rewrite
 from edgernn.exporters.forms.lower import flatten_states, lower
 from edgernn.exporters.quant.qgraph import FUSED, coverage, fp16
