@@ -24,7 +24,8 @@ SEQ2SEQ_ONLY = ("tokens", "target_tokens", "attention")
 SEQ2SEQ_MODEL = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
                  "bidirectional": "bidirectional", "dropout": "dropout",
                  "attention": "attention"}
-SEQ2SEQ_TRAINING = ("epochs", "batch_size", "lr", "patience")
+SEQ2SEQ_TRAINING = ("epochs", "batch_size", "lr", "patience", "min_delta", "warmup_steps",
+                    "time_budget")
 
 
 def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float = 1.0,
@@ -67,15 +68,15 @@ def _train_seq2seq(data, seed: int, size: float, verbose: bool, overrides: dict)
     from edgernn.tasks.seq2seq import load
 
     given = {k: v for k, v in overrides.items() if v is not None}
+    if not given.get("time_budget"):
+        given.pop("time_budget", None)                          # 0 means off
     foreign = sorted(set(given) - set(SEQ2SEQ_MODEL) - set(SEQ2SEQ_TRAINING)
-                     - {"tokens", "target_tokens"}
-                     - ({"time_budget"} if not given.get("time_budget") else set()))
+                     - {"tokens", "target_tokens"})
     if foreign:
         raise ConfigError(f"--{foreign[0].replace('_', '-')} is not a seq2seq option; seq2seq "
                           f"takes --tokens, --target-tokens, --attention, --cell, --hidden, "
-                          f"--layers, "
-                          f"--bidirectional, --dropout, --epochs, --batch-size, --lr, "
-                          f"--patience")
+                          f"--layers, --bidirectional, --dropout, --epochs, --batch-size, "
+                          f"--lr, --patience, --min-delta, --warmup-steps, --time-budget")
     dataset = load(data, tokens=given.get("tokens") or "chars", seed=seed, size=size,
                    target_tokens=given.get("target_tokens"))
     from edgernn.seq2seq import Seq2SeqConfig, fit     # torch, once the data is known good

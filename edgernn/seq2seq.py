@@ -236,16 +236,21 @@ def decode_all(model: Seq2Seq, pairs, source: Vocabulary, target: Vocabulary,
 
 
 def fit(data, config: Seq2SeqConfig, *, epochs: int = 30, batch_size: int = 64,
-        lr: float = 3e-3, patience: int = 4, seed: int = 0, clip_norm: float = 1.0,
+        lr: float = 3e-3, patience: int = 4, min_delta: float = 1e-4, warmup_steps: int = 20,
+        time_budget: float | None = None, seed: int = 0, clip_norm: float = 1.0,
         verbose: bool = True) -> Seq2SeqResult:
     """Train on ``data`` (:class:`~edgernn.tasks.seq2seq.Seq2SeqData`) with teacher forcing,
-    keeping the epoch of lowest validation loss; score the test split by greedy decoding."""
+    keeping the epoch of lowest validation loss (better by ``min_delta``; ``patience`` epochs
+    without one stop it, as does ``time_budget`` seconds), the learning rate warmed up linearly
+    over ``warmup_steps``; score the test split by greedy decoding."""
     from edgernn.tasks.seq2seq import scores
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = Seq2Seq(config)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
     longest = max(len(data.target_vocab.encode(t)) for t in data.train.targets)
     max_len = int(math.ceil(longest * 1.5)) + 2
     result = Seq2SeqResult(model, data.source_vocab, data.target_vocab, max_len, data.ref)
@@ -265,6 +270,7 @@ def fit(data, config: Seq2SeqConfig, *, epochs: int = 30, batch_size: int = 64,
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
             opt.step()
+            sched.step()
             losses.append(loss.item())
         model.eval()
         with torch.no_grad():
@@ -274,7 +280,7 @@ def fit(data, config: Seq2SeqConfig, *, epochs: int = 30, batch_size: int = 64,
         result.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
                                "val_loss": val})
         log(f"epoch {epoch:3d}/{epochs} loss {np.mean(losses):.4f} val {val:.4f}", verbose)
-        if val < best - 1e-4:
+        if val < best - min_delta:
             best, stale = val, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
@@ -282,6 +288,9 @@ def fit(data, config: Seq2SeqConfig, *, epochs: int = 30, batch_size: int = 64,
             if stale >= patience:
                 result.stop_reason = f"early stop: no better validation loss in {patience} epochs"
                 break
+        if time_budget and time.perf_counter() - start >= time_budget:
+            result.stop_reason = f"time budget of {time_budget:g} s"
+            break
     result.stop_reason = result.stop_reason or f"{epochs} epochs"
     model.load_state_dict(best_state)
     model.eval()

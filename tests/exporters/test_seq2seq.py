@@ -231,3 +231,14 @@ def test_g2p_en_int8_pair_keeps_its_fused_encoder_and_decodes_rows_apart(tmp_pat
     assert same >= 0.9 * len(words)
     assert [t.tokens for t in int8.translate_batch(words[:32], beam=2)] == \
         [int8.translate(w, beam=2).tokens for w in words[:32]]
+
+
+def test_training_takes_the_controls_the_other_tasks_have(tmp_path):
+    from edgernn.pipeline import train
+
+    result = train("seq2seq", size=0.05, epochs=30, time_budget=1e-3, min_delta=0.5,
+                   warmup_steps=3, hidden=8, verbose=False)
+    assert len(result.history) == 1 and result.stop_reason == "time budget of 0.001 s"
+    result = train("seq2seq", size=0.05, epochs=30, patience=1, min_delta=100.0, hidden=8,
+                   verbose=False)
+    assert len(result.history) == 2 and result.stop_reason.startswith("early stop")
