@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgernn.config import ModelConfig
+from edgernn.vocab import Vocabulary
 from edgernn.contract import DataRef, Normalization
 from edgernn.deps import require
 from edgernn.errors import CheckpointError, ConfigError, ContractError
@@ -29,6 +30,7 @@ class Checkpoint:
     postprocessing: Normalization | None = None
     labels: list[str] | None = None
     vocabulary: str | None = None
+    tokenizer: object = None                 # a Vocabulary (text classifiers): texts to ids
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     edgernn_version: str = ""
@@ -73,6 +75,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "postprocessing": asdict(ckpt.postprocessing) if ckpt.postprocessing else None,
         "labels": list(ckpt.labels) if ckpt.labels else None,
         "vocabulary": ckpt.vocabulary,
+        "tokenizer": ckpt.tokenizer.to_dict() if ckpt.tokenizer is not None else None,
         "metrics": dict(ckpt.metrics),
         "training": dict(ckpt.training),
         "dataset": asdict(ckpt.dataset) if ckpt.dataset else None,
@@ -144,6 +147,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             postprocessing=_norm(payload.get("postprocessing")),
             labels=payload.get("labels"),
             vocabulary=payload.get("vocabulary"),
+            tokenizer=(Vocabulary.from_dict(payload["tokenizer"], "tokenizer")
+                       if payload.get("tokenizer") else None),
             metrics=payload.get("metrics") or {},
             training=payload.get("training") or {},
             edgernn_version=payload.get("edgernn_version", ""),

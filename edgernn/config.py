@@ -21,7 +21,7 @@ HEADS = ("classify_last", "classify_step", "regress", "lm")
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = "lstm"
-    input_size: int = 40          # features per frame; for "lm", the vocabulary size
+    input_size: int = 40          # features per frame; with token inputs, the vocabulary size
     hidden_size: int = 128
     num_layers: int = 2
     output_size: int = 10         # classes, regression targets, or vocabulary size
@@ -29,7 +29,7 @@ class ModelConfig:
     nonlinearity: str = "tanh"    # "rnn" cells only
     bidirectional: bool = False   # whole-sequence models only: they cannot be streamed
     dropout: float = 0.0          # between stacked layers, during training
-    embedding_dim: int = 0        # "lm" only
+    embedding_dim: int = 0        # > 0: the input is token ids, embedded (lm, text classifiers)
 
     def __post_init__(self):
         family(self.cell)
@@ -51,8 +51,11 @@ class ModelConfig:
             if self.bidirectional:
                 raise ConfigError("a language model predicts the next character and cannot see "
                                   "the future: bidirectional=True is not allowed with head 'lm'")
-        elif self.embedding_dim:
-            raise ConfigError("embedding_dim is for head 'lm' only; set it to 0")
+        elif self.embedding_dim and self.head == "regress":
+            raise ConfigError("embedding_dim is for token inputs (language models and text "
+                              "classifiers); a regressor takes frames: set it to 0")
+        if self.embedding_dim < 0:
+            raise ConfigError("embedding_dim must be 0 (frames in) or positive (token ids in)")
 
     @property
     def family(self) -> CellFamily:
@@ -73,8 +76,13 @@ class ModelConfig:
         return not self.bidirectional
 
     @property
+    def tokens(self) -> bool:
+        """The input is token ids (one per step), embedded before the first layer."""
+        return self.embedding_dim > 0
+
+    @property
     def rnn_input_size(self) -> int:
-        return self.embedding_dim if self.head == "lm" else self.input_size
+        return self.embedding_dim if self.tokens else self.input_size
 
     def macs_per_step(self) -> int:
         """Multiply-accumulates per time step and stream: cells of every layer plus the head."""

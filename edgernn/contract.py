@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
 from edgernn.errors import ContractError
-from edgernn.vocab import Seq2SeqSpec
+from edgernn.vocab import Seq2SeqSpec, Vocabulary
 
 CONTRACT_KEY = "edgernn.contract"
 FORMAT_VERSION = 1
@@ -377,6 +377,7 @@ class Contract:
     dataset: DataRef | None = None          # what the model was trained on
     difference: Normalization | None = None  # the graph models differences (see below)
     seq2seq: Seq2SeqSpec | None = None       # one graph of an encoder-decoder pair
+    tokenizer: Vocabulary | None = None      # texts to token ids (text classifiers)
     version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -477,4 +478,5 @@ class Contract:
             dataset=_data_ref(data, "dataset", where),
             difference=one("difference", Normalization),
             seq2seq=one("seq2seq", Seq2SeqSpec),
+            tokenizer=one("tokenizer", Vocabulary),
         )

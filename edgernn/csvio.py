@@ -40,3 +40,65 @@ def is_header(line: str) -> bool:
         except ValueError:
             pass
     return True
+
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
+
+
+def read_records(path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+    """Texts and their labels from a .csv, .tsv or .jsonl file (UTF-8): one record a row or
+    line, the named columns (keys). Raises DataError (from edgernn.errors) on what does not
+    fit, naming the row and what to do."""
+    import json
+    from pathlib import Path
+
+    from edgernn.errors import DataError
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise DataError(f"{path}: text data is .csv, .tsv or .jsonl, not {suffix or 'no suffix'}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"data file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
+                        f"as UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    texts, labels = [], []
+    if suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {n} is not JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}: line {n} is not a JSON object")
+            texts.append(_field(record, text_column, path, f"line {n}"))
+            labels.append(_field(record, label_column, path, f"line {n}"))
+    else:
+        rows = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        missing = [c for c in (text_column, label_column) if c not in (rows.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path} has no column {missing[0]!r}; its columns are "
+                            f"{', '.join(rows.fieldnames or []) or 'none'} (--text-column, "
+                            f"--label-column)")
+        for n, row in enumerate(rows, start=2):
+            texts.append(_field(row, text_column, path, f"row {n}"))
+            labels.append(_field(row, label_column, path, f"row {n}"))
+    if not texts:
+        raise DataError(f"{path} holds no records")
+    return texts, labels
+
+
+def _field(record: dict, name: str, path, where: str) -> str:
+    from edgernn.errors import DataError
+
+    value = record.get(name)
+    if value is None:
+        raise DataError(f"{path}: {where} has no {name!r} (--text-column, --label-column)")
+    return str(value)

@@ -19,7 +19,7 @@ class RecurrentNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.embedding = nn.Embedding(c.input_size, c.embedding_dim) if c.head == "lm" else None
+        self.embedding = nn.Embedding(c.input_size, c.embedding_dim) if c.tokens else None
         rnn_cls = getattr(nn, c.family.torch_module)
         self.rnn = rnn_cls(c.rnn_input_size, c.hidden_size, c.num_layers, batch_first=True,
                            dropout=c.dropout if c.num_layers > 1 else 0.0,

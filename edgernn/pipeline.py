@@ -19,11 +19,15 @@ MODEL_OVERRIDES = {"cell": "cell", "nonlinearity": "nonlinearity", "hidden": "hi
                    "dropout": "dropout", "head": "head"}
 TRAINING_OVERRIDES = ("epochs", "batch_size", "lr", "bptt", "patience", "min_delta",
                       "warmup_steps", "time_budget", "difference")
-SEQ2SEQ_ONLY = ("tokens", "target_tokens", "attention")
+SEQ2SEQ_ONLY = ("target_tokens", "attention")
+# a classifier's text file: option -> load_text()'s argument
+TEXT_OPTIONS = {"text_column": "text_column", "label_column": "label_column",
+                "tokens": "tokens", "keep_case": "lower", "max_vocab": "max_vocab",
+                "max_length": "max_length"}
 # what seq2seq training takes: option -> Seq2SeqConfig field, and fit()'s own
 SEQ2SEQ_MODEL = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
                  "bidirectional": "bidirectional", "dropout": "dropout",
-                 "attention": "attention"}
+                 "attention": "attention", "embedding": "embedding_dim"}
 SEQ2SEQ_TRAINING = ("epochs", "batch_size", "lr", "patience", "min_delta", "warmup_steps",
                     "time_budget")
 
@@ -37,7 +41,8 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.errors import ConfigError
     from edgernn.tasks import get_task
 
-    known = set(MODEL_OVERRIDES) | set(TRAINING_OVERRIDES) | set(SEQ2SEQ_ONLY)
+    known = (set(MODEL_OVERRIDES) | set(TRAINING_OVERRIDES) | set(SEQ2SEQ_ONLY)
+             | set(TEXT_OPTIONS) | {"embedding"})
     unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown training option(s) {', '.join(sorted(unknown))}; known: "
@@ -46,14 +51,31 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
         return _train_seq2seq(data, seed, size, verbose, overrides)
     given = sorted(k for k in SEQ2SEQ_ONLY if overrides.get(k) is not None)
     if given:
-        raise ConfigError(f"--{given[0]} is for --task seq2seq")
+        raise ConfigError(f"--{given[0].replace('_', '-')} is for --task seq2seq")
+    text = {TEXT_OPTIONS[k]: v for k, v in overrides.items() if k in TEXT_OPTIONS
+            and v is not None}
+    if "lower" in text:
+        text["lower"] = not text["lower"]                      # --keep-case
+    from edgernn.csvio import TEXT_SUFFIXES
+
+    is_text = data is not None and str(data).lower().endswith(TEXT_SUFFIXES) and \
+        task_name in ("classify", "keyword")
+    if (text or overrides.get("embedding")) and not is_text:
+        raise ConfigError("--text-column, --label-column, --tokens, --keep-case, --max-vocab, "
+                          "--max-length and --embedding are for --task classify on a text "
+                          "file (.csv, .tsv, .jsonl), or --tokens for --task seq2seq")
     task = get_task(task_name)
-    dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+    if is_text:
+        dataset = task.load(data, seed=seed, **text)
+    else:
+        dataset = task.load(data) if data else task.generate(seed=seed, size=size)
     model, training, why = task.sized(dataset)
     if why and verbose:
         log(why)
     config = model.replace(**{field: overrides[k] for k, field in MODEL_OVERRIDES.items()
                               if overrides.get(k) is not None})
+    if overrides.get("embedding"):
+        config = config.replace(embedding_dim=overrides["embedding"])
     given = {k: overrides.get(k) for k in TRAINING_OVERRIDES}
     given["time_budget"] = given["time_budget"] or None          # 0 means off
     given["seed"] = seed

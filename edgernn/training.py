@@ -71,6 +71,7 @@ class TrainResult:
             config=self.config, state_dict=self.model.state_dict(), task=self.task.name,
             preprocessing=self.preprocessing, postprocessing=self.postprocessing,
             labels=self.data.labels, vocabulary=self.data.vocabulary,
+            tokenizer=self.data.tokenizer,
             metrics={self.task.metric: self.test_metric, **self.baseline,
                      "epochs": len(self.history), "seconds": round(self.seconds, 2)},
             training={**asdict(self.training), "data": self.data.source},

@@ -25,6 +25,7 @@ class Vocabulary:
     specials: dict = field(default_factory=dict)        # pad/bos/eos/unk -> id
     lower: bool = False                                 # lower-case text before splitting
     append_eos: bool = False                            # encode() ends with the eos id
+    max_length: int | None = None                       # encode() keeps this many tokens
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -38,10 +39,14 @@ class Vocabulary:
                                     f"this vocabulary (0..{len(self.tokens) - 1})")
         if self.append_eos and "eos" not in self.specials:
             raise ContractError("append_eos needs an eos token")
+        if self.max_length is not None and (not isinstance(self.max_length, int)
+                                            or self.max_length < 1):
+            raise ContractError("vocabulary max_length must be a positive int or null")
 
     @classmethod
     def build(cls, texts, split: str = "chars", lower: bool = False, max_size: int | None = None,
-              specials=("pad", "bos", "eos", "unk"), append_eos: bool = False) -> "Vocabulary":
+              specials=("pad", "bos", "eos", "unk"), append_eos: bool = False,
+              max_length: int | None = None) -> "Vocabulary":
         """The vocabulary of ``texts``: specials first, then tokens by falling frequency (ties
         in first-seen order), at most ``max_size`` in all."""
         counts = Counter()
@@ -52,7 +57,7 @@ class Vocabulary:
         if max_size is not None:
             rest = rest[:max(0, max_size - len(head))]
         return cls(head + rest, split, {s: i for i, s in enumerate(specials)}, lower,
-                   append_eos)
+                   append_eos, max_length)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -66,12 +71,12 @@ class Vocabulary:
         return _split(text.lower() if self.lower else text, self.split)
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``; a token not in the vocabulary is the unknown id (an error
-        when the vocabulary has none)."""
+        """Token ids of ``text`` (its first ``max_length`` tokens); a token not in the
+        vocabulary is the unknown id (an error when the vocabulary has none)."""
         index = self._index
         unk = self.specials.get("unk")
         ids = []
-        for t in self.tokenize(text):
+        for t in self.tokenize(text)[:self.max_length]:
             i = index.get(t, unk)
             if i is None:
                 raise DataError(f"{t!r} is not in this model's vocabulary (and it has no "
@@ -104,7 +109,8 @@ class Vocabulary:
 
     def to_dict(self) -> dict:
         return {"tokens": list(self.tokens), "split": self.split, "specials": dict(self.specials),
-                "lower": self.lower, "append_eos": self.append_eos}
+                "lower": self.lower, "append_eos": self.append_eos,
+                "max_length": self.max_length}
 
     @classmethod
     def from_dict(cls, d, where: str = "vocabulary") -> "Vocabulary":
@@ -115,7 +121,8 @@ class Vocabulary:
         if not isinstance(specials, dict):
             raise ContractError(f"contract field {where}.specials must be an object")
         return cls(list(d["tokens"]), d.get("split", "chars"), dict(specials),
-                   bool(d.get("lower", False)), bool(d.get("append_eos", False)))
+                   bool(d.get("lower", False)), bool(d.get("append_eos", False)),
+                   d.get("max_length"))
 
 
 def _split(text: str, split: str) -> list[str]:

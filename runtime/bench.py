@@ -206,7 +206,7 @@ def torch_step_latency(checkpoint, *, steps: int = 1000) -> dict | None:
     torch.set_num_threads(1)
     model = load_checkpoint(checkpoint).build_model()
     cfg = model.config
-    x = (torch.zeros(1, 1, dtype=torch.int64) if cfg.head == "lm"
+    x = (torch.zeros(1, 1, dtype=torch.int64) if cfg.tokens
          else torch.randn(1, 1, cfg.input_size))
     state = [None]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
     from edgernn.runtime.pool import Pool
     from edgernn.runtime.seq2seq import Seq2SeqModel
     from edgernn.runtime.stream import Stream
+
+
+@dataclass
+class TextLabel:
+    label: str
+    probabilities: dict          # label -> probability
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probabilities": {k: round(v, 6) for k, v in
+                                                       self.probabilities.items()}}
 
 
 class InferredContractWarning(UserWarning):
@@ -123,6 +134,29 @@ class Model:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise DataError(f"ONNX Runtime refused the call: {first}") from None
         return outs[0], {s.name: outs[1 + i] for i, s in enumerate(self.states)}
+
+    def classify(self, text: str) -> TextLabel:
+        """A text classifier's label for ``text``: tokenised with the contract's tokenizer,
+        streamed from a fresh state (step and chunk graphs) or run whole (sequence graphs)."""
+        from edgernn.sampling import softmax
+
+        tokenizer = self.contract.tokenizer
+        if tokenizer is None:
+            raise ModelError(f"{self.source} has no tokenizer in its contract: classify() is for "
+                             f"text classifiers (edgernn train --task classify --data "
+                             f"texts.csv); stream frames with model.stream()")
+        if self.contract.streamable:
+            y = self.stream().feed_text(text)[-1]
+        else:
+            ids = tokenizer.encode(text)
+            if not ids:
+                raise DataError("the text has no tokens; pass some text")
+            y = self.run(np.array([ids], np.int64))[0][0]
+            y = y[-1] if y.ndim > 1 else y
+        p = softmax(np.asarray(y, np.float64))
+        i = int(np.argmax(p))
+        names = self.labels or [str(k) for k in range(len(p))]
+        return TextLabel(names[i], dict(zip(names, (float(v) for v in p))))
 
     def checked_extra(self, extra: dict | None) -> dict[str, np.ndarray]:
         """The contract's other data inputs (beyond ``inputs[0]``), checked like ``x``."""

@@ -238,8 +238,21 @@ class Stream:
                             "character language models")
         return vocab[sample_logits(y, temperature=temperature, top_k=top_k, rng=rng)]
 
+    def feed_text(self, text: str) -> np.ndarray:
+        """A text classifier's stream: the tokens of ``text`` (the contract's tokenizer), fed
+        in one call after what the stream has seen; one output per token, (T, classes). Text
+        that arrives in pieces is fed piece by piece; ``label(ys[-1])`` is the label so far."""
+        return self.feed(self.encode(text))
+
     def encode(self, text: str) -> np.ndarray:
-        """Characters to token ids with the contract's vocabulary."""
+        """Text to token ids: the contract's tokenizer (text classifiers), or its character
+        vocabulary (character language models)."""
+        tokenizer = self.model.contract.tokenizer
+        if tokenizer is not None:
+            ids = tokenizer.encode(text)
+            if not ids:
+                raise DataError("the text has no tokens; pass some text")
+            return np.array(ids, dtype=np.int64)
         vocab = self.model.vocabulary or ""
         index = {ch: i for i, ch in enumerate(vocab)}
         missing = sorted({ch for ch in text if ch not in index})

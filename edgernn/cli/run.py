@@ -92,16 +92,19 @@ atexit.register(_HELD.close)
               help="Encoder-decoder models: hypotheses kept per step (1: greedy).")
 @click.option("--max-len", type=click.IntRange(1),
               help="Encoder-decoder models: the longest output [default: the model's].")
+@click.option("--json", "probabilities", is_flag=True,
+              help="Text classifiers: every label's probability on each line.")
 @foreign_options
 def command(model_path, source, fmt, state_file, save_every, save_seconds, resume, raw, profile,
-            threads, temperature, top_k, seed, beam, max_len, state_pairs, constant_values,
-            dim_sizes):
+            threads, temperature, top_k, seed, beam, max_len, probabilities, state_pairs,
+            constant_values, dim_sizes):
     """Stream frames from SOURCE (a file, or - for stdin) and print one JSON line per step.
 
     Each line has the step number and the output; classifiers add the label, forecasters the
     forecast in data units, language models the next character. Output is flushed per step.
     An encoder-decoder (seq2seq) model reads one input text a line and prints its output,
-    with its length-normalised score (--beam for beam search).
+    with its length-normalised score (--beam for beam search); a text classifier reads one
+    text a line and prints its label (--json: and every label's probability).
 
     \b
     Examples:
@@ -131,7 +134,19 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
         if state_file or resume or raw or fmt:
             raise click.UsageError("an encoder-decoder model reads one text a line: --state-file"
                                    ", --resume, --raw and --format do not apply")
-        return _decode_lines(model, source, beam, max_len)
+        return _text_lines(model, source, lambda text: model.translate(
+            text, beam=beam, max_len=max_len).to_dict())
+    if model.contract.tokenizer is not None:
+        if state_file or resume or raw or fmt:
+            raise click.UsageError("a text classifier reads one text a line: --state-file, "
+                                   "--resume, --raw and --format do not apply")
+
+        def label(text):
+            out = model.classify(text).to_dict()
+            return out if probabilities else {"label": out["label"]}
+        return _text_lines(model, source, label)
+    if probabilities:
+        raise click.UsageError("--json is for text classifiers")
     if beam != 1 or max_len:
         raise click.UsageError("--beam and --max-len are for encoder-decoder (seq2seq) models")
     stream = model.stream(normalize=not raw)
@@ -195,8 +210,9 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     durable.save()
 
 
-def _decode_lines(model, source: str, beam: int, max_len: int | None) -> None:
-    """One JSON line per input line: the input, its output and score (flushed per line)."""
+def _text_lines(model, source: str, answer) -> None:
+    """One JSON line per input line: its number, the input, and what ``answer`` says of it
+    (flushed per line)."""
     stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
     where = "stdin" if source == "-" else source
     count = 0
@@ -206,11 +222,10 @@ def _decode_lines(model, source: str, beam: int, max_len: int | None) -> None:
             if not text.strip():
                 continue
             try:
-                out = model.translate(text, beam=beam, max_len=max_len)
+                out = answer(text)
             except EdgeRNNError as exc:
                 raise DataError(f"line {n} of {where}: {exc}") from None
-            click.echo(json.dumps({"line": n, "input": text, **out.to_dict()},
-                                  ensure_ascii=False))
+            click.echo(json.dumps({"line": n, "input": text, **out}, ensure_ascii=False))
             sys.stdout.flush()
             count += 1
     except UnicodeDecodeError as exc:
@@ -222,4 +237,4 @@ def _decode_lines(model, source: str, beam: int, max_len: int | None) -> None:
         if stream is not sys.stdin:
             stream.close()
     if count == 0:
-        raise DataError(f"no input lines in {where}; nothing was decoded")
+        raise DataError(f"no input lines in {where}; nothing was read")

@@ -28,7 +28,22 @@ def train_options(f):
                           "forecast; .txt for charlm; source<TAB>target lines for seq2seq). "
                           "See the README for the layout."),
         click.option("--tokens", type=click.Choice(SPLITS),
-                     help="seq2seq: characters or space-separated words [default: chars]."),
+                     help="Text: characters or space-separated words [default: chars for "
+                          "seq2seq, words for a text classifier]."),
+        click.option("--text-column", help="classify on a .csv/.tsv/.jsonl of texts: the column "
+                                           "(key) holding the text [default: text]."),
+        click.option("--label-column", help="...and the one holding its label [default: "
+                                            "label]."),
+        click.option("--keep-case", is_flag=True, default=None,
+                     help="Text classifiers: keep upper case apart (default: lower-case)."),
+        click.option("--max-vocab", type=click.IntRange(3),
+                     help="Text classifiers: the most frequent tokens kept, the rest unknown "
+                          "[default: 20000]."),
+        click.option("--max-length", type=click.IntRange(1),
+                     help="Text classifiers: tokens read from a text (the first ones) "
+                          "[default: 200]."),
+        click.option("--embedding", type=click.IntRange(1),
+                     help="Token embedding width [default: 64]."),
         click.option("--target-tokens", type=click.Choice(SPLITS),
                      help="seq2seq: how targets split, when not as --tokens (e.g. characters "
                           "in, space-separated phonemes out)."),

@@ -70,6 +70,7 @@ class TaskData:
     test: Split
     labels: list[str] | None = None
     vocabulary: str | None = None
+    tokenizer: object = None             # a Vocabulary: texts in, token ids (text classifiers)
     ref: DataRef = field(default_factory=lambda: DataRef("builtin", "generated"))
     stream: np.ndarray | None = None     # the whole series, in order, when the data is one
 

@@ -24,6 +24,9 @@ HELP = ("A classification .npz holds x_train (N, T, F) float frames and y_train 
         "pad their tails with NaN frames), labels (C,) strings and feature_names (F,) strings.")
 
 
+TEXT_EMBEDDING = 64               # embedding width of a text classifier, unless given
+
+
 class ClassifyTask(Task):
     summary = "sequence classification, one label per sequence read at its last step"
     metric = "accuracy"
@@ -73,7 +76,15 @@ class ClassifyTask(Task):
         clips = self._clips(np.random.default_rng(seed), -(-steps // self.frames)).x
         return clips.reshape(-1, self.features)[:steps]                 # clips back to back
 
-    def load(self, path) -> TaskData:
+    def load(self, path, **text) -> TaskData:
+        """The user's data: an .npz of frames, or texts and labels in a .csv, .tsv or .jsonl
+        (``text``: the options of :func:`edgernn.tasks.text.load_text`)."""
+        from edgernn.csvio import TEXT_SUFFIXES
+
+        if str(path).lower().endswith(TEXT_SUFFIXES):
+            from edgernn.tasks.text import load_text
+
+            return load_text(path, **text)
         arrays = read_npz(path, ("x_train", "y_train"), HELP, allow_nan=True)
         splits = {}
         for part in ("train", "val", "test"):
@@ -131,6 +142,9 @@ class ClassifyTask(Task):
         classes = int(max(data.train.y.max(), data.val.y.max(), data.test.y.max())) + 1
         if data.labels:
             classes = max(classes, len(data.labels))
+        if data.tokenizer is not None:                   # texts: token ids, embedded
+            return config.replace(input_size=len(data.tokenizer), output_size=classes,
+                                  embedding_dim=config.embedding_dim or TEXT_EMBEDDING)
         return config.replace(input_size=data.train.x.shape[-1], output_size=classes)
 
     def loss(self, outputs, y, mask=None):

@@ -25,14 +25,24 @@ class DataNeeded(ConfigError):
 
 def resolve_data(task_name: str, recorded: DataRef | None, data_path=None, *, stage: str,
                  model: str = "the model", features: int | None = None,
-                 vocabulary: str | None = None, classes: int | None = None) -> TaskData:
-    """The data set for ``stage`` (e.g. "validate"), checked against the model's input."""
+                 vocabulary: str | None = None, classes: int | None = None,
+                 tokenizer=None, labels: list[str] | None = None) -> TaskData:
+    """The data set for ``stage`` (e.g. "validate"), checked against the model's input. A text
+    classifier's texts are read as training read them: its tokenizer, labels, columns and
+    split seed."""
+    text = {}
+    if tokenizer is not None:
+        columns = (recorded.feature_names if recorded is not None and recorded.feature_names
+                   else ["text", "label"])
+        text = {"tokenizer": tokenizer, "labels": labels, "text_column": columns[0],
+                "label_column": columns[-1],
+                "seed": (recorded.seed or 0) if recorded is not None else 0}
     if not task_name:
         raise ConfigError(f"{model} names no task, so {stage} cannot score it on data; its "
                           f"checks run on random inputs only")
     task = get_task(task_name)
     if data_path is not None:
-        data = _load(task, data_path, vocabulary)
+        data = _load(task, data_path, vocabulary, text)
     elif recorded is None:
         raise DataNeeded(f"{model} does not record the data it was trained on; pass --data "
                          f"FILE with data for {stage} ({task.data_help})")
@@ -51,12 +61,14 @@ def resolve_data(task_name: str, recorded: DataRef | None, data_path=None, *, st
             raise DataNeeded(f"{model} was trained on {recorded.path} (sha256 "
                              f"{recorded.sha256[:12]}...), which has changed since (sha256 now "
                              f"{now[:12]}...); pass --data FILE with the data to {stage} on")
-        data = _load(task, path, vocabulary)
+        data = _load(task, path, vocabulary, text)
     _check_fits(data, features, classes, model, stage)
     return data
 
 
-def _load(task, path, vocabulary: str | None) -> TaskData:
+def _load(task, path, vocabulary: str | None, text: dict) -> TaskData:
+    if text:
+        return task.load(path, **text)
     if vocabulary is not None and hasattr(task, "load_with_vocabulary"):
         return task.load_with_vocabulary(path, vocabulary)
     return task.load(path)
@@ -89,7 +101,8 @@ def data_for_contract(contract, data_path=None, *, stage: str, model: str) -> Ta
         out = contract.outputs[0].shape[-1]
         classes = out if isinstance(out, int) else None
     return resolve_data(contract.task, contract.dataset, data_path, stage=stage, model=model,
-                        features=features, vocabulary=contract.vocabulary, classes=classes)
+                        features=features, vocabulary=contract.vocabulary, classes=classes,
+                        tokenizer=contract.tokenizer, labels=contract.labels)
 
 
 def data_for_checkpoint(ckpt, data_path=None, *, stage: str, model: str) -> TaskData | None:
@@ -98,6 +111,7 @@ def data_for_checkpoint(ckpt, data_path=None, *, stage: str, model: str) -> Task
         return None
     cfg = ckpt.config
     return resolve_data(ckpt.task, ckpt.dataset, data_path, stage=stage, model=model,
-                        features=None if cfg.head == "lm" else cfg.input_size,
+                        features=None if cfg.tokens else cfg.input_size,
                         vocabulary=ckpt.vocabulary,
-                        classes=cfg.output_size if cfg.head.startswith("classify") else None)
+                        classes=cfg.output_size if cfg.head.startswith("classify") else None,
+                        tokenizer=ckpt.tokenizer, labels=ckpt.labels)

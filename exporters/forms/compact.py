@@ -53,7 +53,7 @@ class StepGraph:
         x = "x"
         if self.wrapper is not None:
             x = step_graph_in(self.g, x, *self.wrapper.normalizations)
-        if self.cfg.head == "lm":
+        if self.cfg.tokens:
             x = self.g.one("Gather", [self.g.const("embedding", self.params["embedding.weight"]),
                                       x], axis=0)
         return x
@@ -75,7 +75,7 @@ class StepGraph:
         self.states = states
         shape = lambda n: n if isinstance(n, list) else ["batch", n]      # noqa: E731
         x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
-                  if cfg.head == "lm" else
+                  if cfg.tokens else
                   helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
         inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, shape(n))
                              for s, n, _ in states]

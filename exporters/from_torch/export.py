@@ -305,6 +305,7 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
         postprocessing=in_graph(ckpt.postprocessing) if ckpt else None,
         labels=ckpt.labels if ckpt else None,
         vocabulary=ckpt.vocabulary if ckpt else None,
+        tokenizer=ckpt.tokenizer if ckpt else None,
         dataset=ckpt.dataset if ckpt else None,
         difference=ckpt.difference if ckpt else None,
     )

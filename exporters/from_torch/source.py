@@ -244,7 +244,7 @@ def _example(module, config, example_input) -> torch.Tensor:
         return example
     if config is not None:
         gen = torch.Generator().manual_seed(0)
-        if config.head == "lm":
+        if config.tokens:
             return torch.randint(0, config.input_size, (EXAMPLE_BATCH, EXAMPLE_STEPS),
                                  generator=gen)
         return torch.randn(EXAMPLE_BATCH, EXAMPLE_STEPS, config.input_size, generator=gen)
