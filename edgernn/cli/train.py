@@ -28,8 +28,9 @@ def train_options(f):
                           "forecast; .txt for charlm; source<TAB>target lines for seq2seq). "
                           "See the README for the layout."),
         click.option("--tokens", type=click.Choice(SPLITS),
-                     help="Text: characters or space-separated words [default: chars for "
-                          "seq2seq, words for a text classifier]."),
+                     help="Text: characters, space-separated words, or words and punctuation "
+                          "apart [default: chars for seq2seq, wordpunct for a text "
+                          "classifier]."),
         click.option("--text-column", help="classify on a .csv/.tsv/.jsonl of texts: the column "
                                            "(key) holding the text [default: text]."),
         click.option("--label-column", help="...and the one holding its label [default: "
@@ -38,7 +39,7 @@ def train_options(f):
                      help="Text classifiers: keep upper case apart (default: lower-case)."),
         click.option("--max-vocab", type=click.IntRange(3),
                      help="Text classifiers: the most frequent tokens kept, the rest unknown "
-                          "[default: 20000]."),
+                          "[default: 8000]."),
         click.option("--max-length", type=click.IntRange(1),
                      help="Text classifiers: tokens read from a text (the first ones) "
                           "[default: 200]."),

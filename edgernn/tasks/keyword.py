@@ -24,7 +24,7 @@ HELP = ("A classification .npz holds x_train (N, T, F) float frames and y_train 
         "pad their tails with NaN frames), labels (C,) strings and feature_names (F,) strings.")
 
 
-TEXT_EMBEDDING = 64               # embedding width of a text classifier, unless given
+TEXT_EMBEDDING = 128              # embedding width of a text classifier, unless given
 
 
 class ClassifyTask(Task):
@@ -120,6 +120,13 @@ class ClassifyTask(Task):
         and enough epochs for ~UPDATES optimiser steps: 0.95-0.97 on both, seeds 0 and 1
         (tests/test_realdata.py::test_small_sets_reach_the_useful_level_on_defaults)."""
         n = len(data.train)
+        if data.tokenizer is not None and n >= SMALL:
+            # texts: one wide GRU layer over 128-wide embeddings, a few epochs (Rotten
+            # Tomatoes: 0.759 against TF-IDF + logistic regression's 0.766, docs/text.md)
+            return (self.model.replace(cell="gru", hidden_size=128, num_layers=1,
+                                       embedding_dim=TEXT_EMBEDDING),
+                    self.training.replace(epochs=6, patience=2),
+                    "texts: GRU 128x1 over 128-wide token embeddings, at most 6 epochs")
         if data.ref.kind == "builtin" or n >= SMALL:
             return self.model, self.training, ""
         batch = int(np.clip(n // 8, 4, 32))

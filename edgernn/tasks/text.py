@@ -20,19 +20,24 @@ from edgernn.vocab import Vocabulary
 DEFAULT_MAX_LENGTH = 200
 
 
+def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Record indices of the train, validation and test splits (80/10/10, seeded): what a
+    baseline on the raw texts uses to score the same split."""
+    order = np.random.default_rng(seed).permutation(n)
+    k = max(1, n // 10)
+    return {"test": order[:k], "val": order[k:2 * k], "train": order[2 * k:]}
+
+
 def load_text(path, *, text_column: str = "text", label_column: str = "label",
-              tokens: str = "words", lower: bool = True, max_vocab: int | None = 20_000,
+              tokens: str = "wordpunct", lower: bool = True, max_vocab: int | None = 8_000,
               max_length: int | None = DEFAULT_MAX_LENGTH, seed: int = 0,
               tokenizer: Vocabulary | None = None, labels: list[str] | None = None) -> TaskData:
     """Train, validation and test splits (80/10/10, seeded) of token ids (N, T) with lengths;
     ``tokenizer`` and ``labels`` given (a later stage) keep the model's own."""
     texts, names = read_records(path, text_column, label_column)
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n_test = n_val = max(1, len(texts) // 10)
     if len(texts) < 10:
         raise DataError(f"{path} holds {len(texts)} records; a text classifier needs at least 10")
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
-             "train": order[n_test + n_val:]}
+    parts = split_indices(len(texts), seed)
     if tokenizer is None:
         tokenizer = Vocabulary.build([texts[i] for i in parts["train"]], tokens, lower=lower,
                                      max_size=max_vocab, specials=("pad", "unk"),
