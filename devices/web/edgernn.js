@@ -18,7 +18,7 @@ import * as ort from "onnxruntime-web";
 import { readContract } from "./contract.js";
 import { DataError, ModelError, NonFiniteError } from "./errors.js";
 import { canonicalJSON, checkFits, dumps, loads } from "./snapshot.js";
-import { openPair } from "./seq2seq.js";
+import { openPair, Vocabulary } from "./seq2seq.js";
 import { hex, sha256 } from "./sha256.js";
 
 export { DataError, EdgeRNNError, ModelError, NonFiniteError, SnapshotError } from "./errors.js";
@@ -103,6 +103,7 @@ export class Model {
     this.integer = this.input.dtype === "int64" || this.input.dtype === "int32";
     this.labels = contract.labels || null;
     this.vocabulary = contract.vocabulary || null;
+    this.tokenizer = contract.tokenizer ? new Vocabulary(contract.tokenizer) : null;
     this.states = contract.states.map((s) => {
       const at = s.layout.indexOf("batch");
       const shape = s.shape.map((d, i) => (i === at ? 1 : d));
@@ -111,6 +112,15 @@ export class Model {
       }
       return { ...s, shape, size: shape.reduce((a, b) => a * b, 1) };
     });
+  }
+
+  /** A text classifier's label for `text`: {label, probabilities: {label: p}}. */
+  async classify(text) {
+    if (!this.tokenizer) throw new ModelError("classify() is for text classifiers (a tokenizer in the contract)");
+    const ys = await this.stream().feedText(text);
+    const y = ys[ys.length - 1];
+    const s = this.stream(), p = s.probabilities(y), names = this.labels || p.map((_, i) => String(i));
+    return { label: s.label(y), probabilities: Object.fromEntries(names.map((n, i) => [n, p[i]])) };
   }
 
   /** A new stream from the initial state. normalize: false feeds frames already normalised. */
@@ -277,8 +287,16 @@ export class Stream {
     return vocab[i];
   }
 
-  /** Characters to token ids with the contract's vocabulary. */
+  /** A text classifier's stream: the tokens of `text`, fed after what the stream has seen. */
+  feedText(text) { return this.feed(this.encode(text)); }
+
+  /** Text to token ids: the contract's tokenizer (text classifiers), or its characters. */
   encode(text) {
+    if (this.model.tokenizer) {
+      const ids = this.model.tokenizer.encode(text);
+      if (!ids.length) throw new DataError("the text has no tokens; pass some text");
+      return ids;
+    }
     const vocab = this.model.vocabulary || "";
     const missing = [...new Set([...text].filter((c) => !vocab.includes(c)))].sort();
     if (missing.length) throw new DataError(`character(s) ${JSON.stringify(missing.join(""))} are not in this model's vocabulary`);

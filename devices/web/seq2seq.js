@@ -15,6 +15,7 @@ import * as ort from "onnxruntime-web";
 import { DataError, ModelError } from "./errors.js";
 
 const WHITESPACE = /[\s\x1c-\x1f\x85]+/u;                  // what Python's str.split() splits on
+const WORDPUNCT = /[\p{L}\p{N}_]+|[^\p{L}\p{N}_\s\x1c-\x1f\x85]/gu;  // Python's \w+|[^\w\s]
 
 export class Vocabulary {
   constructor(spec) {
@@ -23,18 +24,22 @@ export class Vocabulary {
     this.specials = spec.specials || {};
     this.lower = !!spec.lower;
     this.appendEos = !!spec.append_eos;
+    this.maxLength = spec.max_length ?? null;
     this.index = new Map(this.tokens.map((t, i) => [t, i]));
   }
 
   tokenize(text) {
     if (typeof text !== "string") throw new DataError(`text must be a string, got ${typeof text}`);
     const t = this.lower ? text.toLowerCase() : text;
-    return this.split === "chars" ? Array.from(t) : t.split(WHITESPACE).filter((w) => w.length);
+    if (this.split === "chars") return Array.from(t);
+    if (this.split === "wordpunct") return t.match(WORDPUNCT) || [];
+    return t.split(WHITESPACE).filter((w) => w.length);
   }
 
   encode(text) {
     const unk = this.specials.unk;
-    const ids = this.tokenize(text).map((t) => {
+    const tokens = this.tokenize(text);
+    const ids = tokens.slice(0, this.maxLength ?? tokens.length).map((t) => {
       const i = this.index.has(t) ? this.index.get(t) : unk;
       if (i === undefined) throw new DataError(`'${t}' is not in this model's vocabulary (and it has no unknown token)`);
       return i;

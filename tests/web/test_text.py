@@ -1,0 +1,61 @@
+"""Text classifiers in headless Chromium against edgernn.runtime in Python: the same token ids
+for the same strings (words and punctuation apart, characters; non-ASCII, emoji, odd spaces),
+the same labels and probabilities (within 1e-5: WebAssembly and native float32 kernels)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import load
+from tests.edgernn.test_text import reviews
+from tests.tolerances import WEB_VS_NATIVE
+
+STRINGS = ["the film was brilliant, and moving!", "Awful... boring; a MESS (really).",
+           "naïve café — 3.5 stars ½", "这部电影很好 精彩", "emoji 😀 fun\tgreat\u00a0story",
+           "x" * 500]
+
+CLASSIFY = """async ([url, texts]) => {
+  const m = await import("./edgernn.js");
+  const model = await m.load(url);
+  const out = [];
+  for (const t of texts) {
+    const s = model.stream();
+    out.push({ ids: s.encode(t), result: await model.classify(t) });
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def text_models(site, tmp_path_factory):
+    from tests.conftest import run_cli
+
+    d = tmp_path_factory.mktemp("web-text")
+    made = {}
+    for name, tokens, chinese in (("words", "wordpunct", False), ("chars", "chars", True)):
+        data = reviews(d / f"{name}.csv", n=300, chinese=chinese)
+        for args in (["train", "--task", "classify", "--data", data, "--text-column", "review",
+                      "--label-column", "verdict", "--tokens", tokens, "--hidden", "16",
+                      "--epochs", "3", "-o", d / f"{name}.pt"],
+                     ["export", d / f"{name}.pt", "-o", d / f"text_{name}.onnx"]):
+            done = run_cli(*args)
+            assert done.returncode == 0, done.stderr
+        shutil.copyfile(d / f"text_{name}.onnx", site[0] / f"text_{name}.onnx")
+        made[name] = d / f"text_{name}.onnx"
+    return made
+
+
+@pytest.mark.parametrize("name", ["words", "chars"])
+def test_the_browser_tokenises_and_labels_as_python(harness, text_models, name):
+    model = load(text_models[name])
+    got = harness.evaluate(CLASSIFY, [f"./text_{name}.onnx", STRINGS])
+    for text, js in zip(STRINGS, got):
+        assert js["ids"] == model.stream().encode(text).tolist(), text
+        want = model.classify(text)
+        assert js["result"]["label"] == want.label
+        np.testing.assert_allclose([js["result"]["probabilities"][k] for k in model.labels],
+                                   [want.probabilities[k] for k in model.labels],
+                                   rtol=0, atol=WEB_VS_NATIVE)
