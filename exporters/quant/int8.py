@@ -14,6 +14,9 @@ depends on another:
 - any **other** activation is quantized per row at run time (``dynamic``) or with a static
   range calibrated on the model's own data (``static``).
 
+Token embeddings (a ``Gather`` from a constant table) become an int8 table with one scale per
+row: a looked-up row is exactly one token's, so rows stay independent too.
+
 Weights are 8-bit, symmetric, one scale per output column; activations are 7-bit (u8 with zero
 point 64, values 1..127), so u8 x s8 products never saturate on AVX2 without VNNI
 (127 * 127 * 2 < 2^15) and integer sums are exact on every CPU: the same file gives the same
@@ -49,6 +52,7 @@ class Plan:
     weights: int = 0
     weights_int8: int = 0
     kinds: dict = field(default_factory=dict)     # "static"/"dynamic"/"calibrated"/"fp32" -> n
+    embeddings_int8: int = 0                      # elements of token embedding tables in int8
 
     def count(self, kind: str, macs: int) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
@@ -178,6 +182,28 @@ def _weight(node, consts) -> tuple[np.ndarray, np.ndarray | None] | None:
     return (w.T if attrs.get("transB", 0) else w), bias
 
 
+def _embedding(node, consts) -> np.ndarray | None:
+    """The float table of a token embedding lookup (``Gather`` of rows of a constant)."""
+    if node.op_type != "Gather" or node.input[0] not in consts:
+        return None
+    axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+    table = consts[node.input[0]]
+    if axis != 0 or table.ndim != 2 or table.dtype != np.float32 or table.shape[0] < 2:
+        return None
+    return table
+
+
+def _int8_embedding(wr: Writer, node, table: np.ndarray) -> None:
+    """Rows of an int8 table, each times its own scale: Gather, Cast, Mul by the row's scale."""
+    scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-12) / W_TOP   # (V, 1)
+    q = np.clip(np.round(table / scale), -W_TOP, W_TOP).astype(np.int8)
+    ids = node.input[1]
+    rows = wr.one("Cast", [wr.one("Gather", [wr.const("emb_q", q), ids], axis=0)],
+                  to=TensorProto.FLOAT)
+    wr.one("Mul", [rows, wr.one("Gather", [wr.const("emb_s", scale.astype(np.float32)), ids],
+                                axis=0)], out=node.output[0])
+
+
 def _parts(v: str, producer: dict, widths: dict) -> list[tuple[str, int]]:
     """A product's input, cut into the Concat parts it was made of (last axis), with widths."""
     node = producer.get(v)
@@ -223,6 +249,13 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
     plan, wr = Plan(), Writer(prefix="q8_", opset=opset)
     new_nodes = []
     for node in graph.node:
+        table = _embedding(node, consts)
+        if table is not None:
+            start = len(wr.nodes)
+            _int8_embedding(wr, node, table)
+            plan.embeddings_int8 += table.size
+            new_nodes.extend(wr.nodes[start:])
+            continue
         found = _weight(node, consts) if node.op_type in PRODUCTS else None
         if found is None:
             new_nodes.append(node)

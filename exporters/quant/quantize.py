@@ -245,6 +245,8 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
                    f"{calib_ref.describe()}") if feeds else ""
     options = {"weights": "int8 symmetric, per output column", "activations": "7-bit",
                "inputs": inputs, "recurrent": attempt, "products": plan.kinds}
+    if plan.embeddings_int8:
+        options["embeddings"] = f"{plan.embeddings_int8} table elements int8, one scale a row"
     cov = Quantization(mode=mode, weight_tensors=sum(plan.kinds.values()),
                        weight_tensors_int8=sum(v for k, v in plan.kinds.items() if k != "fp32"),
                        mac_share_int8=plan.macs_int8 / max(plan.macs, 1),

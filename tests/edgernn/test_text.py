@@ -93,6 +93,10 @@ def test_train_export_and_label_texts(tmp_path, suffix, tokens, chinese):
     q = run_cli("quantize", tmp_path / "m.onnx", "--json")
     assert q.returncode == 0, q.stderr
     assert json.loads(q.stdout)["metric"]["items"] == 50
+    int8 = load(tmp_path / "m.int8.onnx")             # the embedding table too, a scale a row
+    assert "one scale a row" in int8.contract.quantization.options["embeddings"]
+    assert {"Gather", "MatMulInteger"} <= {n for n in _ops(tmp_path / "m.int8.onnx")}
+    assert int8.classify(sample).label == "fresh"
 
 
 def test_text_options_are_checked(tmp_path):
@@ -101,3 +105,12 @@ def test_text_options_are_checked(tmp_path):
     data = reviews(tmp_path / "r.csv", n=30)
     out = run_cli("train", "--task", "classify", "--data", data, "--text-column", "body")
     assert out.returncode == 1 and "no column 'body'" in out.stderr
+
+
+def _ops(path):
+    import onnx
+
+    proto = onnx.load(path)
+    tables = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    assert any(n.op_type == "Gather" and n.input[0] in tables for n in proto.graph.node)
+    return [n.op_type for n in proto.graph.node]
