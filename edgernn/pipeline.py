@@ -61,9 +61,10 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     is_text = data is not None and str(data).lower().endswith(TEXT_SUFFIXES) and \
         task_name in ("classify", "keyword")
     if (text or overrides.get("embedding")) and not is_text:
-        raise ConfigError("--text-column, --label-column, --tokens, --keep-case, --max-vocab, "
-                          "--max-length and --embedding are for --task classify on a text "
-                          "file (.csv, .tsv, .jsonl), or --tokens for --task seq2seq")
+        name = next((k for k in (*TEXT_OPTIONS, "embedding") if overrides.get(k) is not None))
+        raise ConfigError(f"--{name.replace('_', '-')} is for --task classify on a text file "
+                          f"(.csv, .tsv, .jsonl)"
+                          + (" or for --task seq2seq" if name in ("tokens", "embedding") else ""))
     task = get_task(task_name)
     if is_text:
         dataset = task.load(data, seed=seed, **text)

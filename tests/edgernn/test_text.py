@@ -107,7 +107,8 @@ def test_train_export_and_label_texts(tmp_path, suffix, tokens, chinese):
 
 def test_text_options_are_checked(tmp_path):
     out = run_cli("train", "--task", "forecast", "--max-length", "5")
-    assert out.returncode == 2 and "are for --task classify on a text file" in out.stderr
+    assert out.returncode == 2 and "--max-length is for --task classify on a text file" in \
+        out.stderr
     data = reviews(tmp_path / "r.csv", n=30)
     out = run_cli("train", "--task", "classify", "--data", data, "--text-column", "body")
     assert out.returncode == 1 and "no column 'body'" in out.stderr

@@ -142,7 +142,8 @@ def test_bad_pairs_and_options_get_one_clear_message(tmp_path):
     assert out.returncode == 1 and "line 21" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "x.pt").exists()
     out = run_cli("train", "--task", "forecast", "--tokens", "words")
-    assert out.returncode == 2 and "--tokens is for --task seq2seq" in out.stderr
+    assert out.returncode == 2 and "--tokens is for --task classify on a text file" in \
+        out.stderr and "or for --task seq2seq" in out.stderr
     out = run_cli("train", "--task", "seq2seq", "--bptt", "5")
     assert out.returncode == 2 and "--bptt is not a seq2seq option" in out.stderr
 
