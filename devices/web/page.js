@@ -65,8 +65,24 @@ const keep = (list, value) => { list.push(value); if (list.length > WINDOW) list
 
 // ------------------------------------------------------------------ the views
 
+// A text classifier also gets a text box: what is typed is classified as it is typed.
+function textBox(model) {
+  $("textbox").hidden = false;
+  let queue = Promise.resolve();
+  $("text-in").addEventListener("input", () => {
+    const text = $("text-in").value;
+    queue = queue.then(async () => {
+      if (!text.trim()) { $("text-label").textContent = ""; return; }
+      const out = await model.classify(text);
+      page.typed = { text, ...out };
+      $("text-label").textContent = `${out.label} (${(100 * out.probabilities[out.label]).toFixed(0)} %)`;
+    }).catch(fail);
+  });
+}
+
 function classifyView(stream) {
   const labels = stream.model.labels || [];
+  if (stream.model.tokenizer) textBox(stream.model);
   legend([["probability of the most likely label", "#222"], ...labels.map((l, i) => [l, COLORS[i % COLORS.length]])]);
   const band = [], top = [];
   return {
