@@ -45,6 +45,27 @@ def is_header(line: str) -> bool:
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
+def read_text(path, help_text: str) -> str:
+    """A UTF-8 data file's text (a BOM is not part of it); one clear DataError for a missing
+    file, a folder, text in another encoding or a read failure."""
+    from pathlib import Path
+
+    from edgernn.errors import DataError
+
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"data file {path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not a data file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
+                        f"as UTF-8. {help_text}".rstrip()) from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_records(path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
     """Texts and their labels from a .csv, .tsv or .jsonl file (UTF-8): one record a row or
     line, the named columns (keys). Raises DataError (from edgernn.errors) on what does not
@@ -58,15 +79,7 @@ def read_records(path, text_column: str, label_column: str) -> tuple[list[str], 
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES:
         raise DataError(f"{path}: text data is .csv, .tsv or .jsonl, not {suffix or 'no suffix'}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
-                        f"as UTF-8") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, "")
     texts, labels = [], []
     if suffix == ".jsonl":
         for n, line in enumerate(text.splitlines(), start=1):

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgernn.config import ModelConfig, TrainConfig
 from edgernn.contract import DataRef, Normalization
+from edgernn.csvio import read_text  # noqa: F401  (the one text reader, re-exported)
 from edgernn.errors import DataError
 
 
@@ -251,23 +252,6 @@ def builtin_ref(name: str, seed: int, size: float, data: TaskData, features: int
 
 def with_ref(data: TaskData, ref: DataRef) -> TaskData:
     return replace(data, ref=ref)
-
-
-def read_text(path: str | Path, help_text: str) -> str:
-    """A UTF-8 data file's text (a BOM is not part of it); one clear error for a missing file,
-    a folder, text in another encoding or a read failure."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory, not a data file") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
-                        f"as UTF-8. {help_text}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def read_npz(path: str | Path, required: tuple[str, ...], help_text: str,

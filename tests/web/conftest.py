@@ -6,6 +6,7 @@ EDGERNN_REQUIRE_WEB=1, so a missing piece fails there instead of skipping."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -130,3 +131,25 @@ def harness(browser, site):
 
 def frames(seed: int, steps: int, width: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.5, 2.0, (steps, width)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def served_page(browser, folder: Path, query: str = ""):
+    """The page in ``folder`` served on 127.0.0.1 and open in a fresh tab, ready (its module
+    has loaded the model); JS errors fail the test."""
+    from edgernn.devices.web_page import serve_folder
+
+    server = serve_folder(folder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html{query}")
+        page.wait_for_function("window.edgernnPage && window.edgernnPage.ready", timeout=60_000)
+        yield page
+    finally:
+        page.close()
+        server.shutdown()
+        server.server_close()
+    assert not errors, errors

@@ -58,23 +58,14 @@ def test_the_browser_decodes_as_python(harness, pairs, name, beam):
 
 
 def test_the_page_decodes_what_is_typed(browser, pairs, tmp_path):
-    from edgernn.devices.web_page import serve_folder
     from tests.conftest import run_cli
+    from tests.web.conftest import served_page
 
     done = run_cli("web", pairs / "s2s_luong.onnx", "-o", tmp_path / "page")
     assert done.returncode == 0, done.stderr
     assert "seq2seq page decoding what you type" in done.stdout
     assert (tmp_path / "page" / "s2s_luong.decoder.onnx").is_file()
-    server = serve_folder(tmp_path / "page")
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-        page.wait_for_function("window.edgernnPage && window.edgernnPage.ready", timeout=60_000)
+    with served_page(browser, tmp_path / "page") as page:
         page.fill("#source", "3 March 2021")
         page.wait_for_function("window.edgernnPage.translated && "
                                "window.edgernnPage.translated.input === '3 March 2021'",
@@ -84,8 +75,3 @@ def test_the_page_decodes_what_is_typed(browser, pairs, tmp_path):
         assert shown["output"] == want.text == page.inner_text("#output")
         assert shown["hypotheses"] == [h.text for h in want.hypotheses]
         assert page.evaluate("window.edgernnPage.error") is None
-    finally:
-        page.close()
-        server.shutdown()
-        server.server_close()
-    assert not errors, errors

@@ -62,21 +62,12 @@ def test_the_browser_tokenises_and_labels_as_python(harness, text_models, name):
 
 
 def test_the_page_of_a_text_classifier_labels_what_is_typed(browser, text_models, tmp_path):
-    import threading
-
-    from edgernn.devices.web_page import serve_folder
     from tests.conftest import run_cli
+    from tests.web.conftest import served_page
 
     done = run_cli("web", text_models["words"], "-o", tmp_path / "page")
     assert done.returncode == 0, done.stderr
-    server = serve_folder(tmp_path / "page")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html?rate=0")
-        page.wait_for_function("window.edgernnPage && window.edgernnPage.ready", timeout=60_000)
+    with served_page(browser, tmp_path / "page", "?rate=0") as page:
         text = "the acting was awful and boring"
         page.fill("#text-in", text)
         page.wait_for_function(f"window.edgernnPage.typed && window.edgernnPage.typed.text "
@@ -85,8 +76,3 @@ def test_the_page_of_a_text_classifier_labels_what_is_typed(browser, text_models
         want = load(text_models["words"]).classify(text)
         assert typed["label"] == want.label and want.label in page.inner_text("#text-label")
         assert page.evaluate("window.edgernnPage.steps") > 0      # the stream runs beside it
-    finally:
-        page.close()
-        server.shutdown()
-        server.server_close()
-    assert not errors, errors
