@@ -153,6 +153,22 @@ def main() -> None:
     doc["int8_vs_fp32_one_stream"] = {ops: us[f"{ops} int8 stream"] / us[f"{ops} stream"]
                                       for ops in int8}
 
+    # 1b. a chunk of T frames per call: stream.feed against a plain session.run on the file
+    print("1b. chunk graph feed vs plain ORT", file=sys.stderr)
+    chunk = load(export(net, tmp / "chunk.onnx", graph="chunk").path, threads=1)
+    feeds = {}
+    for t in (8, 32):
+        xs = np.random.default_rng(t).normal(size=(t, config.input_size)).astype(np.float32)
+        stream = chunk.stream(normalize=False)
+        state = chunk.initial_state(1)
+        names = [chunk.output.name] + [s.output for s in chunk.states]
+        feed = {chunk.input.name: xs[None], **{s.input: state[s.name] for s in chunk.states}}
+        fns = {"feed": (lambda s=stream, x=xs: s.feed(x)),
+               "plain": (lambda f=feed: chunk.session.run(names, f))}
+        times = bench.interleaved(fns, max(args.rounds * 20, calls // 10), rounds=args.rounds)
+        feeds[t] = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
+    doc["chunk_feed_us"] = feeds
+
     # 2-3. pools
     print("2-3. pools", file=sys.stderr)
     rate = matmul_rate_gflops()
@@ -212,6 +228,10 @@ def _print(doc, forms, floor) -> None:
         print(f"   {f:14s} {us[f + ' stream']:11.1f} {us[f + ' plain']:10.1f} "
               f"{doc['overhead'][f]:+9.1%}")
     print(f"   {'4-node':14s} {'':11s} {us['4-node plain']:10.1f}   (hand-built floor)")
+    print("\n1b. chunk graph, T frames per call: stream.feed vs plain session.run")
+    for t, v in doc["chunk_feed_us"].items():
+        print(f"   T={t:3d}: feed {v['feed']:.1f} us ({v['feed'] / t:.2f} us a frame), plain "
+              f"{v['plain']:.1f} us: {v['feed'] / v['plain']:.2f}x")
     print("\n2. row-independent int8 / fp32")
     for ops, r in doc["int8_vs_fp32_one_stream"].items():
         print(f"   one stream, {ops}: {r:.2f}x")

@@ -98,9 +98,12 @@ class PlainORT:
         """A callable: IOBinding, double-buffered state bound once, frame copied in, y out."""
         from edgernn.runtime.engine import Engine
 
+        out = self.model.output.shape[1:]
+        if self.model.graph != "step" or not all(isinstance(d, int) for d in out):
+            return None
         engine = Engine(self.model, self.batch)
-        bound = engine.bound(self.batch) if self.model.graph == "step" else None
-        if bound is None or bound.x.shape != self.x.shape:
+        bound = engine.bound(self.batch, shapes=(tuple(self.x.shape), (self.batch, *out)))
+        if bound is None:
             return None
         x = bound.x
         frame = self.x

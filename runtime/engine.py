@@ -152,31 +152,34 @@ class Engine:
         self._cur ^= 1
         return b.get_outputs()[0].numpy()
 
-    def bound(self, k: int, t: int | None = None) -> Bound | None:
+    def bound(self, k: int, t: int | None = None, shapes: tuple | None = None) -> Bound | None:
         """The fixed bindings of rows 0..k-1 (``t`` steps per call for a chunk graph), made
-        once and kept; None when a call's shapes are not fixed (an output axis left open) or
-        rows 0..k-1 are not one block of memory. A call on them leaves rows k and above
-        undefined: the caller keeps no stream there."""
-        key = (k, t)
+        once and kept; None when a call's shapes are not fixed (an axis left open) or rows
+        0..k-1 are not one block of memory. ``shapes``: the input and output shapes, for a
+        file whose layout the contract's leading axes do not describe. A call on them leaves
+        rows k and above undefined: the caller keeps no stream there."""
+        key = (k, t, shapes)
         hit = self._bound.get(key)
         if hit is not None or key in self._bound:
             return hit
         if len(self._bound) >= 32:                        # many sizes: keep the cache small
             self._bound.clear()
-        self._bound[key] = made = self._make_bound(k, t)
+        self._bound[key] = made = self._make_bound(k, t, shapes)
         return made
 
-    def _make_bound(self, k: int, t: int | None) -> Bound | None:
+    def _make_bound(self, k: int, t: int | None, shapes: tuple | None) -> Bound | None:
         model = self.model
-        tail = tuple(model.output.shape[model.y_lead:])
-        if not all(isinstance(d, int) for d in tail) or not (k == self.rows or (
-                self._leading and self.device == "cpu")):
+        if not (k == self.rows or (self._leading and self.device == "cpu")):
             return None
-        lead = () if not model.x_lead else (k,) + ((t or 1,) if model.x_lead == 2 else ())
-        y_lead = () if not model.y_lead else (k,) + ((t or 1,) if model.y_lead == 2 else ())
-        frame = tuple(model.input.shape[model.x_lead:])
-        x = np.zeros(lead + frame, model.input_dtype)
-        y = np.zeros(y_lead + tail, model.output_dtype)
+        if shapes is None:
+            lead = () if not model.x_lead else (k,) + ((t or 1,) if model.x_lead == 2 else ())
+            y_lead = () if not model.y_lead else (k,) + ((t or 1,) if model.y_lead == 2 else ())
+            shapes = (lead + tuple(model.input.shape[model.x_lead:]),
+                      y_lead + tuple(model.output.shape[model.y_lead:]))
+        if not all(isinstance(d, int) for shape in shapes for d in shape):
+            return None                                   # an axis the contract leaves open
+        x = np.zeros(shapes[0], model.input_dtype)
+        y = np.zeros(shapes[1], model.output_dtype)
         bindings = []
         for parity in (0, 1):
             b = self.session.io_binding()

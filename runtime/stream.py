@@ -191,7 +191,14 @@ class Stream:
         if x.shape[0] == 0:
             raise DataError("feed() got no frames; pass at least one")
         if self._chunk:
-            y = self._engine.run(x[None])[0]                          # (T, *out)
+            # bindings made once per chunk length and kept (issue 20: a new IOBinding per call
+            # cost 20-30 us); an open output axis or no batch axis takes the plain call
+            bound = self._engine.bound(1, x.shape[0]) if self.model.x_lead == 2 else None
+            if bound is not None:
+                bound.x[0] = x
+                y = self._engine.call(bound)[0].copy()                # (T, *out)
+            else:
+                y = self._engine.run(x[None])[0]
         else:
             saved = self._engine.get_state()
             outs = []
