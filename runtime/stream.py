@@ -193,7 +193,9 @@ class Stream:
         if self._chunk:
             # bindings made once per chunk length and kept (issue 20: a new IOBinding per call
             # cost 20-30 us); an open output axis or no batch axis takes the plain call
-            bound = self._engine.bound(1, x.shape[0]) if self.model.x_lead == 2 else None
+            m = self.model                # time axes open on the input and the output
+            timed = m.x_lead == 2 and m.y_lead == 2 and isinstance(m.output.shape[1], str)
+            bound = self._engine.bound(1, x.shape[0]) if timed else None
             if bound is not None:
                 bound.x[0] = x
                 y = self._engine.call(bound)[0].copy()                # (T, *out)
