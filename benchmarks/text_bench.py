@@ -13,7 +13,8 @@ it prints test accuracy of the fp32 and int8 files next to TF-IDF + logistic reg
 (scikit-learn) on the same split, and, on one thread with the paths measured in alternating
 rounds (medians of round medians): texts per second and latency per text through the step
 graph (streamed token by token in one feed), the sequence graph (one call) and PyTorch eager;
-and tokens per second streamed one step at a time.
+and tokens per second streamed one step at a time. The same defaults with --bidirectional (a
+whole-text model: a sequence graph; its int8 keeps the fused layers fp32) get the same rows.
 """
 
 from __future__ import annotations
@@ -56,18 +57,24 @@ def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
     _cli("export", folder / "m.pt", "-o", folder / "m.onnx")
     _cli("export", folder / "m.pt", "--graph", "sequence", "-o", folder / "m.seq.onnx")
     q = _cli("quantize", folder / "m.onnx", "--json")
+    # the same defaults read both ways: a bidirectional whole-text model (a sequence graph)
+    bi = _cli("train", "--task", "classify", "--data", data, *extra, "--bidirectional",
+              "-o", folder / "bi.pt", "--json")
+    _cli("export", folder / "bi.pt", "-o", folder / "bi.onnx")
+    bq = _cli("quantize", folder / "bi.onnx", "--json")
     texts, _ = read_records(data, "text", "label")
     test = [texts[i] for i in split_indices(len(texts), 0)["test"]]
     step, seq, int8 = (load(folder / f, threads=1) for f in ("m.onnx", "m.seq.onnx",
                                                              "m.int8.onnx"))
+    bi_seq, bi_int8 = (load(folder / f, threads=1) for f in ("bi.onnx", "bi.int8.onnx"))
     torch.set_num_threads(1)
     ckpt = load_checkpoint(folder / "m.pt")
-    net = ckpt.build_model()
+    net, bi_net = ckpt.build_model().eval(), load_checkpoint(folder / "bi.pt").build_model().eval()
 
-    def eager(text):
+    def eager(text, model=net):
         ids = torch.tensor([ckpt.tokenizer.encode(text)])
         with torch.no_grad():
-            return net(ids)[0]
+            return model(ids)[0]
 
     it = iter(range(10**9))
     pick = lambda: test[next(it) % len(test)]  # noqa: E731
@@ -77,6 +84,9 @@ def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
            "int8 step graph": lambda: int8.classify(pick()),
            "sequence graph (one call)": lambda: seq.classify(pick()),
            "pytorch eager": lambda: eager(pick()),
+           "bidirectional sequence graph": lambda: bi_seq.classify(pick()),
+           "bidirectional int8": lambda: bi_int8.classify(pick()),
+           "bidirectional pytorch eager": lambda: eager(pick(), bi_net),
            "streaming, a token a step": lambda: stream.step(ids[next(it) % len(ids)])}
     times = bench.interleaved(fns, calls, rounds=5)
     tokens_per_text = float(np.mean([len(ckpt.tokenizer.encode(t)) for t in test]))
@@ -89,8 +99,11 @@ def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
             "tokens_per_text": round(tokens_per_text, 1),
             "accuracy": {"edgernn fp32": trained["test"],
                          "edgernn int8": q["metric"]["value"],
+                         "edgernn bidirectional fp32": bi["test"],
+                         "edgernn bidirectional int8": bq["metric"]["value"],
                          "tf-idf + logistic regression": baseline(data, analyzer)},
-            "int8_size_ratio": q["size_ratio"], "speed": speed}
+            "int8_size_ratio": q["size_ratio"], "bidirectional_int8_size_ratio":
+                bq["size_ratio"], "speed": speed}
 
 
 def main() -> None:
@@ -118,7 +131,8 @@ def main() -> None:
         return
     for r in results:
         print(f"\n{r['data']}: {r['texts']} texts, {r['test_texts']} in the test split, "
-              f"{r['tokens_per_text']} tokens a text; int8 file {r['int8_size_ratio']:.3f} x fp32")
+              f"{r['tokens_per_text']} tokens a text; int8 file {r['int8_size_ratio']:.3f} x fp32"
+              f" (bidirectional {r['bidirectional_int8_size_ratio']:.3f} x)")
         for k, v in r["accuracy"].items():
             print(f"  accuracy {k:30} {v:.4f}")
         print(f"  {'one thread':34} {'per s':>9} {'p50 us':>9} {'p99 us':>9}")

@@ -127,6 +127,8 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
         raise ConfigError(f"{model_path} has no edgernn contract; the web runtime reads the "
                           f"states, normalisation and labels from it. Export the model with "
                           f"edgernn export")
+    if contract.graph == "sequence" and contract.tokenizer is not None:
+        return _write_whole_text_page(model_path, contract, Path(out_dir), data_path, ort)
     if contract.graph != "step":
         raise ConfigError(f"{model_path} is a '{contract.graph}' graph; the page streams one "
                           f"step per call: export a step graph (edgernn export --graph step)")
@@ -169,6 +171,30 @@ def _write_seq2seq_page(pair, out: Path, data_path, ort) -> Written:
         (new / "signal.json").write_text(json.dumps(signal))
     return Written(out, "seq2seq", len(examples), description,
                    str(ort_dir) if ort_dir else CDN)
+
+
+def _write_whole_text_page(model_path, contract, out: Path, data_path, ort) -> Written:
+    """A page with a text box for a classifier that reads whole texts (bidirectional), and
+    examples: held-out texts of the file it was trained on when they can be had."""
+    from edgernn.errors import EdgeRNNError
+    from edgernn.files import atomic_folder
+    from edgernn.tasks.text import held_out_texts
+
+    try:
+        examples = held_out_texts(contract.dataset, data_path)[:12]
+        description = f"held-out texts of {contract.dataset.describe()}"
+    except EdgeRNNError:
+        if data_path is not None:
+            raise
+        examples, description = [], "type a text"
+    signal = {"kind": "text", "description": description, "examples": examples,
+              "frames": [], "resets": []}
+    ort_dir = find_ort(ort)
+    with atomic_folder(out) as new:
+        _write_runtime(new, ort_dir)
+        (new / "model.onnx").write_bytes(_portable(Path(model_path).read_bytes()))
+        (new / "signal.json").write_text(json.dumps(signal))
+    return Written(out, "text", len(examples), description, str(ort_dir) if ort_dir else CDN)
 
 
 def _write_runtime(folder: Path, ort_dir: Path | None) -> None:

@@ -60,7 +60,19 @@ class RecurrentNet(nn.Module):
         out, state = self.features(x, state)
         return self.head(out), state
 
-    def forward(self, x, state=None):
+    @property
+    def reads_whole(self) -> bool:
+        """One label from the whole sequence, read both ways: its output is (B, O), never per
+        step, and a sequence padded to a longer one must be run at its own length."""
+        return self.config.bidirectional and self.config.head == "classify_last"
+
+    def forward(self, x, state=None, lengths=None):
+        """``lengths`` (B,): sequences of different lengths padded at the end. A classifier
+        then reads each one's last real step; a bidirectional one runs packed, so that its
+        backward direction starts at the last real step, not in the padding. The result equals
+        running each sequence alone at its own length (what the exported graph is given)."""
+        if lengths is not None and self.config.head == "classify_last":
+            return self._forward_packed(x, state, lengths)
         out, state = self.features(x, state)                   # (B, T, H*D)
         if self.config.head != "classify_last":
             return self.head(out), state                       # (B, T, O)
@@ -69,6 +81,20 @@ class RecurrentNet(nn.Module):
             last = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1)
         else:
             last = out[:, -1]
+        return self.head(last), state                          # (B, O)
+
+    def _forward_packed(self, x, state, lengths):
+        pack = nn.utils.rnn
+        lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
+        if self.embedding is not None:
+            x = self.embedding(x)
+        packed = pack.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed, state)
+        out, _ = pack.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        rows, h = torch.arange(out.shape[0]), self.config.hidden_size
+        last = out[rows, lengths - 1]                          # (B, H*D) at each last real step
+        if self.config.bidirectional:
+            last = torch.cat([last[:, :h], out[:, 0, h:]], dim=-1)
         return self.head(last), state                          # (B, O)
 
 

@@ -145,9 +145,7 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
     log(f"[1/5] train '{train_options.get('task_name', 'keyword')}'")
     result = train(**train_options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
-    graph, ops = form_for(profile, None, None)
-    if not result.config.streamable:
-        graph, ops = "sequence", "fused"
+    graph, ops = form_for(profile, None, None, result.config.streamable)
     log(f"[2/5] export a {graph} graph ({ops} ops)")
     exported = export(ckpt_path, out / "model.onnx", graph=graph, ops=ops)
     log(f"[3/5] validate against PyTorch ({horizon} streamed steps)")
@@ -193,11 +191,14 @@ def demo_seq2seq(out: str | Path, **train_options) -> dict:
             "export": exported.to_dict(), "runtime": runtime, "result": result}
 
 
-def form_for(profile, graph, ops) -> tuple[str, str | None]:
+def form_for(profile, graph, ops, streamable: bool = True) -> tuple[str, str | None]:
     """Graph kind and ops: explicit choices win, then the profile's preference, then export's
-    own default."""
+    own default. A model that cannot stream (bidirectional) gets a sequence graph unless a
+    graph is asked for (export then says why it cannot)."""
     from edgernn.choices import DEFAULT_GRAPH
 
+    if not streamable and graph is None:
+        return "sequence", ops or "fused"
     if profile:
         from edgernn.devices import get_profile
 

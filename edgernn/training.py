@@ -7,7 +7,8 @@ the model config, early stopping on the validation loss (it waits for the warm-u
 best weights are kept), and per-epoch loss, gradient-norm and metric logs on stderr.
 
 Sequences of different lengths are trained with a mask: padding never reaches the loss, and a
-classifier reads each sequence's last real step. The same data, seed and options give the same
+classifier reads each sequence's last real step (a bidirectional one runs packed, so each
+sequence is read as if alone at its own length). The same data, seed and options give the same
 weights; a time budget, when set, is the one thing that can make a run stop earlier.
 """
 
@@ -94,13 +95,15 @@ class _Tensors:
     x: object
     y: object
     mask: object | None
+    lengths: object | None = None
 
     @classmethod
     def of(cls, split: Split, pre, post) -> "_Tensors":
         mask = split.mask()
         return cls(torch.from_numpy(apply_normalization(split.x, pre)),
                    torch.from_numpy(apply_normalization(split.y, post)),
-                   None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)))
+                   None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)),
+                   None if split.lengths is None else torch.from_numpy(split.lengths))
 
 
 def _windows(length: int, bptt: int | None):
@@ -112,20 +115,28 @@ def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def _outputs(model, x, state, per_step: bool):
+def _outputs(model, x, state, per_step: bool, lengths=None):
     """Per-step outputs where the loss needs them (masked or streamed); the model's own
-    forward otherwise (one label per sequence, bidirectional ones included)."""
-    return model.forward_steps(x, state) if per_step else model(x, state)
+    forward otherwise: one label per sequence, a bidirectional one read packed at each
+    sequence's own length."""
+    return model.forward_steps(x, state) if per_step else model(x, state, lengths=lengths)
 
 
 def predict(model, split: Split, pre: Normalization | None, chunk: int = 256) -> np.ndarray:
-    """Per-step outputs (B, T, O) of ``model`` on ``split``, as a streamed model returns them."""
+    """Outputs of ``model`` on ``split`` as its artifact returns them: per step (B, T, O) for a
+    streamed model; one (B, O) per sequence, each read at its own length, for a model that
+    reads the whole sequence both ways."""
     x = torch.from_numpy(apply_normalization(split.x, pre))
+    lengths = None if split.lengths is None else torch.from_numpy(split.lengths)
     model.eval()
     outs = []
     with torch.no_grad():
         for i in range(0, len(x), chunk):
-            outs.append(model.forward_steps(x[i:i + chunk])[0].numpy())
+            if getattr(model, "reads_whole", False):
+                part = None if lengths is None else lengths[i:i + chunk]
+                outs.append(model(x[i:i + chunk], lengths=part)[0].numpy())
+            else:
+                outs.append(model.forward_steps(x[i:i + chunk])[0].numpy())
     return np.concatenate(outs)
 
 
@@ -144,9 +155,12 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     data = data or task.generate(seed=training.seed)
     config = task.fit_config(config or task.model, data)
     variable = any(s.lengths is not None for s in (data.train, data.val))
-    if variable and config.bidirectional:
-        raise ConfigError("sequences of different lengths need a unidirectional model (a "
-                          "backward layer would read the padding first); drop --bidirectional")
+    if variable and config.bidirectional and config.head != "classify_last":
+        raise ConfigError("per-step outputs over sequences of different lengths need a "
+                          "unidirectional model (a backward layer would read the padding "
+                          "first); drop --bidirectional")
+    if config.bidirectional and training.bptt:
+        raise ConfigError("a bidirectional model reads each sequence whole; drop --bptt")
     torch.manual_seed(training.seed)
     rng = np.random.default_rng(training.seed)
     pre, post = task.normalization(data)
@@ -161,7 +175,8 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         net_pre = net_post = difference.norm
     train = _Tensors.of(train_split, net_pre, net_post)
     val = _Tensors.of(val_split, net_pre, net_post)
-    per_step = train.mask is not None or config.head != "classify_last"
+    whole = config.bidirectional and config.head == "classify_last"   # packed, by length
+    per_step = not whole and (train.mask is not None or config.head != "classify_last")
 
     from edgernn.models import build
 
@@ -201,9 +216,10 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
             idx = torch.from_numpy(order[b * training.batch_size:(b + 1) * training.batch_size])
             xb, yb, state = train.x[idx], train.y[idx], None
             mb = None if train.mask is None else train.mask[idx]
+            lb = None if train.lengths is None else train.lengths[idx]
             for t0_, t1_ in windows:
                 mw = None if mb is None else mb[:, t0_:t1_]
-                out, state = _outputs(model, xb[:, t0_:t1_], state, per_step)
+                out, state = _outputs(model, xb[:, t0_:t1_], state, per_step, lb)
                 target = yb[:, t0_:t1_] if training.bptt else yb
                 if mw is not None and not bool(mw.any()):
                     state = _detach(state)
@@ -221,7 +237,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
                 bar.update(note=f"loss {losses[-1]:.4f}")
         model.eval()
         with torch.no_grad():
-            val_out = _outputs(model, val.x, None, per_step)[0]
+            val_out = _outputs(model, val.x, None, per_step, val.lengths)[0]
             val_loss = float(task.loss(val_out, val.y, val.mask))
         val_metric = evaluate(model, task, data.val, pre, post, difference)
         entry = EpochLog(epoch, float(np.mean(losses)) if losses else float("nan"), val_loss,

@@ -56,9 +56,10 @@ export async function load(source, options = {}) {
   const where = typeof source === "string" ? source : "the model";
   const contract = readContract(bytes, where);
   if (contract.seq2seq) return openPair(bytes, contract, source, options, bytesOf, readContract);
-  if (contract.graph !== "step") {
+  const wholeText = contract.graph === "sequence" && contract.tokenizer;
+  if (contract.graph !== "step" && !wholeText) {
     throw new ModelError(`${where} is a '${contract.graph}' graph; the web runtime streams step graphs ` +
-                         "(edgernn export --graph step)");
+                         "(edgernn export --graph step), and runs whole-text classifiers");
   }
   checkTensors(contract);
   let session;
@@ -67,7 +68,47 @@ export async function load(source, options = {}) {
   } catch (e) {
     throw new ModelError(`onnxruntime-web cannot load ${where} (${String(e.message || e).split("\n")[0]})`);
   }
+  if (wholeText) return new WholeTextModel(session, contract);
   return new Model(session, contract, await fingerprint(contract, bytes));
+}
+
+// {label, probabilities: {label: p}} from one output row.
+function labelled(y, labels) {
+  const p = probabilities(y), names = labels || p.map((_, i) => String(i)), i = argmax(y);
+  return { label: i < names.length ? names[i] : String(i), probabilities: Object.fromEntries(names.map((n, k) => [n, p[k]])) };
+}
+
+/** A text classifier that reads the whole text both ways (a bidirectional sequence graph):
+ *  classify(text) runs it once on the text's own tokens; it has no stream. */
+export class WholeTextModel {
+  constructor(session, contract) {
+    this.session = session;
+    this.contract = contract;
+    this.input = contract.inputs[0];
+    this.output = contract.outputs[0];
+    this.labels = contract.labels || null;
+    this.tokenizer = new Vocabulary(contract.tokenizer);
+    this.states = [];
+    this.whole = true;
+  }
+
+  /** The contract's token ids for `text` (what Python's tokenizer gives). */
+  encode(text) {
+    const ids = this.tokenizer.encode(text);
+    if (!ids.length) throw new DataError("the text has no tokens; pass some text");
+    return ids;
+  }
+
+  async classify(text) {
+    const ids = this.encode(text), int64 = this.input.dtype === "int64";
+    const x = new ort.Tensor(this.input.dtype, int64 ? BigInt64Array.from(ids, BigInt) : Int32Array.from(ids), [1, ids.length]);
+    const out = await this.session.run({ [this.input.name]: x });
+    return labelled(out[this.output.name].data, this.labels);
+  }
+
+  stream() {
+    throw new ModelError("this classifier reads the whole text both ways (bidirectional): it cannot stream; use classify(text)");
+  }
 }
 
 // What this runtime keeps: float32 state and outputs, float32 or integer frames, and a first
@@ -118,9 +159,7 @@ export class Model {
   async classify(text) {
     if (!this.tokenizer) throw new ModelError("classify() is for text classifiers (a tokenizer in the contract)");
     const ys = await this.stream().feedText(text);
-    const y = ys[ys.length - 1];
-    const s = this.stream(), p = s.probabilities(y), names = this.labels || p.map((_, i) => String(i));
-    return { label: s.label(y), probabilities: Object.fromEntries(names.map((n, i) => [n, p[i]])) };
+    return labelled(ys[ys.length - 1], this.labels);
   }
 
   /** A new stream from the initial state. normalize: false feeds frames already normalised. */
@@ -251,12 +290,7 @@ export class Stream {
 
   // ------------------------------------------------------------ reading outputs
 
-  probabilities(y) {
-    const max = Math.max(...y);
-    const e = Array.from(y, (v) => Math.exp(v - max));
-    const sum = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / sum);
-  }
+  probabilities(y) { return probabilities(y); }
 
   label(y) {
     const i = argmax(y);
@@ -302,6 +336,13 @@ export class Stream {
     if (missing.length) throw new DataError(`character(s) ${JSON.stringify(missing.join(""))} are not in this model's vocabulary`);
     return [...text].map((c) => vocab.indexOf(c));
   }
+}
+
+function probabilities(y) {
+  const max = Math.max(...y);
+  const e = Array.from(y, (v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
 }
 
 function argmax(y) {

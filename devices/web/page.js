@@ -195,12 +195,33 @@ async function seq2seqPage(model, signal) {
   if (signal.examples && signal.examples.length) { $("source").value = signal.examples[0]; await run(signal.examples[0]); }
 }
 
+// A classifier that reads whole texts both ways has no stream: the text box, and examples.
+async function wholeTextPage(model, signal) {
+  const c = model.contract;
+  $("task").textContent = `· ${c.task || "model"} · ${c.quantization ? c.quantization.mode + " int8" : "fp32"}`;
+  $("about").textContent = `${c.model && c.model.cell ? c.model.cell.toUpperCase() : "recurrent"} bidirectional ` +
+    `sequence graph: each text is read whole, both ways (${signal.description})`;
+  for (const id of ["plot", "controls", "legend"]) $(id).hidden = true;
+  textBox(model);
+  $("examples").innerHTML = (signal.examples || []).map((e, i) => `<button data-i="${i}">${e.replace(/</g, "&lt;")}</button>`).join("");
+  $("s2s").hidden = !(signal.examples || []).length;
+  $("source").hidden = $("beam").parentElement.hidden = true;
+  $("examples").addEventListener("click", (ev) => {
+    const i = ev.target.dataset && ev.target.dataset.i;
+    if (i === undefined) return;
+    $("text-in").value = signal.examples[Number(i)];
+    $("text-in").dispatchEvent(new Event("input"));
+  });
+  page.ready = true;
+}
+
 // ------------------------------------------------------------------ the loop
 
 async function main() {
   const signal = await (await fetch("./signal.json")).json();
   const model = await load("./model.onnx");
   if (signal.kind === "seq2seq") return seq2seqPage(model, signal);
+  if (model.whole) return wholeTextPage(model, signal);
   const stream = model.stream();
   const c = model.contract;
   $("task").textContent = `· ${c.task || "model"} · ${c.quantization ? c.quantization.mode + " int8" : "fp32"}`;

@@ -16,7 +16,7 @@ def export_options(f):
         click.option("--graph", type=click.Choice(GRAPH_KINDS),
                      help="One step per call, T steps per call (T dynamic), or whole sequences "
                      "without state (the only kind for bidirectional models) [default: the "
-                     "profile's, else step]."),
+                     "profile's, else step; sequence for a bidirectional model]."),
         click.option("--ops", type=click.Choice(OP_FORMS),
                      help="How a step graph writes the cell: edgernn's compact graph (one "
                           "product per layer; state (batch, layers x hidden)), edgernn's lean "
@@ -59,7 +59,7 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
       edgernn export model.pt --ops decomposed --exporter dynamo -o model.dec.onnx
       edgernn export model.pt --profile arm64-cpu -o model.arm64.onnx
     """
-    from edgernn.checkpoint import checkpoint_kind
+    from edgernn.checkpoint import checkpoint_kind, load_checkpoint
     from edgernn.cli.checks import readable, writable
     from edgernn.pipeline import form_for
 
@@ -68,7 +68,7 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
     writable(output, "--output", inputs={"the checkpoint": checkpoint})
     if checkpoint_kind(checkpoint) == "seq2seq":
         return _seq2seq(checkpoint, output, graph, ops, profile, opset, atol, as_json)
-    graph, ops = form_for(profile, graph, ops)
+    graph, ops = form_for(profile, graph, ops, load_checkpoint(checkpoint).config.streamable)
 
     from edgernn.exporters import export
     result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter,

@@ -49,9 +49,11 @@ def command(model_path, output, data_path, steps, ort_dir, force, port, as_json)
     if as_json:
         echo_json(doc)
     else:
-        what = (f"decoding what you type ({written.steps} examples: {written.description})"
-                if written.kind == "seq2seq" else
-                f"streaming {written.steps} frames of {written.description}")
+        what = {"seq2seq": f"decoding what you type ({written.steps} examples: "
+                           f"{written.description})",
+                "text": f"classifying what you type, read whole ({written.steps} examples: "
+                        f"{written.description})"}.get(
+            written.kind, f"streaming {written.steps} frames of {written.description}")
         click.echo(f"wrote {written.folder}: a {written.kind} page {what}")
         click.echo(f"  onnxruntime-web: {written.ort}")
     if port is None:

@@ -67,3 +67,18 @@ def load_text(path, *, text_column: str = "text", label_column: str = "label",
                        splits={k: len(v) for k, v in splits.items()},
                        feature_names=[text_column, label_column], variable_length=True)
     return data
+
+
+def held_out_texts(ref: DataRef | None, data_path=None) -> list[str]:
+    """The test split's texts as written (not token ids) of the file a classifier was trained
+    on, or of ``data_path`` (same columns): examples a page or an app can show."""
+    path = data_path or (ref.path if ref is not None and ref.kind == "file" else None)
+    if path is None or not Path(path).is_file() or (
+            data_path is None and file_sha256(path) != ref.sha256):
+        where = f" ({path})" if path else ""
+        raise DataError(f"the texts this model was trained on{where} are not there or have "
+                        f"changed; pass --data with the texts file")
+    columns = (ref.feature_names or ["text", "label"])[:2] if ref is not None else ["text",
+                                                                                    "label"]
+    texts, _ = read_records(path, *columns)
+    return [texts[i] for i in split_indices(len(texts), (ref.seed if ref else 0) or 0)["test"]]

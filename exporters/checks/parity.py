@@ -119,17 +119,35 @@ def expected_states(contract, names: list[str], states: list) -> list:
 BATCH = 512    # sequences per call when driving a whole test split
 
 
-def batched(fn, x: np.ndarray, axes: dict | None = None):
+def batched(fn, x: np.ndarray, axes: dict | None = None, lengths: np.ndarray | None = None):
     """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated
-    (a model's named states on their batch axes, ``axes``; a reference's on axis 0)."""
+    (a model's named states on their batch axes, ``axes``; a reference's on axis 0).
+
+    ``lengths`` (N,) given: each sequence runs cut to its own length, in slices of sequences of
+    one length -- what a model that reads the whole sequence both ways needs, since a padded
+    tail would reach its backward direction. Per-step outputs come back padded to ``x``'s
+    length with zeros (every reader masks them); rows keep ``x``'s order."""
+    if lengths is None:
+        slices = [(np.arange(i, min(i + BATCH, len(x))), x.shape[1])
+                  for i in range(0, len(x), BATCH)]
+    else:
+        lengths = np.asarray(lengths)
+        slices = []
+        for n in np.unique(lengths):
+            rows = np.flatnonzero(lengths == n)
+            slices += [(rows[i:i + BATCH], int(n)) for i in range(0, len(rows), BATCH)]
     ys, states = [], []
-    for i in range(0, len(x), BATCH):
-        y, s = fn(x[i:i + BATCH])
+    for rows, n in slices:
+        y, s = fn(np.ascontiguousarray(x[rows, :n]))
+        if y.ndim >= 3 and n < x.shape[1]:                     # per step: pad back to T
+            y = np.concatenate([y, np.zeros((y.shape[0], x.shape[1] - n, *y.shape[2:]),
+                                            y.dtype)], axis=1)
         ys.append(y)
         states.append(s)
+    back = np.argsort(np.concatenate([rows for rows, _ in slices]), kind="stable")
     if isinstance(states[0], dict):
-        merged = {k: np.concatenate([s[k] for s in states], axis=(axes or {}).get(k, 0))
-                  for k in states[0]}
+        merged = {k: np.take(np.concatenate([s[k] for s in states], axis=(axes or {}).get(k, 0)),
+                             back, axis=(axes or {}).get(k, 0)) for k in states[0]}
     else:
-        merged = [np.concatenate([s[i] for s in states]) for i in range(len(states[0]))]
-    return np.concatenate(ys), merged
+        merged = [np.concatenate([s[i] for s in states])[back] for i in range(len(states[0]))]
+    return np.concatenate(ys)[back], merged

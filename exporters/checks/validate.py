@@ -67,7 +67,7 @@ def _reference_evaluator(model_path_or_bytes, model: Model, x: np.ndarray, atol)
 def _check_same_model(src: Source, model: Model, name) -> None:
     """The reference must be the artifact's model: same frame, same states (the compact form
     keeps each state's axes merged)."""
-    frame = list(model.input.shape[2 if model.graph == "chunk" else 1:])
+    frame = list(model.input.shape[1 if model.graph == "step" else 2:])
     want_frame = list(src.example.shape[2:])
     theirs = [[d for d in s.shape if d != "batch"] for s in model.states]
     ours = [list(s) for s in src.state_shapes] if model.contract.streamable else []
@@ -95,11 +95,13 @@ class _TaskInput:
             src.state_names
         self.split, self.ref = data.part("test")
         self.x = np.ascontiguousarray(self.split.x)
-        self.want_y, self.want_states = batched(src.reference, self.x)
+        # a model that reads whole sequences both ways runs each at its own length
+        self.lengths = self.split.lengths if src.bidirectional else None
+        self.want_y, self.want_states = batched(src.reference, self.x, lengths=self.lengths)
 
     def check(self, model: Model, report: ArtifactReport, atol: tuple) -> None:
         got_y, got_states = batched(lambda x: drive(model, x), self.x,
-                                    {s.name: s.batch_axis for s in model.states})
+                                    {s.name: s.batch_axis for s in model.states}, self.lengths)
         report.checks.append(_tensors(f"task data ({self.x.shape[0]}x{self.x.shape[1]})",
                                       model.contract, got_y, got_states, self.want_y,
                                       self.want_states, atol, self.names))

@@ -45,7 +45,7 @@ class QuantizeReport:
     error_p99: float = float("nan")    # its 99th percentile over the stream: what the gate uses
     drift_first: float = float("nan")
     drift_last: float = float("nan")
-    drift_data: str = ""               # what was streamed
+    drift_data: str = ""               # what was streamed, and how much
     metric: MetricCheck | None = None
     data: DataRef | None = None        # the test data the metric used
     latency_fp32_us: float | None = None
@@ -113,11 +113,14 @@ def _stream_input(model, contract, gate: Gate, data, seed: int):
     rng = np.random.default_rng(seed)
     task = get_task(contract.task) if data is not None else None
     if not model.contract.streamable:
-        return _random(model, 8, 64, rng), None, "random frames", task
+        return (_random(model, 8, 64, rng), None, "8 whole sequences of 64 random steps (the "
+                "model reads each whole: no stream to drift)", task)
     if task is not None:
         x, lengths = task.drift_input(data, gate.horizon, seed)
-        return x, lengths, task.drift_description(data), task
-    return _random(model, 1, gate.horizon, rng), None, "random frames", task
+        return x, lengths, f"{gate.horizon} streamed steps of {task.drift_description(data)}", \
+            task
+    return _random(model, 1, gate.horizon, rng), None, \
+        f"{gate.horizon} streamed steps of random frames", task
 
 
 def stream_error(want: np.ndarray, got: np.ndarray, lengths=None) -> dict:
@@ -135,6 +138,13 @@ def stream_error(want: np.ndarray, got: np.ndarray, lengths=None) -> dict:
             "drift_first": float(err[:tenth].mean()), "drift_last": float(err[-tenth:].mean())}
 
 
+def _whole_lengths(contract, split):
+    """Lengths to run the test split by, one length per call (see ``batched``), for a model
+    that reads whole sequences (a padded tail would reach its backward direction); None for a
+    streamed one, whose padded tail comes after every step that is read."""
+    return None if contract.streamable else split.lengths
+
+
 def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
     """Error over a long stream, its growth, and the task metric of ``out`` against ``fp32``,
     on ``data`` (the model's own; None: random frames and no metric)."""
@@ -146,8 +156,9 @@ def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
         xs = apply_normalization(split.x, contract.preprocessing)
-        a = batched(lambda v: (drive(fp32, v)[0], {}), xs)[0]
-        b = batched(lambda v: (drive(out, v)[0], {}), xs)[0]
+        n = _whole_lengths(contract, split)
+        a = batched(lambda v: (drive(fp32, v)[0], {}), xs, lengths=n)[0]
+        b = batched(lambda v: (drive(out, v)[0], {}), xs, lengths=n)[0]
         result.update(metric=compare_metric(task, a, b, split, contract.postprocessing,
                                             gate.max_drop), data=ref)
     return result
@@ -161,15 +172,15 @@ def versus_torch(src, out, contract, gate: Gate, data=None, seed: int = 0) -> li
     got, _ = drive(out, apply_normalization(x, contract.preprocessing))
     e = stream_error(want, got, lengths)
     entries = [Parity("torch", "p99_error_over_std", gate.max_error, e["error_p99"],
-                      f"{gate.horizon if contract.streamable else x.shape[0]} streamed steps of "
-                      f"{what}", {"worst": e["worst_error"], "drift_first": e["drift_first"],
-                                  "drift_last": e["drift_last"],
-                                  "max_abs": float(np.abs(got.astype(np.float64) - want).max())})]
+                      what, {"worst": e["worst_error"], "drift_first": e["drift_first"],
+                             "drift_last": e["drift_last"],
+                             "max_abs": float(np.abs(got.astype(np.float64) - want).max())})]
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
-        a = batched(lambda v: src.reference(v), np.ascontiguousarray(split.x))[0]
+        n = _whole_lengths(contract, split)
+        a = batched(lambda v: src.reference(v), np.ascontiguousarray(split.x), lengths=n)[0]
         xs = apply_normalization(split.x, contract.preprocessing)
-        b = batched(lambda v: (drive(out, v)[0], {}), xs)[0]
+        b = batched(lambda v: (drive(out, v)[0], {}), xs, lengths=n)[0]
         if a.ndim == b.ndim:
             m = compare_metric(task, a, b, split, None, gate.max_drop)   # both in one unit
             entries.append(Parity("torch", f"task_{m.metric}_drop", m.allowed,
@@ -182,7 +193,7 @@ def versus_torch(src, out, contract, gate: Gate, data=None, seed: int = 0) -> li
 def parity_entries(r: QuantizeReport) -> list[Parity]:
     """What the gate measured, for the contract: the tolerances recorded are those applied."""
     entries = [Parity("fp32", "p99_error_over_std", r.gate.max_error, r.error_p99,
-                      f"{r.gate.horizon} streamed steps of {r.drift_data}",
+                      r.drift_data,
                       {"worst": r.worst_error, "drift_first": r.drift_first,
                        "drift_last": r.drift_last, "growth_allowed": r.gate.growth})]
     if r.metric is not None:

@@ -31,6 +31,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgernn.cells import BY_ONNX_OP
 from edgernn.exporters.graph import (Writer, drop_unused_initializers, producers,
                                     replace_nodes)
 
@@ -115,11 +116,13 @@ def _propagate(graph, assumed: set[str]) -> tuple[set[str], set[str]]:
 
 
 def derived_from(graph, sources: set[str], ops: set[str] | None = None) -> set[str]:
-    """Tensors computed from ``sources`` before any matrix product (through ``ops`` only, when
-    given: e.g. the shape-only ops that cut a state into its layers)."""
+    """Tensors computed from ``sources`` before any matrix product, a fused recurrent layer's
+    included (through ``ops`` only, when given: e.g. the shape-only ops that cut a state into
+    its layers)."""
     reached = set(sources)
     for node in graph.node:
-        if node.op_type in PRODUCTS or node.op_type.startswith("MatMul"):
+        if node.op_type in PRODUCTS or node.op_type.startswith("MatMul") or \
+                node.op_type in BY_ONNX_OP:
             continue
         if ops is not None and node.op_type not in ops:
             continue
@@ -256,6 +259,11 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
             plan.embeddings_int8 += table.size
             new_nodes.extend(wr.nodes[start:])
             continue
+        if node.op_type in BY_ONNX_OP:                   # a fused layer (chunk, sequence
+            fused = sum(consts[i].size for i in node.input[1:3] if i in consts)   # graphs):
+            plan.products += 1                           # its W and R products stay fp32
+            plan.weights += fused
+            plan.count("fp32", fused)
         found = _weight(node, consts) if node.op_type in PRODUCTS else None
         if found is None:
             new_nodes.append(node)

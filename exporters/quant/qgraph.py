@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from edgernn.cells import BY_ONNX_OP
 from edgernn.contract import Quantization
 from edgernn.exporters.graph import sort_nodes
 
-FUSED = {"LSTM", "GRU", "RNN"}
+FUSED = set(BY_ONNX_OP)            # ONNX's fused recurrent operators: LSTM, GRU, RNN
 MATMUL = {"MatMul", "Gemm"}
 
 

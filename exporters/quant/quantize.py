@@ -138,17 +138,20 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     if contract.quantization is not None:
         raise ConfigError(f"{in_path} is already quantized ({contract.quantization.mode}); "
                           f"quantize the fp32 file")
-    if contract.graph != "step" and not (mode == "fp16" and contract.graph == "chunk"):
-        raise ConfigError(f"{in_path} is a '{contract.graph}' graph; quantize works on step "
-                          f"graphs, fp16 also on chunk graphs (export one with --graph step)")
+    if contract.graph == "chunk" and mode != "fp16" or \
+            contract.graph == "sequence" and mode == "static":
+        raise ConfigError(f"{in_path} is a '{contract.graph}' graph; {mode} quantization works "
+                          f"on step graphs (also: fp16 on chunk graphs, dynamic on sequence "
+                          f"graphs); export one with --graph step"
+                          f"{'' if contract.streamable else ', or use --mode dynamic'}")
     from edgernn.tasks.resolve import data_for_contract
 
     dataset = data_for_contract(contract, data, stage="quantize", model=str(in_path))
     src = None
     if checkpoint is not None:
         src = _check_weights(checkpoint, contract, in_path, example_input, state_layout)
-    if contract.graph != "step":            # fp16 of a chunk graph: its operators as they are
-        base, notes = given, []
+    if contract.graph != "step":            # its operators as they are: see _whole_notes
+        base, notes = given, _whole_notes(given, contract, mode)
     else:
         base, notes = lower(given)
     if contract.graph == "step" and any(n.op_type in FUSED for n in given.graph.node):
@@ -164,6 +167,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         feeds = Feeds(lowered, x, split, calibration_frames, seed)
         calib_ref = replace(ref, steps=feeds.points)
     attempts = {"auto": ["int8", "fp32"], "int8": ["int8"], "fp32": ["fp32"]}[recurrent]
+    if contract.graph != "step":             # its recurrent products are in fused layers: fp32
+        attempts = ["fp32"]
     cell = contract.model.get("cell") if contract.model else None
     if recurrent == "auto" and cell and not family(cell).int8_recurrent:
         attempts = ["fp32"]
@@ -178,7 +183,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         embed_contract(out_proto, q_contract)
         data_bytes = out_proto.SerializeToString(deterministic=True)
         out_model = _load(data_bytes, "quantized")
-        stage(f"quantize: gate over {gate.horizon} streamed steps and the test split")
+        stage(f"quantize: gate over {gate.horizon if contract.streamable else 'whole'} "
+              f"{'streamed steps' if contract.streamable else 'sequences'} and the test split")
         measured = evaluate(fp32, out_model, contract, gate, dataset, seed)
         report = QuantizeReport(mode=mode, path=None, source=str(in_path),
                                 bytes_fp32=in_path.stat().st_size, bytes_out=len(data_bytes),
@@ -237,7 +243,7 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
     ranges = _ranges(base, needs_ranges(base, contract, inputs), feeds) if feeds else {}
     out, plan = rewrite(base, contract, mode=mode, inputs=inputs, recurrent=attempt,
                         ranges=ranges)
-    if plan.weights_int8 == 0:
+    if plan.weights_int8 == 0 and plan.embeddings_int8 == 0:
         raise ExportError(f"{mode} quantization found no product to make int8 ({plan.products} "
                           f"matrix products, all kept fp32); the result would be a silent "
                           f"no-op, so nothing was written")
@@ -253,6 +259,17 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
                        calibration=calibration, options=options,
                        calibration_dataset=calib_ref if feeds else None)
     return out, cov
+
+
+def _whole_notes(given, contract, mode: str) -> list[str]:
+    """What stays fp32 in a chunk or sequence graph: its fused recurrent layers run over the
+    whole input, and lowering them writes out one step (a step graph has them as products)."""
+    fused = [n for n in given.graph.node if n.op_type in FUSED]
+    if not fused or mode == "fp16":
+        return []
+    return [f"its {len(fused)} fused recurrent layer(s) stay fp32: they run over the whole "
+            f"sequence{'' if contract.streamable else ' (both ways)'}; the embedding and the "
+            f"other products are {mode} int8"]
 
 
 def _best(tried):

@@ -97,12 +97,12 @@ def test_export_bidirectional_step_says_use_sequence(tmp_path):
     ckpt = tmp_path / "bi.pt"
     assert run_cli("train", "--task", "keyword", "--bidirectional", "--hidden", "4",
                    "--layers", "1", "--epochs", "1", "--size", "0.02", "-o", ckpt).returncode == 0
-    out = run_cli("export", ckpt, "-o", tmp_path / "bi.onnx")
+    out = run_cli("export", ckpt, "-o", tmp_path / "bi.onnx", "--graph", "step")
     assert out.returncode == 1
     assert "is bidirectional" in out.stderr and "Use --graph sequence" in out.stderr
     assert not (tmp_path / "bi.onnx").exists()
-    assert run_cli("export", ckpt, "-o", tmp_path / "bi.onnx", "--graph",
-                   "sequence").returncode == 0
+    out = run_cli("export", ckpt, "-o", tmp_path / "bi.onnx", "--json")   # the default: sequence
+    assert out.returncode == 0 and json.loads(out.stdout)["graph"] == "sequence"
 
 
 def test_export_missing_checkpoint(tmp_path):
