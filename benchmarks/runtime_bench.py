@@ -13,7 +13,13 @@ medians.
    form (two LSTM kernels, state in ONNX Runtime's own layout) as the floor of a fp32 step;
 2. row-independent int8 against fp32: one stream, and per stream-step in a pool of 64;
 3. pools of 64 and 256 streams against the compute floor (2 x MACs / single-thread matmul rate);
-4. import time of edgernn.runtime and peak RSS of a streaming process.
+4. import time of edgernn.runtime and peak RSS of a streaming process;
+5. one stream next to its peers (benchmarks/peers.py), LSTM and GRU: LiteRT fp32 and int8 and
+   ONNX Runtime's own int8 LSTM kernel, with the ratios issue 20 sets targets for;
+6. pools of 64 and 256 next to LiteRT's batched files, fp32 and int8;
+7. int8 error against PyTorch over 50 fed-back steps, 20 streams, trained keyword LSTM, GRU and
+   RNN, every path (benchmarks/int8_error.py; trains three models: ``--skip-errors`` leaves it
+   out).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def four_node(model, path: Path) -> Path:
@@ -112,6 +119,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--per", type=int, default=300)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--skip-errors", action="store_true", help="leave out section 7")
     args = ap.parse_args()
 
     from edgernn.exporters import export
@@ -186,10 +194,48 @@ def main() -> None:
     doc["import_runtime_s"] = bench.import_seconds()
     doc["peak_rss_mb"] = {"stream": bench.peak_rss_mb(paths["compact"], "stream"),
                           "plain": bench.peak_rss_mb(paths["compact"], "plain")}
+    peer_sections(doc, args, tmp)
     if args.json:
         print(json.dumps(doc, indent=2, default=float))
         return
     _print(doc, forms, floor)
+    _print_peers(doc)
+
+
+def peer_sections(doc: dict, args, tmp: Path) -> None:
+    import int8_error
+    import peers
+
+    print("5. one stream next to LiteRT and ONNX Runtime's int8 LSTM", file=sys.stderr)
+    doc["peers_one_stream"] = {cell: peers.one_stream(cell, args.rounds, args.per, tmp)
+                               for cell in ("lstm", "gru")}
+    print("6. pools next to LiteRT's batched files", file=sys.stderr)
+    doc["peers_pools"] = {cell: peers.pools(cell, (64, 256), max(100, args.rounds * args.per
+                                                                 // 10), tmp)
+                          for cell in ("lstm", "gru")}
+    if not args.skip_errors:
+        print("7. int8 error against PyTorch (trains three keyword models)", file=sys.stderr)
+        doc["int8_error"] = int8_error.study(folder=tmp / "trained")
+
+
+def _print_peers(doc) -> None:
+    import int8_error
+
+    print("\n5. one stream, one step per call, next to the peers (us; ratios)")
+    for cell, r in doc["peers_one_stream"].items():
+        print(f"   {cell}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["us"].items()))
+        for k, v in r["ratios"].items():
+            print(f"      {k}: {v:.2f}x")
+    print("\n6. pools, per stream-step (us): edgernn pool.step_many vs LiteRT batched invoke")
+    for cell, by_n in doc["peers_pools"].items():
+        for n, r in by_n.items():
+            print(f"   {cell} {n:4d} streams: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in r["us_per_stream_step"].items())
+                  + f"; int8 {r['edgernn int8 / litert int8']:.2f}x, fp32 "
+                    f"{r['edgernn fp32 / litert fp32']:.2f}x LiteRT")
+    if "int8_error" in doc:
+        print("\n7. ", end="")
+        int8_error.show(doc["int8_error"], 20, 50)
 
 
 def matmul_rate_gflops() -> float:

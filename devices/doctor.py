@@ -38,8 +38,8 @@ def report() -> dict:
                                                     else "not reported") +
                      "; quantized results match fp32 closely")
     elif "avx2" in flags and not vnni:
-        int8_note = ("x86 AVX2 without VNNI: full-range int8 weights saturate; edgernn's "
-                     "default reduce_range=True avoids it")
+        int8_note = ("x86 AVX2 without VNNI: u8 x s8 products of full-range int8 saturate; "
+                     "edgernn's int8 multiplies u8 x u8, which does not")
     elif vnni:
         int8_note = "x86 with VNNI: int8 products do not saturate"
     else:

@@ -17,10 +17,14 @@ depends on another:
 Token embeddings (a ``Gather`` from a constant table) become an int8 table with one scale per
 row: a looked-up row is exactly one token's, so rows stay independent too.
 
-Weights are 8-bit, symmetric, one scale per output column; activations are 7-bit (u8 with zero
-point 64, values 1..127), so u8 x s8 products never saturate on AVX2 without VNNI
-(127 * 127 * 2 < 2^15) and integer sums are exact on every CPU: the same file gives the same
-answer on x86 and ARM64, for one stream and for a pool.
+Weights are 8-bit, symmetric, one scale per output column, stored as u8 around zero point 128;
+activations are 8-bit too (u8 around zero point 128, values 1..255). The products are u8 x u8,
+which ONNX Runtime's kernels widen to 16 bits before multiplying (u8 x s8 would use AVX2's
+saturating pair-add, VPMADDUBSW, on a CPU without VNNI), so integer sums are exact on every CPU:
+the same file gives the same answer on x86 and ARM64, for one stream and for a pool. Measured
+against 7-bit activations with s8 weights (the scheme before, which also never saturates), the
+8-bit activations halve the rounding of every product's input and the error over fed-back
+steps (benchmarks/int8_error.py; docs/quantization.md has the figures and the decision).
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from edgernn.cells import BY_ONNX_OP
 from edgernn.exporters.graph import (Writer, drop_unused_initializers, producers,
                                     replace_nodes)
 
-ACT_TOP = 63                     # 7-bit activations: round(v * 63 / range) + 64 in 1..127
-ZERO = 64
-W_TOP = 127                      # 8-bit symmetric weights
+ACT_TOP = 127                    # 8-bit activations: round(v * 127 / range) + 128 in 1..255
+ZERO = 128
+W_TOP = 127                      # 8-bit symmetric weights, stored + 128 as u8
 PRODUCTS = ("Gemm", "MatMul")
 _SHAPE_ONLY = {"Split", "Slice", "Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose",
                "Flatten", "Gather"}
@@ -140,6 +144,13 @@ def _quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(w / scale), -W_TOP, W_TOP).astype(np.int8), scale.astype(np.float32)
 
 
+def _weight_inputs(wr: Writer, wq: np.ndarray) -> list[str]:
+    """MatMulInteger's B and its zero point for int8 weights ``wq``: u8 around 128, so the
+    product is u8 x u8 (exact on every CPU; see the module's docstring)."""
+    return [wr.const("w", (wq.astype(np.int16) + ZERO).astype(np.uint8)),
+            wr.const("wzp", np.array(ZERO, np.uint8))]
+
+
 def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -> str:
     """v @ w with v quantized as ``how`` ("static": range ``top``; "dynamic": per row)."""
     wq, ws = _quantize_weight(w)
@@ -152,7 +163,8 @@ def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -
         q = wr.one("Cast", [wr.one("Add", [wr.one("Round", [scaled]),
                                          wr.const("zpf", np.array(ZERO, np.float32))])],
                   to=TensorProto.UINT8)
-        acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])],
+        b = _weight_inputs(wr, wq)
+        acc = wr.one("Cast", [wr.one("MatMulInteger", [q, b[0], zp, *b[1:]])],
                     to=TensorProto.FLOAT)
         return wr.one("Mul", [wr.one("Mul", [acc, wr.const("ws", ws / ACT_TOP)]), m])
     scale = np.float32(top / ACT_TOP)
@@ -161,7 +173,8 @@ def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -
                            wr.const("hi", np.array(top, np.float32))])
     a_scale = wr.const("as", np.array(scale, np.float32))
     q = wr.one("QuantizeLinear", [v, a_scale, zp])
-    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), zp])],
+    b = _weight_inputs(wr, wq)
+    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, b[0], zp, *b[1:]])],
                  to=TensorProto.FLOAT)
     # Mul(acc, Mul(a_scale, w_scale)): the pattern ONNX Runtime fuses into MatMulIntegerToFloat
     return wr.one("Mul", [acc, wr.one("Mul", [a_scale, wr.const("ws", ws)])])

@@ -249,7 +249,8 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
                           f"no-op, so nothing was written")
     calibration = (f"{feeds.points} (frame, state) points from {feeds.sequences} sequences of "
                    f"{calib_ref.describe()}") if feeds else ""
-    options = {"weights": "int8 symmetric, per output column", "activations": "7-bit",
+    options = {"weights": "int8 symmetric, per output column (u8 around 128)",
+               "activations": "8-bit (u8 around 128)",
                "inputs": inputs, "recurrent": attempt, "products": plan.kinds}
     if plan.embeddings_int8:
         options["embeddings"] = f"{plan.embeddings_int8} table elements int8, one scale a row"

@@ -8,8 +8,8 @@ Cortex-A53, Cortex-A72, Neoverse-N1, ``max`` with SME off (i8mm, dotprod, SVE2) 
 with SME. Deselect with -m "not arm64".
 
 Tolerance 1e-5 for every row, fp32 and int8: float32 kernels of two ISAs agree to ~1e-7 over
-300 fed-back steps, and edgernn's int8 is integer arithmetic that never saturates (7-bit
-activations x 8-bit weights), scaled per row, so it must agree as closely; int8 against fp32
+300 fed-back steps, and edgernn's int8 is integer arithmetic that never saturates (u8 x u8
+products, widened to 16 bits), scaled per row, so it must agree as closely; int8 against fp32
 5e-2 (quantization error, for scale).
 """
 

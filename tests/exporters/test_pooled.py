@@ -85,3 +85,28 @@ def test_a_pool_steps_rows_alone_when_a_file_mixes_them(artifacts, tmp_path):
         frame = np.full(5, 0.1 * t, np.float32)
         out = pool.step({a: frame, b: frame * 40})
         np.testing.assert_array_equal(out[a], lone.step(frame))
+
+
+def test_int8_products_are_exact_integers_on_this_cpu():
+    """The products edgernn's int8 writes (u8 activations and u8 weights, both around 128)
+    give numpy's exact integer sums at the extremes, where u8 x s8 on AVX2 without VNNI
+    would saturate a pair of products (255 * 127 * 2 > 2^15)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((4, 256)) < 0.5, 1, 255).astype(np.uint8)         # |a - 128| = 127
+    b = np.where(rng.random((256, 64)) < 0.5, 1, 255).astype(np.uint8)
+    a[0], b[:, 0] = 255, 255                                      # every pair at the top
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])], "exact",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 64])],
+        [numpy_helper.from_array(b, "b"), numpy_helper.from_array(np.array(128, np.uint8), "za"),
+         numpy_helper.from_array(np.array(128, np.uint8), "zb")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"a": a})[0]
+    want = (a.astype(np.int64) - 128) @ (b.astype(np.int64) - 128)
+    np.testing.assert_array_equal(got, want)
+    assert want[0, 0] == 127 * 127 * 256

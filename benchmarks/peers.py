@@ -1,0 +1,113 @@
+"""edgernn next to its peers on one stream and in pools (runtime_bench.py sections 5 and 6).
+
+Reference paths, built from the same PyTorch network:
+
+- **LiteRT** 2.3 (``ai-edge-litert``; benchmarks/litert_ref.py writes the .tflite): fused
+  ``LSTM``/``RNN`` kernels, GRU composed of ``FULLY_CONNECTED`` and element-wise ops; fp32 and
+  dynamic-range int8; batched files for the pools;
+- **ONNX Runtime's own int8 LSTM**: ``quantize_dynamic`` (per-channel, reduce_range: its most
+  accurate setting, benchmarks/int8_error.py) on the hand-built 4-node graph (two ``LSTM``
+  kernels and the head) gives two ``DynamicQuantizeLSTM`` kernels, called the fastest plain way
+  (IOBinding, C-level call).
+
+Every path runs on one thread; all paths of a section alternate in rounds (medians of round
+medians).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _edgernn_files(net, tmp: Path, cell: str) -> dict:
+    from edgernn.exporters import export
+    from edgernn.exporters.quant.quantize import Gate, quantize
+
+    files = {}
+    for ops in ("compact", "lean"):
+        fp32 = export(net, tmp / f"{cell}-{ops}.onnx", ops=ops).path
+        int8 = tmp / f"{cell}-{ops}.int8.onnx"
+        quantize(fp32, int8, gate=Gate(horizon=300, check_metric=False), force=True,
+                 measure_latency=False)
+        files[f"edgernn {ops} fp32"], files[f"edgernn {ops} int8"] = fp32, int8
+    return files
+
+
+def ort_int8_lstm(net, tmp: Path):
+    """The plain call on ONNX Runtime's own int8 LSTM (the 4-node graph, quantize_dynamic)."""
+    from int8_error import ORT_SETTINGS
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from runtime_bench import four_node, four_node_call
+
+    fp32 = four_node(net, tmp / "four.onnx")
+    int8 = tmp / "four.int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8,
+                     **ORT_SETTINGS["per channel, reduce range"])
+    return four_node_call(int8, net.config)
+
+
+def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
+    """Per-step microseconds of every path for the keyword network with ``cell``."""
+    import litert_ref
+
+    from edgernn.models import build
+    from edgernn.runtime import bench, load
+    from edgernn.tasks import get_task
+
+    config = get_task("keyword").model.replace(cell=cell)
+    net = build(config, seed=0).eval()
+    frame = np.random.default_rng(0).normal(size=config.input_size).astype(np.float32)
+    fns = {}
+    for name, path in _edgernn_files(net, tmp, cell).items():
+        stream = load(path, threads=1).stream(normalize=False)
+        fns[name] = (lambda s=stream: s.step(frame))
+    if cell == "lstm":
+        fns["onnxruntime int8 LSTM kernel"] = ort_int8_lstm(net, tmp)
+    for int8 in (False, True):
+        stream = litert_ref.Stream(*litert_ref.from_torch(net, int8))
+        fns[f"litert {'int8' if int8 else 'fp32'}"] = (lambda s=stream: s.step(frame))
+    times = bench.interleaved(fns, rounds * per, rounds=rounds)
+    us = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
+    best_int8 = min(us["edgernn compact int8"], us["edgernn lean int8"])
+    return {"us": us, "ratios": {
+        "edgernn int8 / edgernn fp32 (lean)": us["edgernn lean int8"] / us["edgernn lean fp32"],
+        "edgernn int8 / edgernn fp32 (compact)":
+            us["edgernn compact int8"] / us["edgernn compact fp32"],
+        "edgernn lean fp32 / litert fp32": us["edgernn lean fp32"] / us["litert fp32"],
+        "edgernn best int8 / litert int8": best_int8 / us["litert int8"]}}
+
+
+def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
+    """Per stream-step microseconds: an edgernn pool (step_many) against LiteRT's batched
+    file (one invoke for all streams), fp32 and int8."""
+    import litert_ref
+
+    from edgernn.models import build
+    from edgernn.runtime import bench, load
+    from edgernn.tasks import get_task
+
+    config = get_task("keyword").model.replace(cell=cell)
+    net = build(config, seed=0).eval()
+    files = _edgernn_files(net, tmp, f"pool-{cell}")
+    out = {}
+    for n in counts:
+        frames = np.random.default_rng(n).normal(size=(n, config.input_size)).astype(np.float32)
+        fns = {}
+        for name in ("edgernn compact fp32", "edgernn compact int8"):
+            pool = load(files[name], threads=1).pool(normalize=False)
+            ids = [pool.open() for _ in range(n)]
+            fns[name] = (lambda p=pool, i=ids: p.step_many(i, frames))
+        for int8 in (False, True):
+            stream = litert_ref.Stream(*litert_ref.from_torch(net, int8, batch=n))
+            fns[f"litert {'int8' if int8 else 'fp32'} batched"] = (
+                lambda s=stream: s.step_many(frames))
+        times = bench.interleaved(fns, steps, rounds=5)
+        us = {k: bench.median_of_medians(v) / 1e3 / n for k, v in times.items()}
+        out[n] = {"us_per_stream_step": us,
+                  "edgernn int8 / litert int8": us["edgernn compact int8"]
+                  / us["litert int8 batched"],
+                  "edgernn fp32 / litert fp32": us["edgernn compact fp32"]
+                  / us["litert fp32 batched"]}
+    return out
