@@ -9,8 +9,7 @@ forecast and charlm models, each trained with its default settings:
    ``--seeds`` streams of the task's frames, for edgernn's int8 (``--recurrent auto`` and
    ``int8``), ONNX Runtime's own ``quantize_dynamic`` on the same graph (activation scales per
    batch), and the floor that 8-bit weights alone set (weights rounded, everything else fp32).
-   LiteRT 2.3's 0.049 on the keyword LSTM (dynamic-range int8, measured in issue #11 on
-   another training run) is printed beside them for reference, not measured here;
+   (benchmarks/int8_error.py measures the error against PyTorch next to LiteRT's int8);
 2. the gate's figures for the default quantization: size, step latency (alternating rounds,
    median of round medians), task metric on the test split, error drift over ``--horizon``.
 """
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CASES = [("keyword", "lstm"), ("keyword", "gru"), ("keyword", "rnn"), ("forecast", None),
          ("charlm", None)]
-LITERT_KEYWORD_LSTM = 0.049          # issue #11: LiteRT 2.3 dynamic-range int8, same task
 
 
 def fed_back_error(fp32_path, other_path, task, seeds: int, steps: int = 50) -> np.ndarray:
@@ -132,8 +130,6 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"1. max |int8 - fp32| over 50 fed-back steps, {args.seeds} frame seeds: max (median)")
-    print(f"   LiteRT 2.3 keyword LSTM, dynamic-range int8 (issue #11, not measured here): "
-          f"{LITERT_KEYWORD_LSTM}")
     for r in rows:
         for what, e in r.get("fed_back_error", {}).items():
             print(f"   {r['case']:15s} {what:32s} {e['max']:.3f} ({e['median']:.3f})")

@@ -150,51 +150,50 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
 def _write_seq2seq_page(pair, out: Path, data_path, ort) -> Written:
     """A page with a text box decoding with the pair (both files beside it), and examples: the
     held-out sources of the data it was trained on when they can be had."""
-    from edgernn.errors import EdgeRNNError
     from edgernn.exporters.quant.seq2seq import held_out
-    from edgernn.files import atomic_folder
 
-    try:
-        examples = held_out(pair, data_path)[0][:12]
-        description = f"held-out inputs of {pair.contract.dataset.describe()}"
-    except EdgeRNNError:
-        if data_path is not None:
-            raise
-        examples, description = [], "type an input"
-    signal = {"kind": "seq2seq", "description": description, "examples": examples,
-              "frames": [], "resets": []}
-    ort_dir = find_ort(ort)
-    with atomic_folder(out) as new:
-        _write_runtime(new, ort_dir)
-        (new / "model.onnx").write_bytes(_portable(Path(pair.encoder.source).read_bytes()))
-        (new / pair.spec.partner).write_bytes(_portable(Path(pair.decoder.source).read_bytes()))
-        (new / "signal.json").write_text(json.dumps(signal))
-    return Written(out, "seq2seq", len(examples), description,
-                   str(ort_dir) if ort_dir else CDN)
+    return _text_box_page(
+        out, "seq2seq", lambda: (held_out(pair, data_path)[0], "held-out inputs of "
+                                 f"{pair.contract.dataset.describe()}"), "type an input",
+        {"model.onnx": pair.encoder.source, pair.spec.partner: pair.decoder.source},
+        data_path, ort)
 
 
 def _write_whole_text_page(model_path, contract, out: Path, data_path, ort) -> Written:
     """A page with a text box for a classifier that reads whole texts (bidirectional), and
     examples: held-out texts of the file it was trained on when they can be had."""
-    from edgernn.errors import EdgeRNNError
-    from edgernn.files import atomic_folder
     from edgernn.tasks.text import held_out_texts
 
+    return _text_box_page(
+        out, "text", lambda: (held_out_texts(contract.dataset, data_path), "held-out texts of "
+                              f"{contract.dataset.describe()}"), "type a text",
+        {"model.onnx": model_path}, data_path, ort)
+
+
+def _text_box_page(out: Path, kind: str, held, fallback: str, files: dict, data_path,
+                   ort) -> Written:
+    """A page whose input is typed (``kind`` seq2seq or text), with up to 12 examples from
+    ``held()`` (examples, description) when they can be had, and ``files`` (name in the folder
+    -> path) written portable beside the runtime."""
+    from edgernn.errors import EdgeRNNError
+    from edgernn.files import atomic_folder
+
     try:
-        examples = held_out_texts(contract.dataset, data_path)[:12]
-        description = f"held-out texts of {contract.dataset.describe()}"
+        examples, description = held()
+        examples = examples[:12]
     except EdgeRNNError:
         if data_path is not None:
             raise
-        examples, description = [], "type a text"
-    signal = {"kind": "text", "description": description, "examples": examples,
+        examples, description = [], fallback
+    signal = {"kind": kind, "description": description, "examples": examples,
               "frames": [], "resets": []}
     ort_dir = find_ort(ort)
     with atomic_folder(out) as new:
         _write_runtime(new, ort_dir)
-        (new / "model.onnx").write_bytes(_portable(Path(model_path).read_bytes()))
+        for name, path in files.items():
+            (new / name).write_bytes(_portable(Path(path).read_bytes()))
         (new / "signal.json").write_text(json.dumps(signal))
-    return Written(out, "text", len(examples), description, str(ort_dir) if ort_dir else CDN)
+    return Written(out, kind, len(examples), description, str(ort_dir) if ort_dir else CDN)
 
 
 def _write_runtime(folder: Path, ort_dir: Path | None) -> None:
