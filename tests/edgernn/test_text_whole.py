@@ -25,16 +25,19 @@ from tests.edgernn.test_text import reviews  # noqa: E402
 ALONE = 1e-5
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_packed_forward_is_each_text_alone(cell):
+@pytest.mark.parametrize("cell, tokens", [("lstm", True), ("gru", True), ("rnn", True),
+                                          ("gru", False)])
+def test_packed_forward_is_each_text_alone(cell, tokens):
+    """Token ids (texts) or frames (a keyword .npz with lengths): the same rule."""
     config = ModelConfig(cell=cell, input_size=30, hidden_size=8, num_layers=2, output_size=3,
-                         head="classify_last", bidirectional=True, embedding_dim=5)
+                         head="classify_last", bidirectional=True,
+                         embedding_dim=5 if tokens else 0)
     model = build(config, seed=0).eval()
     rng = np.random.default_rng(0)
     lengths = np.array([7, 2, 5, 7, 1])
-    x = np.zeros((5, 7), np.int64)                                 # pad id 0 past each end
-    for i, n in enumerate(lengths):
-        x[i, :n] = rng.integers(1, 30, n)
+    x = np.zeros((5, 7) if tokens else (5, 7, 30), np.int64 if tokens else np.float32)
+    for i, n in enumerate(lengths):                                # padding 0 past each end
+        x[i, :n] = rng.integers(1, 30, n) if tokens else rng.standard_normal((n, 30))
     with torch.no_grad():
         packed = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths))[0].numpy()
         padded = model(torch.from_numpy(x))[0].numpy()
