@@ -32,13 +32,18 @@ def before():
     """The rewrite as it was: 7-bit activations around 64, s8 weights without a zero point."""
     from edgernn.exporters.quant import int8 as q8
 
-    saved = q8.ACT_TOP, q8.ZERO, q8._weight_inputs
-    q8.ACT_TOP, q8.ZERO = 63, 64
-    q8._weight_inputs = lambda wr, wq: [wr.const("w", wq)]
+    from onnx import TensorProto
+
+    def product(wr, q, wq):                      # u8 x s8, no zero point for the weights
+        return wr.one("Cast", [wr.one("MatMulInteger", [q, wr.const("w", wq), wr.const(
+            "zp", np.array(q8.ZERO, np.uint8))])], to=TensorProto.FLOAT)
+
+    saved = q8.ACT_TOP, q8.ZERO, q8._product
+    q8.ACT_TOP, q8.ZERO, q8._product = 63, 64, product
     try:
         yield
     finally:
-        q8.ACT_TOP, q8.ZERO, q8._weight_inputs = saved
+        q8.ACT_TOP, q8.ZERO, q8._product = saved
 
 
 def files(ckpt_path: Path, folder: Path) -> dict:

@@ -119,6 +119,13 @@ def expected_states(contract, names: list[str], states: list) -> list:
 BATCH = 512    # sequences per call when driving a whole test split
 
 
+def whole_lengths(streamable: bool, split):
+    """Lengths to run ``split`` by, one length per call (see :func:`batched`), for a model that
+    reads whole sequences (a padded tail would reach its backward direction); None for a
+    streamed one, whose padded tail comes after every step that is read."""
+    return None if streamable else split.lengths
+
+
 def batched(fn, x: np.ndarray, axes: dict | None = None, lengths: np.ndarray | None = None):
     """``fn`` over ``x`` in slices of :data:`BATCH` sequences: outputs and states concatenated
     (a model's named states on their batch axes, ``axes``; a reference's on axis 0).

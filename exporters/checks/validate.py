@@ -16,7 +16,7 @@ import numpy as np
 
 from edgernn.errors import ConfigError, ModelError
 from edgernn.exporters.checks.parity import (batched, compare, drive, expected_states,
-                                             random_splits, spans, within)
+                                             random_splits, spans, whole_lengths, within)
 from edgernn.exporters.from_torch.source import Source, resolve
 from edgernn.exporters.checks.report import (ArtifactReport, Check, Drift, Tolerances,
                                                  ValidationReport, plot, record)
@@ -95,8 +95,7 @@ class _TaskInput:
             src.state_names
         self.split, self.ref = data.part("test")
         self.x = np.ascontiguousarray(self.split.x)
-        # a model that reads whole sequences both ways runs each at its own length
-        self.lengths = self.split.lengths if src.bidirectional else None
+        self.lengths = whole_lengths(not src.bidirectional, self.split)
         self.want_y, self.want_states = batched(src.reference, self.x, lengths=self.lengths)
 
     def check(self, model: Model, report: ArtifactReport, atol: tuple) -> None:

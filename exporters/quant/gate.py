@@ -14,7 +14,7 @@ import numpy as np
 
 from edgernn.choices import GATE_HORIZON, GATE_MAX_ERROR
 from edgernn.contract import DataRef, Parity, Quantization
-from edgernn.exporters.checks.parity import batched, drive
+from edgernn.exporters.checks.parity import batched, drive, whole_lengths
 from edgernn.tasks.base import apply_normalization
 from edgernn.tasks.compare import MetricCheck, compare_metric
 
@@ -138,13 +138,6 @@ def stream_error(want: np.ndarray, got: np.ndarray, lengths=None) -> dict:
             "drift_first": float(err[:tenth].mean()), "drift_last": float(err[-tenth:].mean())}
 
 
-def _whole_lengths(contract, split):
-    """Lengths to run the test split by, one length per call (see ``batched``), for a model
-    that reads whole sequences (a padded tail would reach its backward direction); None for a
-    streamed one, whose padded tail comes after every step that is read."""
-    return None if contract.streamable else split.lengths
-
-
 def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
     """Error over a long stream, its growth, and the task metric of ``out`` against ``fp32``,
     on ``data`` (the model's own; None: random frames and no metric)."""
@@ -156,7 +149,7 @@ def evaluate(fp32, out, contract, gate: Gate, data=None, seed: int = 0) -> dict:
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
         xs = apply_normalization(split.x, contract.preprocessing)
-        n = _whole_lengths(contract, split)
+        n = whole_lengths(contract.streamable, split)
         a = batched(lambda v: (drive(fp32, v)[0], {}), xs, lengths=n)[0]
         b = batched(lambda v: (drive(out, v)[0], {}), xs, lengths=n)[0]
         result.update(metric=compare_metric(task, a, b, split, contract.postprocessing,
@@ -177,7 +170,7 @@ def versus_torch(src, out, contract, gate: Gate, data=None, seed: int = 0) -> li
                              "max_abs": float(np.abs(got.astype(np.float64) - want).max())})]
     if task is not None and gate.check_metric:
         split, ref = data.part("test")
-        n = _whole_lengths(contract, split)
+        n = whole_lengths(contract.streamable, split)
         a = batched(lambda v: src.reference(v), np.ascontiguousarray(split.x), lengths=n)[0]
         xs = apply_normalization(split.x, contract.preprocessing)
         b = batched(lambda v: (drive(out, v)[0], {}), xs, lengths=n)[0]

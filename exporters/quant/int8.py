@@ -144,17 +144,17 @@ def _quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(w / scale), -W_TOP, W_TOP).astype(np.int8), scale.astype(np.float32)
 
 
-def _weight_inputs(wr: Writer, wq: np.ndarray) -> list[str]:
-    """MatMulInteger's B and its zero point for int8 weights ``wq``: u8 around 128, so the
-    product is u8 x u8 (exact on every CPU; see the module's docstring)."""
-    return [wr.const("w", (wq.astype(np.int16) + ZERO).astype(np.uint8)),
-            wr.const("wzp", np.array(ZERO, np.uint8))]
+def _product(wr: Writer, q: str, wq: np.ndarray) -> str:
+    """The float sum of u8 activations ``q`` times int8 weights ``wq``, the weights stored u8
+    around 128 so that the product is u8 x u8 (exact on every CPU; the module's docstring)."""
+    w = wr.const("w", (wq.astype(np.int16) + ZERO).astype(np.uint8))
+    zp = wr.const("zp", np.array(ZERO, np.uint8))
+    return wr.one("Cast", [wr.one("MatMulInteger", [q, w, zp, zp])], to=TensorProto.FLOAT)
 
 
 def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -> str:
     """v @ w with v quantized as ``how`` ("static": range ``top``; "dynamic": per row)."""
     wq, ws = _quantize_weight(w)
-    zp = wr.const("zp", np.array(ZERO, np.uint8))
     if how == "dynamic":
         m = wr.one("Max", [wr.reduce_max(wr.one("Abs", [v])),
                           wr.const("eps", np.array(1e-30, np.float32))])          # (rows, 1)
@@ -163,20 +163,17 @@ def _int8_part(wr: Writer, v: str, w: np.ndarray, how: str, top: float | None) -
         q = wr.one("Cast", [wr.one("Add", [wr.one("Round", [scaled]),
                                          wr.const("zpf", np.array(ZERO, np.float32))])],
                   to=TensorProto.UINT8)
-        b = _weight_inputs(wr, wq)
-        acc = wr.one("Cast", [wr.one("MatMulInteger", [q, b[0], zp, *b[1:]])],
-                    to=TensorProto.FLOAT)
+        acc = _product(wr, q, wq)
         return wr.one("Mul", [wr.one("Mul", [acc, wr.const("ws", ws / ACT_TOP)]), m])
     scale = np.float32(top / ACT_TOP)
     if top != 1.0:                                  # calibrated: clip what lies beyond
         v = wr.one("Clip", [v, wr.const("lo", np.array(-top, np.float32)),
                            wr.const("hi", np.array(top, np.float32))])
     a_scale = wr.const("as", np.array(scale, np.float32))
-    q = wr.one("QuantizeLinear", [v, a_scale, zp])
-    b = _weight_inputs(wr, wq)
-    acc = wr.one("Cast", [wr.one("MatMulInteger", [q, b[0], zp, *b[1:]])],
-                 to=TensorProto.FLOAT)
-    # Mul(acc, Mul(a_scale, w_scale)): the pattern ONNX Runtime fuses into MatMulIntegerToFloat
+    q = wr.one("QuantizeLinear", [v, a_scale, wr.const("zp", np.array(ZERO, np.uint8))])
+    acc = _product(wr, q, wq)
+    # Mul(acc, Mul(a_scale, w_scale)): ONNX Runtime's MatMulIntegerToFloat pattern, though its
+    # constant folding merges the two scales first, so the fusion does not happen (runtime.md)
     return wr.one("Mul", [acc, wr.one("Mul", [a_scale, wr.const("ws", ws)])])
 
 
