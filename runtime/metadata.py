@@ -9,6 +9,7 @@ import onnxruntime as ort
 
 from edgernn.contract import CONTRACT_KEY, ORT_TYPES, Contract
 from edgernn.errors import ModelError
+from edgernn.runtime import kernels
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,15 @@ class IOInfo:
 
 def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions | None = None,
                  providers: list | None = None) -> ort.InferenceSession:
-    """An InferenceSession, with a clear error for a missing or corrupt file."""
+    """An InferenceSession, with a clear error for a missing or corrupt file. edgernn's int8
+    cell kernels are registered when this install has them (:mod:`edgernn.runtime.kernels`)."""
     if not isinstance(model, (bytes, bytearray)):
         model = os.fspath(model)
         if not os.path.isfile(model):
             raise ModelError(f"model file {model} does not exist")
+    if kernels.enabled():
+        options = options or ort.SessionOptions()
+        kernels.register(options)
     try:
         return ort.InferenceSession(model, sess_options=options,
                                     providers=providers or ["CPUExecutionProvider"])

@@ -19,6 +19,7 @@ import onnxruntime as ort
 
 from edgernn.contract import Contract, StateSpec, state_fingerprint
 from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
+from edgernn.runtime import kernels as _kernels
 from edgernn.runtime import providers as _providers
 from edgernn.runtime.infer import as_constant, infer_contract
 from edgernn.runtime.metadata import contract_of, open_session, signature
@@ -70,6 +71,7 @@ class Model:
                                 for k, v in self.constants.items()}
         self.inferred: str = ""
         self.per_tensor_dynamic = False   # the graph scales activations per call (see load)
+        self.kernels = False              # edgernn's int8 cell kernels run its ai.edgernn nodes
         self._output_names = [self.output.name] + [s.output for s in self.states]
 
     def __repr__(self) -> str:
@@ -391,6 +393,7 @@ def _load_one(model, *, profile=None, providers=None, threads=None, states=None,
     loaded.accepted_fingerprints = (fingerprint, legacy)
     loaded.inferred = said
     loaded.per_tensor_dynamic = any(op in data for op in _PER_TENSOR_DYNAMIC)
+    loaded.kernels = _kernels.enabled() and _kernels.uses(data)
     return loaded
 
 

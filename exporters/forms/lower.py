@@ -53,10 +53,14 @@ def _why_not(node, attrs: dict, consts: dict) -> str:
     return ""
 
 
-def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+def lower(proto: onnx.ModelProto, cell=None) -> tuple[onnx.ModelProto, list[str]]:
     """A copy of the step graph ``proto`` with its recurrent operators lowered; and notes on
     any node left as it was. Only for one-step graphs: a lowered node computes one time step
-    (a fused node over a whole sequence, as in an encoder, must not be given to it)."""
+    (a fused node over a whole sequence, as in an encoder, must not be given to it).
+
+    ``cell(g, fam, x, state, w_ih, w_hh, b_ih, b_hh, nonlinearity)``, when given, writes a
+    layer instead of the family's own nodes (int8's one-node cells,
+    :mod:`edgernn.exporters.quant.cells8`), returning None for a layer it does not cover."""
     proto = onnx.ModelProto.FromString(proto.SerializeToString())
     graph = proto.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
@@ -73,14 +77,14 @@ def lower(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
             out_nodes.append(node)
             continue
         start = len(g.nodes)
-        _lower_one(g, node, attrs, consts)
+        _lower_one(g, node, attrs, consts, cell)
         out_nodes.extend(g.nodes[start:])
     replace_nodes(graph, out_nodes, g)
     _cancel_squeezes(graph)
     return proto, notes
 
 
-def _lower_one(g: Writer, node, attrs: dict, consts: dict) -> None:
+def _lower_one(g: Writer, node, attrs: dict, consts: dict, cell=None) -> None:
     op = node.op_type
     ins = list(node.input) + [""] * 8
     outs = list(node.output) + [""] * 3
@@ -94,8 +98,9 @@ def _lower_one(g: Writer, node, attrs: dict, consts: dict) -> None:
     x = g.one("Squeeze", [ins[0], zero])                         # (1, B, I) -> (B, I)
     state = tuple(g.one("Squeeze", [ins[5 + k], zero])          # (1, B, H) -> (B, H)
                   for k in range(len(fam.states)))
-    h_new, new = fam.graph(g, x, state, w, r, b_ih, b_hh,
-                           fam.nonlinearity_of(attrs.get("activations", [])))
+    nonlinearity = fam.nonlinearity_of(attrs.get("activations", []))
+    written = cell(g, fam, x, state, w, r, b_ih, b_hh, nonlinearity) if cell else None
+    h_new, new = written or fam.graph(g, x, state, w, r, b_ih, b_hh, nonlinearity)
     c_new = new[1] if len(new) > 1 else None
     if outs[0]:
         g.nodes.append(helper.make_node("Unsqueeze", [h_new, g.const("axes01", np.array(

@@ -36,6 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.cells import BY_ONNX_OP
+from edgernn.exporters.quant import cells8
 from edgernn.exporters.graph import (Writer, drop_unused_initializers, producers,
                                     replace_nodes)
 
@@ -91,7 +92,9 @@ def _propagate(graph, assumed: set[str]) -> tuple[set[str], set[str]]:
     for node in graph.node:
         ins, op = list(node.input), node.op_type
         out = set(node.output)
-        if op == "Sigmoid":
+        if cells8.is_cell(node):                   # its new h: a gated or tanh state
+            known.add(node.output[0])
+        elif op == "Sigmoid":
             known |= out
             unit |= out
         elif op == "Tanh":
@@ -126,7 +129,7 @@ def derived_from(graph, sources: set[str], ops: set[str] | None = None) -> set[s
     reached = set(sources)
     for node in graph.node:
         if node.op_type in PRODUCTS or node.op_type.startswith("MatMul") or \
-                node.op_type in BY_ONNX_OP:
+                node.op_type in BY_ONNX_OP or cells8.is_op(node):
             continue
         if ops is not None and node.op_type not in ops:
             continue
@@ -243,10 +246,13 @@ def _widths(proto) -> dict:
 
 
 def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
-            recurrent: str = "int8", ranges: dict | None = None) -> tuple[onnx.ModelProto, Plan]:
+            recurrent: str = "int8", ranges: dict | None = None,
+            dense: bool = False) -> tuple[onnx.ModelProto, Plan]:
     """The int8 form of the fp32 step graph ``proto`` (see the module's docstring).
 
-    ``ranges`` (static mode): calibrated max |v| of the activations that need one.
+    ``ranges`` (static mode): calibrated max |v| of the activations that need one. ``dense``:
+    a product of one bounded activation becomes one ``ai.edgernn`` Dense8 node
+    (:mod:`edgernn.exporters.quant.cells8`; the caller adds the functions).
     """
     proto = onnx.ModelProto.FromString(proto.SerializeToString())
     graph = proto.graph
@@ -269,6 +275,25 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
             plan.embeddings_int8 += table.size
             new_nodes.extend(wr.nodes[start:])
             continue
+        if cells8.is_cell(node):                         # one node per layer: R is u8,
+            r = consts[node.input[-3]]                   # the input product 8-bit where
+            plan.products += 2                           # x is bounded
+            plan.weights += r.size
+            plan.weights_int8 += r.size
+            plan.count("static", r.size)
+            if _choose(node.input[0], mode, inputs, recurrent, known, data, state,
+                       ranges) == "static" and not node.op_type.endswith("Q"):
+                node, size = cells8.quantized_input(node, consts, wr)
+                plan.weights_int8 += size
+                plan.count("static", size)
+            else:
+                q = node.op_type.endswith("Q")
+                size = consts[node.input[len(node.input) - (6 if q else 5)]].size
+                plan.count("static" if q else "fp32", size)
+                plan.weights_int8 += size if q else 0
+            plan.weights += size
+            new_nodes.append(node)
+            continue
         if node.op_type in BY_ONNX_OP:                   # a fused layer (chunk, sequence
             fused = sum(consts[i].size for i in node.input[1:3] if i in consts)   # graphs):
             plan.products += 1                           # its W and R products stay fp32
@@ -287,6 +312,13 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
         if len(kinds) == 1 or sum(k for _, k in parts) != w.shape[0]:
             parts = [(node.input[0], None)]              # one product over the whole input
         start = len(wr.nodes)
+        if dense and len(parts) == 1 and _choose(node.input[0], mode, inputs, recurrent, known,
+                                                 data, state, ranges) == "static":
+            plan.count("static", w.size)                 # a bounded input: one Dense8 node
+            plan.weights_int8 += w.size
+            cells8.dense(wr, node.input[0], w, bias, node.output[0])
+            new_nodes.extend(wr.nodes[start:])
+            continue
         outs, row = [], 0
         for v, k in parts:
             k = w.shape[0] if k is None else k

@@ -36,6 +36,7 @@ from edgernn.errors import ConfigError, ExportError, ParityError
 from edgernn.exporters.artifact import contract_in, embed_contract, read_proto
 from edgernn.exporters.quant.gate import (Gate, QuantizeReport, evaluate, parity_entries,
                                          versus_torch)
+from edgernn.exporters.quant import cells8
 from edgernn.exporters.quant.int8 import needs_ranges, rewrite
 from edgernn.exporters.forms.lower import flatten_states, lower
 from edgernn.exporters.quant.qgraph import FUSED, coverage, fp16
@@ -150,13 +151,18 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     src = None
     if checkpoint is not None:
         src = _check_weights(checkpoint, contract, in_path, example_input, state_layout)
+    cells = None                            # the int8 attempt's graph: one node per layer
     if contract.graph != "step":            # its operators as they are: see _whole_notes
         base, notes = given, _whole_notes(given, contract, mode)
     else:
         base, notes = lower(given)
+        if mode != "fp16" and inputs == "fp32":
+            cells = _cells(given)
     if contract.graph == "step" and any(n.op_type in FUSED for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
-        base, contract = flatten_states(base, contract)
+        base, flat = flatten_states(base, contract)
+        cells = cells and flatten_states(cells, contract)[0]
+        contract = flat
     fp32 = _load(given.SerializeToString(), str(in_path))
     feeds = calib_ref = None
     if mode == "static" and needs_ranges(base, contract, inputs):
@@ -177,7 +183,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     tried = []
     for attempt in (["fp16"] if mode == "fp16" else attempts):
         stage(f"quantize: {mode} with the recurrent products {attempt}")
-        out_proto, cov = _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref,
+        graph = cells if attempt == "int8" and cells is not None else base
+        out_proto, cov = _convert(graph, contract, mode, inputs, attempt, fp32, feeds, calib_ref,
                                   tmp)
         q_contract = contract.with_changes(quantization=cov)
         embed_contract(out_proto, q_contract)
@@ -241,8 +248,12 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
         out = onnx.load(tmp / "fp16.onnx")
         return out, coverage(base, out, mode, "", {})
     ranges = _ranges(base, needs_ranges(base, contract, inputs), feeds) if feeds else {}
+    cells = any(cells8.is_cell(n) for n in base.graph.node)
     out, plan = rewrite(base, contract, mode=mode, inputs=inputs, recurrent=attempt,
-                        ranges=ranges)
+                        ranges=ranges, dense=cells)
+    if cells:
+        cells8.functions(out, next((o.version for o in out.opset_import
+                                    if o.domain in ("", "ai.onnx")), 17))
     if plan.weights_int8 == 0 and plan.embeddings_int8 == 0:
         raise ExportError(f"{mode} quantization found no product to make int8 ({plan.products} "
                           f"matrix products, all kept fp32); the result would be a silent "
@@ -252,6 +263,11 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
     options = {"weights": "int8 symmetric, per output column (u8 around 128)",
                "activations": "8-bit (u8 around 128)",
                "inputs": inputs, "recurrent": attempt, "products": plan.kinds}
+    layers = [n.op_type for n in out.graph.node if cells8.is_op(n)]
+    if layers:
+        options["kernels"] = (f"{len(layers)} {cells8.DOMAIN} nodes "
+                              f"({', '.join(sorted(set(layers)))}): edgernn's kernel where the "
+                              f"runtime registers it, else the plain-ONNX function in the file")
     if plan.embeddings_int8:
         options["embeddings"] = f"{plan.embeddings_int8} table elements int8, one scale a row"
     cov = Quantization(mode=mode, weight_tensors=sum(plan.kinds.values()),
@@ -260,6 +276,17 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
                        calibration=calibration, options=options,
                        calibration_dataset=calib_ref if feeds else None)
     return out, cov
+
+
+def _cells(given):
+    """The step graph with each covered layer as one ``ai.edgernn`` int8 cell node (and the
+    functions that define them), or None when no layer is covered."""
+    out, _ = lower(given, cell=cells8.write)
+    if not any(cells8.is_cell(n) for n in out.graph.node):
+        return None
+    cells8.functions(out, next((o.version for o in out.opset_import
+                                if o.domain in ("", "ai.onnx")), 17))
+    return out
 
 
 def _whole_notes(given, contract, mode: str) -> list[str]:

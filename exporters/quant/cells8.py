@@ -1,0 +1,168 @@
+"""int8 layers as one node each: ``ai.edgernn`` operators that carry a plain-ONNX fallback.
+
+The row-independent int8 rewrite (:mod:`edgernn.exporters.quant.int8`) writes a layer's step as
+some thirty ONNX nodes, and at one stream ONNX Runtime's cost per node, not the arithmetic, sets
+the step's time. Here a forward ``LSTM``/``GRU``/tanh-``RNN`` node of a step graph becomes one
+node of domain ``ai.edgernn`` that computes the layer's whole step, and a product of a bounded
+activation (the head on the last layer) becomes one ``Dense8`` node:
+
+- ``LSTMCell8(x, h, c, W, Wb, R, Rs, Rb) -> (h', c')``: ``x @ W + Wb`` in float (``W``: (I, G*H);
+  the layer that reads the frames), the hidden-to-hidden product in 8 bits, the gates;
+- ``LSTMCell8Q(x, h, c, W, Ws, Wb, R, Rs, Rb)``: the same with ``x`` a lower layer's state
+  (bounded), so its product is 8-bit too (``W``: (G*H, I) u8); the int8 rewrite turns the first
+  form into this one where it proves ``x`` bounded;
+- ``GRUCell8``/``GRUCell8Q``/``RNNCell8``/``RNNCell8Q``: the same without ``c``;
+- ``Dense8(x, W, Ws, B) -> x @ W^T + B`` with ``x`` bounded (``W``: (N, K) u8).
+
+8-bit values are the int8 module's: u8 around 128, activations ``QuantizeLinear(v, 1/127, 128)``,
+weights one scale per output; ``Rs``/``Ws`` hold each output's weight scale times 1/127.
+
+The model carries each operator's meaning as a model-local ONNX function of the same name, made
+of standard operators only. ONNX Runtime runs that function wherever edgernn's kernel library
+(``runtime/cells8``, built at install) is not registered: in the browser, on Triton, under the
+ONNX reference evaluator, on a device without a compiler. Where the runtime registers it, the
+kernel computes the node in one call. The two agree to float rounding on one step; over fed-back
+steps a state value on a rounding boundary of the 8-bit grid may round the other way
+(tests/exporters/test_cells8.py measures both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper
+
+DOMAIN = "ai.edgernn"
+CELLS = {"LSTM": "LSTMCell8", "GRU": "GRUCell8", "RNN": "RNNCell8"}
+NAMES = frozenset(CELLS.values()) | {c + "Q" for c in CELLS.values()} | {"Dense8"}
+ZERO, TOP = 128, 127
+
+
+def is_op(node) -> bool:
+    return node.domain == DOMAIN and node.op_type in NAMES
+
+
+def is_cell(node) -> bool:
+    """A recurrent layer's node (its first output is the new, bounded, state)."""
+    return is_op(node) and node.op_type != "Dense8"
+
+
+def weight_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) float weights, one row per output -> u8 rows around 128 and each row's scale
+    times the activation's (1/127): an operator's ``W``/``Ws`` or ``R``/``Rs``."""
+    scale = (np.maximum(np.abs(w).max(axis=1), 1e-12) / TOP).astype(np.float32)
+    q = np.clip(np.round(w / scale[:, None]), -TOP, TOP).astype(np.int16) + ZERO
+    return q.astype(np.uint8), np.float32(1.0 / TOP) * scale
+
+
+def write(g, fam, x: str, state: tuple, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+    """One layer's step as a cell node (float input product), written with ``g`` (a
+    :class:`~edgernn.exporters.graph.Writer`); weights in torch's gate order. Returns (h_new,
+    new state), or None for a cell the operators do not cover (relu RNN: its state is not
+    bounded), which the caller writes as plain nodes: the ``cell`` of
+    :func:`edgernn.exporters.forms.lower.lower`."""
+    if fam.onnx_op not in CELLS or nonlinearity != "tanh":
+        return None
+    r, rs = weight_rows(w_hh)
+    outs = [g.name("h8")] + ([g.name("c8")] if len(state) > 1 else [])
+    g.nodes.append(helper.make_node(
+        CELLS[fam.onnx_op], [x, *state, g.const("W", np.ascontiguousarray(w_ih.T)),
+                             g.const("Wb", b_ih.astype(np.float32)), g.const("R", r),
+                             g.const("Rs", rs), g.const("Rb", b_hh.astype(np.float32))],
+        outs, name=g.name(CELLS[fam.onnx_op]), domain=DOMAIN))
+    return outs[0], tuple(outs)
+
+
+def quantized_input(node, consts: dict, wr):
+    """The ``...Q`` form of a float-input cell node whose ``x`` is bounded: its input product in
+    8 bits too. Returns (the node, the weights' size)."""
+    states = len(node.input) - 6
+    w = consts[node.input[1 + states]]                       # (I, G*H)
+    wq, ws = weight_rows(np.ascontiguousarray(w.T))
+    ins = list(node.input)
+    ins[1 + states:2 + states] = [wr.const("W8", wq), wr.const("Ws", ws)]
+    return helper.make_node(node.op_type + "Q", ins, list(node.output), name=node.name,
+                            domain=DOMAIN), w.size
+
+
+def dense(wr, x: str, w: np.ndarray, bias, out: str) -> None:
+    """``out = x @ w + bias`` for a bounded ``x`` and (K, N) float ``w``: one Dense8 node."""
+    wq, ws = weight_rows(np.ascontiguousarray(w.T))
+    b = np.zeros(w.shape[1], np.float32) if bias is None else bias.astype(np.float32)
+    wr.nodes.append(helper.make_node("Dense8", [x, wr.const("W8", wq), wr.const("Ws", ws),
+                                                wr.const("b", b)], [out],
+                                     name=wr.name("Dense8"), domain=DOMAIN))
+
+
+# ---------------------------------------------------------------------------- the functions
+
+def functions(proto, opset: int) -> None:
+    """Add the plain-ONNX function of every ``ai.edgernn`` operator the graph uses, and the
+    domain's opset import, to ``proto`` (once each)."""
+    used = {n.op_type for n in proto.graph.node if is_op(n)}
+    have = {(f.domain, f.name) for f in proto.functions}
+    for op in sorted(used):
+        if (DOMAIN, op) not in have:
+            proto.functions.append(_function(op, opset))
+    if used and not any(o.domain == DOMAIN for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+
+
+class _Body:
+    """Nodes of a function body, named t0, t1, ..."""
+
+    def __init__(self):
+        self.nodes = []
+
+    def __call__(self, op_type, inputs, outputs=None, **attrs):
+        outputs = outputs or [f"t{len(self.nodes)}"]
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, **attrs))
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def int8(self, x: str, w: str, scales: str, bias: str) -> str:
+        """x (bounded) in 8 bits times u8 rows ``w``, each output times its scale, plus bias."""
+        q = self("QuantizeLinear", [x, "scale", "zp"])
+        acc = self("MatMulInteger", [q, self("Transpose", [w], perm=[1, 0]), "zp", "zp"])
+        return self("Add", [self("Mul", [self("Cast", [acc], to=TensorProto.FLOAT), scales]),
+                            bias])
+
+
+def _function(op: str, opset: int):
+    body = _Body()
+    body("Constant", [], ["scale"], value=helper.make_tensor("scale", TensorProto.FLOAT, [],
+                                                             [1.0 / TOP]))
+    body("Constant", [], ["zp"], value=helper.make_tensor("zp", TensorProto.UINT8, [], [ZERO]))
+    if op == "Dense8":
+        body("Identity", [body.int8("x", "W", "Ws", "B")], ["y"])
+        return helper.make_function(DOMAIN, op, ["x", "W", "Ws", "B"], ["y"], body.nodes,
+                                    [helper.make_opsetid("", opset)])
+    quantized = op.endswith("Q")
+    cell = op[:-1] if quantized else op
+    lstm, gru = cell == "LSTMCell8", cell == "GRUCell8"
+    state = ["h", "c"] if lstm else ["h"]
+    weights = ["W", "Ws", "Wb"] if quantized else ["W", "Wb"]
+    xw = body.int8("x", "W", "Ws", "Wb") if quantized else \
+        body("Add", [body("MatMul", ["x", "W"]), "Wb"])
+    rec = body.int8("h", "R", "Rs", "Rb")
+    if lstm:
+        i, f, g, o = body("Split", [body("Add", [xw, rec])], ["i", "f", "g", "o"], axis=-1,
+                          **_equal(opset, 4))
+        c_new = body("Add", [body("Mul", [body("Sigmoid", [f]), "c"]),
+                             body("Mul", [body("Sigmoid", [i]), body("Tanh", [g])])], ["c_new"])
+        body("Mul", [body("Sigmoid", [o]), body("Tanh", [c_new])], ["h_new"])
+    elif gru:
+        xr, xz, xn = body("Split", [xw], ["xr", "xz", "xn"], axis=-1, **_equal(opset, 3))
+        rr, rz, rn = body("Split", [rec], ["rr", "rz", "rn"], axis=-1, **_equal(opset, 3))
+        r = body("Sigmoid", [body("Add", [xr, rr])])
+        z = body("Sigmoid", [body("Add", [xz, rz])])
+        n = body("Tanh", [body("Add", [xn, body("Mul", [r, rn])])])
+        body("Add", [n, body("Mul", [z, body("Sub", ["h", n])])], ["h_new"])
+    else:
+        body("Tanh", [body("Add", [xw, rec])], ["h_new"])
+    outputs = ["h_new", "c_new"] if lstm else ["h_new"]
+    return helper.make_function(DOMAIN, op, ["x", *state, *weights, "R", "Rs", "Rb"], outputs,
+                                body.nodes, [helper.make_opsetid("", opset)])
+
+
+def _equal(opset: int, parts: int) -> dict:
+    """Split into equal parts: ``num_outputs`` from opset 18, implied by the outputs before."""
+    return {"num_outputs": parts} if opset >= 18 else {}

@@ -1,0 +1,23 @@
+"""edgernn's one native part: the int8 cell kernels (runtime/cells8/cells8.cc), a library of
+ONNX Runtime custom operators that the runtime registers when it loads a model.
+
+The library needs a C++ compiler and nothing else (no ONNX Runtime headers, no linking against
+ONNX Runtime: it receives the API table when registered). It is optional: where it cannot be
+built, edgernn installs without it and int8 files run the plain-ONNX functions they carry.
+Everything else is declared in pyproject.toml.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension(
+    "edgernn.runtime._cells8",
+    sources=["runtime/cells8/cells8.cc"],
+    depends=["runtime/cells8/arith.h", "runtime/cells8/ort_abi.h"],
+    language="c++",
+    optional=True,
+    # -ffp-contract=off: no fused multiply-add, so every CPU rounds the same way (x86 == ARM64
+    # bit for bit); -fno-trapping-math only lets the gate loops vectorise (IEEE results as they
+    # are); the AVX2 product is chosen at run time, so the build runs on any x86-64
+    extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fno-trapping-math",
+                        "-fvisibility=hidden"],
+)])
