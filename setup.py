@@ -7,17 +7,21 @@ built, edgernn installs without it and int8 files run the plain-ONNX functions t
 Everything else is declared in pyproject.toml.
 """
 
+from pathlib import Path
+
 from setuptools import Extension, setup
+
+# The compiler flags, shared with scripts/arm64_check.py's cross build: -ffp-contract=off (no
+# fused multiply-add, so every CPU rounds the same way: x86 == ARM64 bit for bit),
+# -fno-trapping-math (lets the gate loops vectorise; IEEE results as they are). The AVX2
+# product is chosen at run time, so the build runs on any x86-64.
+FLAGS = (Path(__file__).parent / "runtime/cells8/flags.txt").read_text().split()
 
 setup(ext_modules=[Extension(
     "edgernn.runtime._cells8",
     sources=["runtime/cells8/cells8.cc"],
-    depends=["runtime/cells8/arith.h", "runtime/cells8/ort_abi.h"],
+    depends=["runtime/cells8/arith.h", "runtime/cells8/ort_abi.h", "runtime/cells8/flags.txt"],
     language="c++",
     optional=True,
-    # -ffp-contract=off: no fused multiply-add, so every CPU rounds the same way (x86 == ARM64
-    # bit for bit); -fno-trapping-math only lets the gate loops vectorise (IEEE results as they
-    # are); the AVX2 product is chosen at run time, so the build runs on any x86-64
-    extra_compile_args=["-std=c++17", "-O3", "-ffp-contract=off", "-fno-trapping-math",
-                        "-fvisibility=hidden"],
+    extra_compile_args=FLAGS,
 )])

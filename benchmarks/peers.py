@@ -2,6 +2,9 @@
 
 Reference paths, built from the same PyTorch network:
 
+- **edgernn's int8 files**: compact (plain operators) and lean (one ``ai.edgernn`` node per
+  layer, run by edgernn's kernels; also with the kernels turned off, the plain-ONNX functions
+  the browser and Triton run);
 - **LiteRT** 2.3 (``ai-edge-litert``; benchmarks/litert_ref.py writes the .tflite): fused
   ``LSTM``/``RNN`` kernels, GRU composed of ``FULLY_CONNECTED`` and element-wise ops; fp32 and
   dynamic-range int8; batched files for the pools;
@@ -53,16 +56,20 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
     import litert_ref
 
     from edgernn.models import build
-    from edgernn.runtime import bench, load
+    from edgernn.runtime import bench, kernels, load
     from edgernn.tasks import get_task
 
     config = get_task("keyword").model.replace(cell=cell)
     net = build(config, seed=0).eval()
     frame = np.random.default_rng(0).normal(size=config.input_size).astype(np.float32)
     fns = {}
-    for name, path in _edgernn_files(net, tmp, cell).items():
+    files = _edgernn_files(net, tmp, cell)
+    for name, path in files.items():
         stream = load(path, threads=1).stream(normalize=False)
         fns[name] = (lambda s=stream: s.step(frame))
+    with kernels.turned_off():                       # the lean int8 file's plain functions
+        stream = load(files["edgernn lean int8"], threads=1).stream(normalize=False)
+    fns["edgernn lean int8, functions"] = (lambda s=stream: s.step(frame))
     if cell == "lstm":
         fns["onnxruntime int8 LSTM kernel"] = ort_int8_lstm(net, tmp)
     for int8 in (False, True):
@@ -70,13 +77,14 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
         fns[f"litert {'int8' if int8 else 'fp32'}"] = (lambda s=stream: s.step(frame))
     times = bench.interleaved(fns, rounds * per, rounds=rounds)
     us = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
-    best_int8 = min(us["edgernn compact int8"], us["edgernn lean int8"])
     return {"us": us, "ratios": {
         "edgernn int8 / edgernn fp32 (lean)": us["edgernn lean int8"] / us["edgernn lean fp32"],
         "edgernn int8 / edgernn fp32 (compact)":
             us["edgernn compact int8"] / us["edgernn compact fp32"],
+        "edgernn lean int8: kernels / functions":
+            us["edgernn lean int8"] / us["edgernn lean int8, functions"],
         "edgernn lean fp32 / litert fp32": us["edgernn lean fp32"] / us["litert fp32"],
-        "edgernn best int8 / litert int8": best_int8 / us["litert int8"]}}
+        "edgernn lean int8 / litert int8": us["edgernn lean int8"] / us["litert int8"]}}
 
 
 def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
@@ -95,7 +103,8 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
     for n in counts:
         frames = np.random.default_rng(n).normal(size=(n, config.input_size)).astype(np.float32)
         fns = {}
-        for name in ("edgernn compact fp32", "edgernn compact int8"):
+        for name in ("edgernn compact fp32", "edgernn compact int8", "edgernn lean fp32",
+                     "edgernn lean int8"):
             pool = load(files[name], threads=1).pool(normalize=False)
             ids = [pool.open() for _ in range(n)]
             fns[name] = (lambda p=pool, i=ids: p.step_many(i, frames))
@@ -105,9 +114,9 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
                 lambda s=stream: s.step_many(frames))
         times = bench.interleaved(fns, steps, rounds=5)
         us = {k: bench.median_of_medians(v) / 1e3 / n for k, v in times.items()}
-        out[n] = {"us_per_stream_step": us,
-                  "edgernn int8 / litert int8": us["edgernn compact int8"]
-                  / us["litert int8 batched"],
-                  "edgernn fp32 / litert fp32": us["edgernn compact fp32"]
-                  / us["litert fp32 batched"]}
+        int8 = min(("edgernn compact int8", "edgernn lean int8"), key=us.get)
+        fp32 = min(("edgernn compact fp32", "edgernn lean fp32"), key=us.get)
+        out[n] = {"us_per_stream_step": us, "best int8": int8, "best fp32": fp32,
+                  "edgernn int8 / litert int8": us[int8] / us["litert int8 batched"],
+                  "edgernn fp32 / litert fp32": us[fp32] / us["litert fp32 batched"]}
     return out

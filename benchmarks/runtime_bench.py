@@ -231,8 +231,8 @@ def _print_peers(doc) -> None:
         for n, r in by_n.items():
             print(f"   {cell} {n:4d} streams: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in r["us_per_stream_step"].items())
-                  + f"; int8 {r['edgernn int8 / litert int8']:.2f}x, fp32 "
-                    f"{r['edgernn fp32 / litert fp32']:.2f}x LiteRT")
+                  + f"; int8 ({r['best int8']}) {r['edgernn int8 / litert int8']:.2f}x, "
+                    f"fp32 ({r['best fp32']}) {r['edgernn fp32 / litert fp32']:.2f}x LiteRT")
     if "int8_error" in doc:
         print("\n7. ", end="")
         int8_error.show(doc["int8_error"], 20, 50)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 
 DOMAIN = b"ai.edgernn"
@@ -48,3 +49,19 @@ def register(options) -> bool:
         return False
     options.register_custom_ops_library(library())
     return True
+
+
+@contextmanager
+def turned_off():
+    """Models loaded inside run their plain-ONNX functions instead of the kernels (the path the
+    browser and Triton's ONNX Runtime backend take): to compare the two. Sets ``EDGERNN_KERNELS``
+    for the process while it lasts."""
+    before = os.environ.get(ENV)
+    os.environ[ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ENV]
+        else:
+            os.environ[ENV] = before

@@ -36,6 +36,7 @@ CPU variant\t: 0x0
 CPU part\t: 0xd08
 CPU revision\t: 3
 """
+CROSS = "aarch64-linux-gnu-g++"
 WHEEL_FLAGS = ["--only-binary=:all:", "--platform", "manylinux_2_28_aarch64", "--platform",
                "manylinux_2_17_aarch64", "--platform", "manylinux2014_aarch64",
                "--python-version", "3.11", "--implementation", "cp"]
@@ -51,6 +52,14 @@ def ensure_tools():
         return
     sh("apt-get", "update", "-qq")
     sh("apt-get", "install", "-y", "-qq", "qemu-user-static", "debootstrap")
+
+
+def ensure_cross_compiler() -> str:
+    """Debian's cross g++ for ARM64, to build edgernn's int8 kernels the way pip would there."""
+    if not shutil.which(CROSS):
+        sh("apt-get", "update", "-qq")
+        sh("apt-get", "install", "-y", "-qq", "g++-aarch64-linux-gnu")
+    return CROSS
 
 
 def qemu10(work: Path) -> Path:
@@ -110,6 +119,14 @@ def site_packages(work: Path) -> Path:
        ROOT_DIR)
     sh(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site,
        *sorted((work / "edgernn-wheel").glob("edgernn-*.whl")))
+    # the wheel is x86's: its int8 kernel library is built again for ARM64, with the same
+    # source and flags (the name an ARM64 CPython 3.11 looks for)
+    kernels = ROOT_DIR / "runtime/cells8"
+    for old in (site / "edgernn/runtime").glob("_cells8.*.so"):
+        old.unlink()
+    sh(ensure_cross_compiler(), *(kernels / "flags.txt").read_text().split(), "-shared", "-fPIC",
+       kernels / "cells8.cc", "-o",
+       site / "edgernn/runtime/_cells8.cpython-311-aarch64-linux-gnu.so")
     return site
 
 
@@ -173,18 +190,22 @@ def main() -> int:
                          "state_arm64_vs_x86": max(float(np.abs(arm[k] - x86[k]).max())
                                                    for k in arm.files
                                                    if k.startswith(m.name + ":")
-                                                   and k not in (key, f"{m.name}:pool")),
+                                                   and k not in (key, f"{m.name}:pool",
+                                                                 f"{m.name}:kernels")),
                          "vs_fp32_arm64": float(np.abs(arm[key] - arm[fp32_key]).max()),
                          "vs_fp32_x86": float(np.abs(x86[key] - x86[fp32_key]).max()),
+                         "kernels": bool(arm[f"{m.name}:kernels"]) and bool(
+                             x86[f"{m.name}:kernels"]),
                          "seconds": time.perf_counter() - t})
     doc = {"setup_seconds": setup_s, "total_seconds": time.perf_counter() - t0, "rows": rows}
     print(f"setup {setup_s:.0f} s, total {doc['total_seconds']:.0f} s; 300 streamed steps each")
     print(f"{'QEMU_CPU':13} {'qemu':4} {'model':22} {'stream':>9} {'pool':>9} {'state':>9} "
-          f"{'vs fp32 arm64':>13} {'vs fp32 x86':>11}   (max abs, arm64 vs x86)")
+          f"{'vs fp32 arm64':>13} {'vs fp32 x86':>11} kernels  (max abs, arm64 vs x86)")
     for r in rows:
         print(f"{r['cpu']:13} {r['qemu']:4} {r['model']:22} {r['arm64_vs_x86']:9.2e} "
               f"{r['pool_arm64_vs_x86']:9.2e} {r['state_arm64_vs_x86']:9.2e} "
-              f"{r['vs_fp32_arm64']:13.2e} {r['vs_fp32_x86']:11.2e}")
+              f"{r['vs_fp32_arm64']:13.2e} {r['vs_fp32_x86']:11.2e} "
+              f"{'both' if r['kernels'] else '-'}")
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2))
     return 0

@@ -17,6 +17,7 @@ for path in paths:
     ys = np.concatenate([stream.feed(x[:100]), np.stack([stream.step(f) for f in x[100:]])])
     name = path.rsplit("/", 1)[-1]
     results[f"{name}:y"] = ys
+    results[f"{name}:kernels"] = np.array(model.kernels)   # edgernn's int8 kernels ran it
     for k, v in stream.state.items():
         results[f"{name}:{k}"] = v
     pool = model.pool()

@@ -2,7 +2,8 @@
 
 Sets up an ARM64 Debian userland with numpy and onnxruntime from their ARM64 wheels (about a
 minute, needs apt and PyPI) and Debian 13's qemu 10 (the one that emulates SME correctly), then
-streams 300 seeded frames through fp32 and int8 LSTMs 40->128x2->10 (compact and lean graphs),
+streams 300 seeded frames through fp32 and int8 LSTMs 40->128x2->10 (compact and lean graphs;
+the lean int8 file through edgernn's int8 kernels, cross-built for ARM64 from the same source),
 one stream alone and one pooled beside loud and silent neighbours, on five emulated cores:
 Cortex-A53, Cortex-A72, Neoverse-N1, ``max`` with SME off (i8mm, dotprod, SVE2) and ``max``
 with SME. Deselect with -m "not arm64".
@@ -49,3 +50,6 @@ def test_arm64_matches_x86(tmp_path):
         for key in ("arm64_vs_x86", "pool_arm64_vs_x86", "state_arm64_vs_x86"):
             assert r[key] <= ARM64_VS_X86, r
         assert r["vs_fp32_arm64"] <= INT8_VS_FP32, r
+        # the lean int8 file runs edgernn's kernels on both sides (cross-built for ARM64), the
+        # compact one its plain operators: both int8 paths are compared
+        assert r["kernels"] == (r["model"] == "lstm.lean.int8.onnx"), r

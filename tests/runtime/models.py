@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.runtime.shapes import NAMES as SHAPE_NAMES
 
-NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
+NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_step_int8", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
          "no_contract", "not_recurrent", "other_weights", "silero_vad", "lstm_step_ortq",
          *SHAPE_NAMES)
 
@@ -51,6 +51,11 @@ def build_models(folder: str | Path) -> Path:
     export(ckpt, folder / "lstm_step_fused.onnx", graph="step", ops="fused")
     export(ckpt, folder / "lstm_step_lean.onnx", graph="step", ops="lean")
     export(ckpt, folder / "lstm_chunk.onnx", graph="chunk")
+    # edgernn's int8 of the lean file: one ai.edgernn node per layer (runtime/cells8's kernels)
+    from edgernn.exporters.quant.quantize import Gate, quantize
+
+    quantize(folder / "lstm_step_lean.onnx", folder / "lstm_step_int8.onnx",
+             gate=Gate(horizon=100, check_metric=False), measure_latency=False)
     other = Checkpoint(config=lstm, state_dict=build(lstm, seed=1).state_dict())
     export(other, folder / "other_weights.onnx", graph="step")
     gru = ModelConfig(cell="gru", input_size=4, hidden_size=8, num_layers=1, output_size=2,

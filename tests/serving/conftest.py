@@ -18,7 +18,7 @@ FRAME = 5
 
 @pytest.fixture(scope="session")
 def serve_models(tmp_path_factory) -> dict[str, Path]:
-    """fp32 step graphs of each cell (compact, lean), an int8 one, and Silero VAD's published
+    """fp32 step graphs of each cell (compact, lean), two int8 ones, and Silero VAD's published
     stateful model (when its package is installed)."""
     from edgernn.checkpoint import Checkpoint, save_checkpoint
     from edgernn.config import ModelConfig
@@ -41,6 +41,9 @@ def serve_models(tmp_path_factory) -> dict[str, Path]:
     out["int8"] = d / "int8.onnx"
     quantize(out["lstm"], out["int8"], recurrent="int8", force=True, measure_latency=False,
              gate=Gate(horizon=200, check_metric=False))
+    out["int8_lean"] = d / "int8_lean.onnx"          # one ai.edgernn node per layer
+    quantize(out["lstm_lean"], out["int8_lean"], recurrent="int8", force=True,
+             measure_latency=False, gate=Gate(horizon=200, check_metric=False))
     vad = published_vad()
     if vad is not None:
         out["silero"] = vad
@@ -60,10 +63,12 @@ def repository(folder: Path, models: dict[str, Path], **options) -> Path:
 
 @pytest.fixture(scope="module")
 def server(serve_models, tmp_path_factory):
-    """One server for a module: fp32 (2 instances), int8, and a model with a 1 s idle timeout."""
+    """One server for a module: fp32 (2 instances), int8 (plain operators and edgernn's cell
+    nodes), and a model with a 1 s idle timeout."""
     repo = tmp_path_factory.mktemp("repo")
     write_repository(serve_models["lstm"], repo, Options(name="fp32", instances=2))
     write_repository(serve_models["int8"], repo, Options(name="int8"))
+    write_repository(serve_models["int8_lean"], repo, Options(name="int8_lean"))
     write_repository(serve_models["gru"], repo, Options(name="idle", idle_seconds=1.0))
     log = open(repo / "server.log", "wb")
     with Server(repo, log=log, exit_seconds=1).start() as s:

@@ -56,7 +56,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def web_models(tmp_path_factory) -> dict[str, Path]:
-    """Step graphs of three forms, an int8 file, a character model, and an older-style file
+    """Step graphs of three forms, two int8 files, a character model, and an older-style file
     that normalises outside the graph (the runtime applies the contract's statistics)."""
     import onnx
 
@@ -78,6 +78,9 @@ def web_models(tmp_path_factory) -> dict[str, Path]:
                                                                          "fused")}
     out["int8"] = d / "int8.onnx"
     quantize(out["compact"], out["int8"], recurrent="int8", force=True, measure_latency=False,
+             gate=Gate(horizon=200, check_metric=False))
+    out["int8_lean"] = d / "int8_lean.onnx"          # one ai.edgernn node per layer
+    quantize(out["lean"], out["int8_lean"], recurrent="int8", force=True, measure_latency=False,
              gate=Gate(horizon=200, check_metric=False))
     gru = ModelConfig(cell="gru", input_size=3, hidden_size=16, num_layers=1, output_size=3,
                       head="regress")

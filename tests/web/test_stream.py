@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from edgernn.errors import SnapshotError
-from edgernn.runtime import load
+from edgernn.runtime import kernels, load
 from tests.web.conftest import frames
-from tests.tolerances import WEB_VS_NATIVE
+from tests.tolerances import INT8_VS_FP32, WEB_VS_NATIVE
 
 # Runs in the page: load a model, step frames, return outputs (and optionally a snapshot).
 STEP = """async ([url, xs, snap]) => {
@@ -31,15 +31,25 @@ def js_steps(page, name, xs, snapshot=False):
     return page.evaluate(STEP, [f"./{name}.onnx", np.asarray(xs).tolist(), snapshot])
 
 
-@pytest.mark.parametrize("name", ["compact", "lean", "fused", "int8", "outside"])
-def test_500_steps_equal_the_python_runtime(harness, web_models, name):
+@pytest.mark.parametrize("name", ["compact", "lean", "fused", "int8", "int8_lean", "outside"])
+def test_500_steps_equal_the_python_runtime(harness, web_models, name, monkeypatch):
+    # int8_lean has one ai.edgernn node per layer: the browser runs the plain-ONNX functions the
+    # file carries, so Python is held to the same functions (its kernels off); its kernels
+    # against the functions are within int8 error (and tests/exporters/test_cells8.py)
+    monkeypatch.setenv(kernels.ENV, "0" if name == "int8_lean" else "1")
     model = load(web_models[name])
+    assert not model.kernels
     width = model.input.shape[-1]
     xs = frames(3, 500, width)
     got = np.array(js_steps(harness, name, xs)["ys"])
     want = model.stream().feed(xs)
     assert got.shape == want.shape
     assert float(np.abs(got - want).max()) <= WEB_VS_NATIVE
+    if name == "int8_lean":
+        monkeypatch.setenv(kernels.ENV, "1")
+        fast = load(web_models[name])
+        assert fast.kernels
+        assert float(np.abs(got - fast.stream().feed(xs)).max()) <= INT8_VS_FP32
 
 
 def test_outputs_read_as_in_python(harness, web_models):
