@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tests.runtime.shapes import NAMES as SHAPE_NAMES
 
-NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_step_int8", "lstm_chunk", "gru_step_decomposed", "lm_step", "bidi_sequence",
+NAMES = ("lstm_step", "lstm_step_fused", "lstm_step_lean", "lstm_step_int8", "lstm_chunk",
+         "gru_step_decomposed", "lm_step", "bidi_sequence",
          "no_contract", "not_recurrent", "other_weights", "silero_vad", "lstm_step_ortq",
          *SHAPE_NAMES)
 
