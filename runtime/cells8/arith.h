@@ -3,12 +3,14 @@
 // computes the same bits; integer sums are exact.
 #pragma once
 #include <stdint.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define EDGERNN_X86 1
 #endif
+
+// The element-wise helpers are always inlined, so that the loops calling them vectorise.
+#define EDGERNN_INLINE inline __attribute__((always_inline))
 
 namespace edgernn {
 
@@ -17,17 +19,17 @@ constexpr float kActScale = 1.0f / 127.0f;   // a bounded activation in [-1, 1] 
 
 // Round to nearest, ties to even (what QuantizeLinear does), for |x| < 2^22: adding and taking
 // away 1.5 * 2^23 leaves the rounded value, in plain float arithmetic that vectorises.
-inline float round_even(float x) { return (x + 12582912.0f) - 12582912.0f; }
+EDGERNN_INLINE float round_even(float x) { return (x + 12582912.0f) - 12582912.0f; }
 
 // QuantizeLinear(v, 1/127, 128) - 128: a bounded activation in 8 bits, minus its zero point.
-inline int8_t quantize(float v) {
+EDGERNN_INLINE int8_t quantize(float v) {
   float q = round_even(v / kActScale);
   return int8_t(q < -128.0f ? -128.0f : (q > 127.0f ? 127.0f : q));
 }
 
 // exp(x) for x in [-87, 88]: 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p the degree-7
 // Taylor polynomial (relative error < 2e-8 there), 2^n built from its bits.
-inline float exp_approx(float x) {
+EDGERNN_INLINE float exp_approx(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   float n = round_even(x * 1.44269504f);
   float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;    // ln2 in two parts, the first exact
@@ -39,14 +41,11 @@ inline float exp_approx(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return p * __builtin_bit_cast(float, (int32_t(n) + 127) << 23);
 }
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
-inline float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
+EDGERNN_INLINE float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+EDGERNN_INLINE float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
 
 // acc[j] = sum_i q[i] * (w[j][i] - 128): q an activation in 8 bits minus 128, w rows of u8.
 inline void product_plain(const int8_t* q, const uint8_t* w, int64_t rows, int64_t k,

@@ -69,45 +69,63 @@ struct Weights {
 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
+#define EDGERNN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define EDGERNN_CLONES
 #endif
-void step_row(const Weights& m, const Row& io) {
+
+// c' = f c + i g, h' = o tanh(c') from the gates (i f g o) in ``gates``: its own function, as
+// inside step_row the compiler does not vectorise it.
+EDGERNN_CLONES void lstm_state(int64_t H, const float* __restrict gates,
+                               const float* __restrict c, float* __restrict co,
+                               float* __restrict ho) {
+  for (int64_t k = 0; k < H; ++k) {
+    float cn = gates[H + k] * c[k] + gates[k] * gates[2 * H + k];
+    co[k] = cn;
+    ho[k] = gates[3 * H + k] * tanh_approx(cn);
+  }
+}
+
+EDGERNN_CLONES void step_row(const Weights& m, const Row& io) {
+  // Every pointer in a local first: a store through q (int8, a char type that may alias
+  // anything) would otherwise make the compiler reload them each time and not vectorise.
   const int64_t H = m.hidden, G = m.width, I = m.input;
+  const float* __restrict x = io.x;
+  const float* __restrict h = io.h;
+  const float* __restrict c = io.c;
+  const float* __restrict wb = m.wb;
   float* __restrict xw = io.xw;
   float* __restrict rec = io.rec;
+  float* __restrict ho = io.h_out;
+  float* __restrict co = io.c_out;
   int32_t* __restrict acc = io.acc;
   int8_t* __restrict q = io.q;
   if (m.quantized) {                                         // x @ W^T in 8 bits
-    for (int64_t k = 0; k < I; ++k) q[k] = quantize(io.x[k]);
+    const float* __restrict ws = m.ws;
+    for (int64_t k = 0; k < I; ++k) q[k] = quantize(x[k]);
     product(q, m.wq, G, I, acc);
-    for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * m.ws[j] + m.wb[j];
+    for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * ws[j] + wb[j];
   } else {                                                   // x @ W in float, k in order
+    const float* __restrict w = m.w;
     for (int64_t j = 0; j < G; ++j) xw[j] = 0.0f;
     for (int64_t k = 0; k < I; ++k) {
-      const float xk = io.x[k];
-      const float* __restrict wk = m.w + k * G;
+      const float xk = x[k];
+      const float* __restrict wk = w + k * G;
       for (int64_t j = 0; j < G; ++j) xw[j] += xk * wk[j];
     }
-    for (int64_t j = 0; j < G; ++j) xw[j] += m.wb[j];
+    for (int64_t j = 0; j < G; ++j) xw[j] += wb[j];
   }
   if (m.family == DENSE) return;
-  for (int64_t k = 0; k < H; ++k) q[k] = quantize(io.h[k]);
+  const float* __restrict rs = m.rs;
+  const float* __restrict rb = m.rb;
+  for (int64_t k = 0; k < H; ++k) q[k] = quantize(h[k]);
   product(q, m.r, G, H, acc);
-  for (int64_t j = 0; j < G; ++j) rec[j] = float(acc[j]) * m.rs[j] + m.rb[j];
-  const float* __restrict h = io.h;
-  float* __restrict ho = io.h_out;
-  if (m.family == LSTM) {
-    const float* __restrict c = io.c;
-    float* __restrict co = io.c_out;
-    for (int64_t k = 0; k < H; ++k) {
-      float i = sigmoid(xw[k] + rec[k]);
-      float f = sigmoid(xw[H + k] + rec[H + k]);
-      float g = tanh_approx(xw[2 * H + k] + rec[2 * H + k]);
-      float o = sigmoid(xw[3 * H + k] + rec[3 * H + k]);
-      float cn = f * c[k] + i * g;
-      co[k] = cn;
-      ho[k] = o * tanh_approx(cn);
-    }
+  for (int64_t j = 0; j < G; ++j) rec[j] = float(acc[j]) * rs[j] + rb[j];
+  if (m.family == LSTM) {                                   // gates i f g o, one loop each
+    for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
+    for (int64_t j = 2 * H; j < 3 * H; ++j) rec[j] = tanh_approx(xw[j] + rec[j]);
+    for (int64_t j = 3 * H; j < 4 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
+    lstm_state(H, rec, c, co, ho);
   } else if (m.family == GRU) {
     for (int64_t k = 0; k < H; ++k) {
       float r = sigmoid(xw[k] + rec[k]);
