@@ -145,7 +145,9 @@ def test_bad_requests_get_clear_errors_and_leave_other_sequences_alone(server, s
 
 
 def test_a_server_with_several_models_needs_a_name(server):
-    with pytest.raises(ModelError, match="serves 3 ready models.*model="):
+    names = sorted(p.name for p in server.repository.iterdir() if (p / "config.pbtxt").exists())
+    with pytest.raises(ModelError, match=rf"serves {len(names)} ready models "
+                       rf"\({', '.join(names)}\).*model="):
         connect(server.grpc_url)
 
 
