@@ -74,6 +74,26 @@ struct Weights {
 #define EDGERNN_CLONES
 #endif
 
+// out[j] = sum_k x[k] w[k][j], k in order, in blocks of 64 columns that stay in registers
+// through k (a plain loop over all G columns reads and writes out once per k).
+EDGERNN_CLONES void float_product(const float* __restrict x, const float* __restrict w,
+                                  int64_t I, int64_t G, float* __restrict out) {
+  constexpr int64_t kBlock = 64;
+  int64_t j0 = 0;
+  for (; j0 + kBlock <= G; j0 += kBlock) {
+    float sum[kBlock] = {};
+    for (int64_t k = 0; k < I; ++k) {
+      const float xk = x[k];
+      const float* __restrict wk = w + k * G + j0;
+      for (int64_t j = 0; j < kBlock; ++j) sum[j] += xk * wk[j];
+    }
+    for (int64_t j = 0; j < kBlock; ++j) out[j0 + j] = sum[j];
+  }
+  for (int64_t j = j0; j < G; ++j) out[j] = 0.0f;
+  for (int64_t k = 0; k < I; ++k)
+    for (int64_t j = j0; j < G; ++j) out[j] += x[k] * w[k * G + j];
+}
+
 // c' = f c + i g, h' = o tanh(c') from the gates (i f g o) in ``gates``: its own function, as
 // inside step_row the compiler does not vectorise it.
 EDGERNN_CLONES void lstm_state(int64_t H, const float* __restrict gates,
@@ -83,6 +103,17 @@ EDGERNN_CLONES void lstm_state(int64_t H, const float* __restrict gates,
     float cn = gates[H + k] * c[k] + gates[k] * gates[2 * H + k];
     co[k] = cn;
     ho[k] = gates[3 * H + k] * tanh_approx(cn);
+  }
+}
+
+// n = tanh(xn + r rn), h' = n + z (h - n), from r and z (already through their sigmoid) and
+// the n parts of both products: its own function, for the same reason.
+EDGERNN_CLONES void gru_state(int64_t H, const float* __restrict xw,
+                              const float* __restrict gates, const float* __restrict h,
+                              float* __restrict ho) {
+  for (int64_t k = 0; k < H; ++k) {
+    float n = tanh_approx(xw[2 * H + k] + gates[k] * gates[2 * H + k]);
+    ho[k] = n + gates[H + k] * (h[k] - n);
   }
 }
 
@@ -106,13 +137,7 @@ EDGERNN_CLONES void step_row(const Weights& m, const Row& io) {
     product(q, m.wq, G, I, acc);
     for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * ws[j] + wb[j];
   } else {                                                   // x @ W in float, k in order
-    const float* __restrict w = m.w;
-    for (int64_t j = 0; j < G; ++j) xw[j] = 0.0f;
-    for (int64_t k = 0; k < I; ++k) {
-      const float xk = x[k];
-      const float* __restrict wk = w + k * G;
-      for (int64_t j = 0; j < G; ++j) xw[j] += xk * wk[j];
-    }
+    float_product(x, m.w, I, G, xw);
     for (int64_t j = 0; j < G; ++j) xw[j] += wb[j];
   }
   if (m.family == DENSE) return;
@@ -126,13 +151,9 @@ EDGERNN_CLONES void step_row(const Weights& m, const Row& io) {
     for (int64_t j = 2 * H; j < 3 * H; ++j) rec[j] = tanh_approx(xw[j] + rec[j]);
     for (int64_t j = 3 * H; j < 4 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
     lstm_state(H, rec, c, co, ho);
-  } else if (m.family == GRU) {
-    for (int64_t k = 0; k < H; ++k) {
-      float r = sigmoid(xw[k] + rec[k]);
-      float z = sigmoid(xw[H + k] + rec[H + k]);
-      float n = tanh_approx(xw[2 * H + k] + r * rec[2 * H + k]);
-      ho[k] = n + z * (h[k] - n);
-    }
+  } else if (m.family == GRU) {                              // gates r z, then n and h'
+    for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
+    gru_state(H, xw, rec, h, ho);
   } else {
     for (int64_t k = 0; k < H; ++k) ho[k] = tanh_approx(xw[k] + rec[k]);
   }
