@@ -73,13 +73,21 @@ __attribute__((target("avx2"))) inline __m256i dot32(__m256i qa, __m256i qs, con
   return _mm256_madd_epi16(_mm256_maddubs_epi16(qa, _mm256_sign_epi8(ws, qs)), ones);
 }
 
+// Four rows' sums at once: (total(s0), ..., total(s3)) in 5 instructions where four separate
+// horizontal sums take 28.
+__attribute__((target("avx2"))) inline __m128i total4(__m256i s0, __m256i s1, __m256i s2,
+                                                      __m256i s3) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+  return _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+}
+
 __attribute__((target("avx2")))
 inline void product_avx2(const int8_t* q, const uint8_t* w, int64_t rows, int64_t k,
                          int32_t* acc) {
   const int64_t body = k & ~int64_t(31);
   int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {
-    const uint8_t* w0 = w + j * k;
+  for (; j + 4 <= rows; j += 4) {           // four rows of w share each load of q (eight run
+    const uint8_t* w0 = w + j * k;          // out of registers and are slower)
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
     for (int64_t i = 0; i < body; i += 32) {
       const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i));
@@ -89,14 +97,20 @@ inline void product_avx2(const int8_t* q, const uint8_t* w, int64_t rows, int64_
       s2 = _mm256_add_epi32(s2, dot32(qa, qs, w0 + 2 * k + i));
       s3 = _mm256_add_epi32(s3, dot32(qa, qs, w0 + 3 * k + i));
     }
-    acc[j] = total(s0);
-    acc[j + 1] = total(s1);
-    acc[j + 2] = total(s2);
-    acc[j + 3] = total(s3);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + j), total4(s0, s1, s2, s3));
     for (int64_t i = body; i < k; ++i)
       for (int r = 0; r < 4; ++r) acc[j + r] += int32_t(q[i]) * (int32_t(w0[r * k + i]) - kZero);
   }
-  if (j < rows) product_plain(q, w + j * k, rows - j, k, acc + j);
+  for (; j < rows; ++j) {                               // the last rows, one at a time
+    const uint8_t* wj = w + j * k;
+    __m256i s0 = _mm256_setzero_si256();
+    for (int64_t i = 0; i < body; i += 32) {
+      const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i));
+      s0 = _mm256_add_epi32(s0, dot32(_mm256_abs_epi8(qs), qs, wj + i));
+    }
+    acc[j] = total(s0);
+    for (int64_t i = body; i < k; ++i) acc[j] += int32_t(q[i]) * (int32_t(wj[i]) - kZero);
+  }
 }
 
 inline bool has_avx2() {
