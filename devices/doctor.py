@@ -9,6 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from edgernn.devices.profiles import all_profiles
+from edgernn.runtime import kernels
 
 _INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512vnni", "asimddp", "i8mm",
                "sve")
@@ -47,7 +48,8 @@ def report() -> dict:
     recommended = recommend(arch, available)
     return {"arch": arch, "system": platform.system(), "python": sys.version.split()[0],
             "onnxruntime": ort.__version__, "providers": available,
-            "cpu_int8_features": int8, "int8_note": int8_note, "recommended_profile": recommended}
+            "cpu_int8_features": int8, "int8_note": int8_note, "int8_kernels": kernels.status(),
+            "recommended_profile": recommended}
 
 
 def recommend(arch: str, available: list[str]) -> str:

@@ -37,6 +37,17 @@ def enabled() -> bool:
         library() is not None
 
 
+def status() -> str:
+    """One line for ``edgernn doctor``: whether int8 step files run the kernels here, and if not,
+    why and what to do."""
+    if library() is None:
+        return ("not built: int8 step files run their plain-ONNX functions, about twice as "
+                "slow; reinstall edgernn where a C++ compiler is available")
+    if not enabled():
+        return f"turned off by {ENV}=0: int8 step files run their plain-ONNX functions"
+    return "registered: int8 step files run one kernel call per layer"
+
+
 def uses(data: bytes) -> bool:
     """Whether a model's bytes name the kernels' domain (its nodes and functions)."""
     return DOMAIN in data

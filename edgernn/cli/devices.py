@@ -31,7 +31,8 @@ def devices_command(as_json):
 @click.command("doctor")
 @json_option
 def doctor_command(as_json):
-    """Report this machine (architecture, int8 CPU features, providers) and recommend a profile.
+    """Report this machine (architecture, int8 CPU features and kernels, providers); recommend
+    a profile.
 
     \b
     Examples:
@@ -48,5 +49,5 @@ def doctor_command(as_json):
                       ["python", doc["python"]], ["onnxruntime", doc["onnxruntime"]],
                       ["providers", ", ".join(doc["providers"])],
                       ["CPU int8 features", ", ".join(doc["cpu_int8_features"]) or "none"],
-                      ["int8", doc["int8_note"]],
+                      ["int8", doc["int8_note"]], ["int8 kernels", doc["int8_kernels"]],
                       ["recommended profile", doc["recommended_profile"]]], ["fact", "value"]))

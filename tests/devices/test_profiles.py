@@ -60,6 +60,19 @@ def test_devices_and_doctor_cli():
     assert "recommended profile" in run_cli("doctor").stdout
 
 
+def test_doctor_says_whether_int8_runs_the_kernels():
+    """A user who installed without a compiler gets int8 at half speed with no error: doctor is
+    where that shows, and says what to do."""
+    from edgernn.runtime import kernels
+
+    doc = json.loads(run_cli("doctor", "--json").stdout)
+    built = kernels.library() is not None
+    assert doc["int8_kernels"].startswith("registered" if built else "not built")
+    off = json.loads(run_cli("doctor", "--json", env={"EDGERNN_KERNELS": "0"}).stdout)
+    assert off["int8_kernels"].startswith("turned off" if built else "not built")
+    assert "int8 kernels" in run_cli("doctor").stdout
+
+
 def test_export_and_quantize_follow_a_profile(forecast_checkpoint, tmp_path):
     pytest.importorskip("torch")
     out = run_cli("export", forecast_checkpoint, "--profile", "arm64-cpu", "-o",
