@@ -41,11 +41,11 @@ def status() -> str:
     """One line for ``edgernn doctor``: whether int8 step files run the kernels here, and if not,
     why and what to do."""
     if library() is None:
-        return ("not built: int8 step files run their plain-ONNX functions, about twice as "
-                "slow; reinstall edgernn where a C++ compiler is available")
+        return ("not built: lean and fused int8 files run their plain-ONNX functions, about "
+                "half as fast; reinstall edgernn where a C++ compiler is available")
     if not enabled():
-        return f"turned off by {ENV}=0: int8 step files run their plain-ONNX functions"
-    return "registered: int8 step files run one kernel call per layer"
+        return f"turned off by {ENV}=0: lean and fused int8 files run their plain-ONNX functions"
+    return "registered: lean and fused int8 files run one kernel call per layer"
 
 
 def uses(data: bytes) -> bool:
