@@ -20,7 +20,7 @@ FLAGS = (Path(__file__).parent / "runtime/cells8/flags.txt").read_text().split()
 setup(ext_modules=[Extension(
     "edgernn.runtime._cells8",
     sources=["runtime/cells8/cells8.cc"],
-    depends=["runtime/cells8/arith.h", "runtime/cells8/ort_abi.h", "runtime/cells8/flags.txt"],
+    depends=[str(p) for p in sorted(Path("runtime/cells8").iterdir()) if p.name != "cells8.cc"],
     language="c++",
     optional=True,
     extra_compile_args=FLAGS,

@@ -7,10 +7,16 @@ installed) to a session's options, and ONNX Runtime then runs the kernel instead
 function: one call per layer instead of some thirty small ones. Without the library (no
 compiler at install, another platform's wheel) or with ``EDGERNN_KERNELS=0`` in the
 environment, the same file runs its functions: the same model, slower.
+
+The library's integer product has one path per instruction set (:func:`paths`: ``avx2`` and
+``portable`` on x86-64, ``portable`` elsewhere), chosen when a session registers the kernels;
+``EDGERNN_KERNEL_PATH=portable`` forces a lower one. Every path gives the same integer sums,
+hence the same bits (tests/runtime/test_kernels.py holds each to them for every byte).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 from contextlib import contextmanager
@@ -18,6 +24,7 @@ from functools import lru_cache
 
 DOMAIN = b"ai.edgernn"
 ENV = "EDGERNN_KERNELS"
+PATH_ENV = "EDGERNN_KERNEL_PATH"
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +36,49 @@ def library() -> str | None:
         return None
     path = spec.origin if spec is not None else None
     return path if path and os.path.isfile(path) else None
+
+
+@lru_cache(maxsize=1)
+def _native():
+    """The library loaded for its own entry points (no ONNX Runtime needed), or None."""
+    path = library()
+    if path is None:
+        return None
+    lib = ctypes.CDLL(path)
+    lib.edgernn_cells8_paths.restype = ctypes.c_char_p
+    lib.edgernn_cells8_path.restype = ctypes.c_char_p
+    lib.edgernn_cells8_product.restype = ctypes.c_int
+    lib.edgernn_cells8_product.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p,
+                                           ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    return lib
+
+
+def paths() -> list[str]:
+    """The integer product's paths this CPU has, lowest first; [] without the library."""
+    lib = _native()
+    return lib.edgernn_cells8_paths().decode().split(",") if lib else []
+
+
+def path() -> str | None:
+    """The path a session registered now gets: the best this CPU has, or the lower one that
+    ``EDGERNN_KERNEL_PATH`` names."""
+    lib = _native()
+    return lib.edgernn_cells8_path().decode() if lib else None
+
+
+def product(name: str, q, w):
+    """The library's integer product on path ``name``: ``q`` (k,) int8 activations, ``w`` (rows,
+    k) u8 weights around 128 -> (rows,) int32 sums of q * (w - 128). For tests."""
+    import numpy as np
+
+    q = np.ascontiguousarray(q, np.int8)
+    w = np.ascontiguousarray(w, np.uint8)
+    acc = np.empty(w.shape[0], np.int32)
+    lib = _native()
+    if lib is None or lib.edgernn_cells8_product(name.encode(), q.ctypes.data, w.ctypes.data,
+                                                 w.shape[0], w.shape[1], acc.ctypes.data):
+        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+    return acc
 
 
 def enabled() -> bool:
@@ -45,7 +95,18 @@ def status() -> str:
                 "half as fast; reinstall edgernn where a C++ compiler is available")
     if not enabled():
         return f"turned off by {ENV}=0: lean and fused int8 files run their plain-ONNX functions"
-    return "registered: lean and fused int8 files run one kernel call per layer"
+    forced = os.environ.get(PATH_ENV)
+    note = (f"; {PATH_ENV}={forced} names no path this CPU has ({', '.join(paths())})"
+            if forced and forced not in paths() else "")
+    return (f"registered: lean and fused int8 files run one kernel call per layer, integer "
+            f"product on the {path()} path{note}")
+
+
+def refusal(message: str) -> str | None:
+    """The kernels' own words in an ONNX Runtime error (a node whose inputs do not fit its
+    weights: it names the node, the tensor and both shapes), or None."""
+    at = message.find("ai.edgernn ")
+    return message[at:].strip() if at >= 0 else None
 
 
 def uses(data: bytes) -> bool:

@@ -29,15 +29,20 @@ def open_session(model: str | os.PathLike | bytes, options: ort.SessionOptions |
         model = os.fspath(model)
         if not os.path.isfile(model):
             raise ModelError(f"model file {model} does not exist")
-    if kernels.enabled():
-        options = options or ort.SessionOptions()
-        kernels.register(options)
+    options = options or ort.SessionOptions()
+    kernels.register(options)
+    # ONNX Runtime's own log would print a refusal twice (once on stderr, once in our message):
+    # its errors reach the caller as the exception below, so only fatal ones are logged
+    options.log_severity_level = max(options.log_severity_level, 4)
     try:
         return ort.InferenceSession(model, sess_options=options,
                                     providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / etc.
         where = "the model bytes" if isinstance(model, (bytes, bytearray)) else model
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        refused = kernels.refusal(str(exc))
+        if refused:
+            raise ModelError(f"cannot load {where}: {refused}") from None
         if "External data path" in first or "external data" in first.lower():
             raise ModelError(f"ONNX Runtime cannot load {where}: it keeps weights in a separate "
                              f"data file it cannot read ({first}). Keep that file beside the "

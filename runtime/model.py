@@ -394,7 +394,23 @@ def _load_one(model, *, profile=None, providers=None, threads=None, states=None,
     loaded.inferred = said
     loaded.per_tensor_dynamic = any(op in data for op in _PER_TENSOR_DYNAMIC)
     loaded.kernels = _kernels.enabled() and _kernels.uses(data)
+    if loaded.kernels:
+        _probe_kernels(loaded, source)
     return loaded
+
+
+def _probe_kernels(model: Model, source: str) -> None:
+    """One step on a zero frame, for a file whose ``ai.edgernn`` nodes run edgernn's kernels:
+    ONNX Runtime shows the kernels the shapes it knows while the session is created, and they
+    refuse a file whose parts do not fit then; an axis the file leaves open is seen only at a
+    call. This call makes that a refusal at load too, with the kernels' own words."""
+    try:
+        stream = model.stream()
+        stream.step(np.zeros(stream.frame_shape, model.input_dtype))
+    except Exception as exc:  # noqa: BLE001 - only the kernels' refusal is ours to report
+        refused = _kernels.refusal(str(exc))
+        if refused:
+            raise ModelError(f"cannot load {source}: {refused}") from None
 
 
 # Operators that quantize activations with one scale for the whole tensor, computed per call:

@@ -172,7 +172,7 @@ def main() -> int:
     import numpy as np
 
     x86 = np.load(work / "x86.npz")
-    rows = []
+    rows, products = [], {}
     for cpu in cpus:
         env = {**os.environ, "PYTHONPATH": str(site), "QEMU_CPU": cpu}
         t = time.perf_counter()
@@ -197,7 +197,10 @@ def main() -> int:
                          "kernels": bool(arm[f"{m.name}:kernels"]) and bool(
                              x86[f"{m.name}:kernels"]),
                          "seconds": time.perf_counter() - t})
-    doc = {"setup_seconds": setup_s, "total_seconds": time.perf_counter() - t0, "rows": rows}
+        products[tag] = {k.split(":", 1)[1]: int(arm[k]) for k in arm.files
+                         if k.startswith("product:")}
+    doc = {"setup_seconds": setup_s, "total_seconds": time.perf_counter() - t0, "rows": rows,
+           "products": products}
     print(f"setup {setup_s:.0f} s, total {doc['total_seconds']:.0f} s; 300 streamed steps each")
     print(f"{'QEMU_CPU':13} {'qemu':4} {'model':22} {'stream':>9} {'pool':>9} {'state':>9} "
           f"{'vs fp32 arm64':>13} {'vs fp32 x86':>11} kernels  (max abs, arm64 vs x86)")
@@ -206,6 +209,9 @@ def main() -> int:
               f"{r['pool_arm64_vs_x86']:9.2e} {r['state_arm64_vs_x86']:9.2e} "
               f"{r['vs_fp32_arm64']:13.2e} {r['vs_fp32_x86']:11.2e} "
               f"{'both' if r['kernels'] else '-'}")
+    for tag, paths in products.items():
+        print(f"{tag:13} int8 product paths, max abs from the exact sums over every byte: "
+              + ", ".join(f"{p} {d}" for p, d in paths.items()))
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2))
     return 0

@@ -1,12 +1,14 @@
 """Runs on the device side only (edgernn.runtime): stream seeded frames through each model given,
 alone and in a pool of three streams with loud and silent neighbours, and save outputs and
-final states to an .npz. Used by arm64_check.py on x86 and under qemu."""
+final states to an .npz; and hold each integer product path of the int8 kernels here to the
+exact sums for every weight and activation byte. Used by arm64_check.py on x86 and under qemu."""
 
 import sys
 
 import numpy as np
 
 import edgernn.runtime as rt
+from edgernn.runtime import kernels
 
 out_path, paths = sys.argv[1], sys.argv[2:]
 results = {}
@@ -27,5 +29,14 @@ for path in paths:
         out = pool.step({ids[0]: f * 20.0, ids[1]: f, ids[2]: np.zeros_like(f)})
         pooled.append(out[ids[1]])
     results[f"{name}:pool"] = np.stack(pooled)
+every = np.arange(256)
+for k in (1, 31, 32, 33, 256, 257):
+    w = np.stack([np.resize(np.roll(every, 37 * r + k), k) for r in range(5)]).astype(np.uint8)
+    for q in (np.resize(np.roll(every, k) - 128, k), np.full(k, -128)):
+        exact = (w.astype(np.int64) - 128) @ q.astype(np.int64)
+        for name in kernels.paths():
+            got = kernels.product(name, q.astype(np.int8), w)
+            key = f"product:{name}"
+            results[key] = max(results.get(key, 0), int(np.abs(got - exact).max()))
 np.savez(out_path, **results)
 print("ok", len(paths))

@@ -114,6 +114,7 @@ def make_inputs(d: Path, forecast_checkpoint: Path) -> dict:
     f["mounts"] = {"ro": mounted_ro, "full": mounted_full}
     _lost_file_inputs(f, d, forecast_checkpoint)
     _data_inputs(f, d)
+    _edited_int8(f, d, forecast_checkpoint)
     return f
 
 
@@ -168,3 +169,23 @@ def _data_inputs(f: dict, d: Path) -> None:
     f["csv_as_npz"].write_text(f["csv"].read_text())
     f["csv_as_npy"] = d / "frames_as.npy"
     f["csv_as_npy"].write_text(f["csv"].read_text())
+
+
+def _edited_int8(f: dict, d: Path, forecast_checkpoint: Path) -> None:
+    """A real lean int8 file (one ai.edgernn node per layer, run by edgernn's kernels) whose head
+    weight was cut from (3, H) to (3, H/2): issue 27's file, which once wrote past its output."""
+    import onnx
+    from onnx import numpy_helper
+
+    lean8 = d / "lean.int8.onnx"
+    done = run_cli("quantize", f["lean"], "--checkpoint", forecast_checkpoint, "-o", lean8,
+                   "--horizon", "200")
+    assert done.returncode == 0, done.stderr
+    proto = onnx.load(lean8)
+    head = next(n for n in proto.graph.node if n.op_type == "Dense8")
+    t = next(t for t in proto.graph.initializer if t.name == head.input[1])
+    w = numpy_helper.to_array(t)
+    f["head_cut"] = f"W (3, {w.shape[1] // 2}) takes {w.shape[1] // 2} inputs"
+    t.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w[:, : w.shape[1] // 2]), t.name))
+    f["edited_int8"] = d / "edited.int8.onnx"
+    onnx.save(proto, f["edited_int8"])

@@ -19,278 +19,252 @@
 //
 // Every row is computed alone, with exact integer sums and float operations in one fixed order,
 // so a pooled row equals the same row stepped alone, and every CPU gives the same bits.
-#include <stdio.h>
+//
+// A model file is untrusted: checks.h holds what every input must be, checked when the session is
+// created (a file whose parts do not fit is refused at load, naming the node, the tensor and both
+// shapes) and again on the real tensors at every call, before any pointer is computed.
+#include <string.h>
 
+#include <atomic>
+#include <string>
 #include <vector>
 
-#include "arith.h"
+#include "checks.h"
 #include "ort_abi.h"
+#include "product.h"
+#include "row.h"
+#include "tensors.h"
 
 namespace {
 
 using namespace edgernn;
 
-const OrtApi* api = nullptr;
-constexpr uint32_t kApiVersion = 16;
+constexpr uint32_t kApiVersion = 17;
+std::atomic<int> chosen{PORTABLE};   // the product path, read when a session registers the kernels
 
-enum Family { LSTM = 0, GRU = 1, RNN = 2, DENSE = 3 };
-constexpr int kGates[] = {4, 3, 1, 0};
-
-struct Kind {
-  const char* name;
-  Family family;
-  bool quantized;                // W is u8 and x goes to 8 bits (else W float)
-};
 constexpr Kind kKinds[] = {
     {"LSTMCell8", LSTM, false}, {"LSTMCell8Q", LSTM, true}, {"GRUCell8", GRU, false},
     {"GRUCell8Q", GRU, true},   {"RNNCell8", RNN, false},   {"RNNCell8Q", RNN, true},
     {"Dense8", DENSE, true},
 };
 
-// ---------------------------------------------------------------- one row
-
-struct Row {                     // one row's inputs and outputs, and scratch space
-  const float *x, *h, *c;
-  float *h_out, *c_out;
-  int8_t* q;                     // an activation in 8 bits
-  int32_t* acc;
-  float *xw, *rec;
-};
-
-struct Weights {
-  Family family;
-  bool quantized;
-  int64_t input, hidden, width;  // I, H, G*H
-  const float* w;                // float W (I, G*H)
-  const uint8_t* wq;             // or u8 W (G*H, I)
-  const float *ws, *wb;
-  const uint8_t* r;
-  const float *rs, *rb;
-};
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define EDGERNN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define EDGERNN_CLONES
-#endif
-
-// out[j] = sum_k x[k] w[k][j], k in order, in blocks of 64 columns that stay in registers
-// through k (a plain loop over all G columns reads and writes out once per k).
-EDGERNN_CLONES void float_product(const float* __restrict x, const float* __restrict w,
-                                  int64_t I, int64_t G, float* __restrict out) {
-  constexpr int64_t kBlock = 64;
-  int64_t j0 = 0;
-  for (; j0 + kBlock <= G; j0 += kBlock) {
-    float sum[kBlock] = {};
-    for (int64_t k = 0; k < I; ++k) {
-      const float xk = x[k];
-      const float* __restrict wk = w + k * G + j0;
-      for (int64_t j = 0; j < kBlock; ++j) sum[j] += xk * wk[j];
-    }
-    for (int64_t j = 0; j < kBlock; ++j) out[j0 + j] = sum[j];
-  }
-  for (int64_t j = j0; j < G; ++j) out[j] = 0.0f;
-  for (int64_t k = 0; k < I; ++k)
-    for (int64_t j = j0; j < G; ++j) out[j] += x[k] * w[k * G + j];
-}
-
-// c' = f c + i g, h' = o tanh(c') from the gates (i f g o) in ``gates``: its own function, as
-// inside step_row the compiler does not vectorise it.
-EDGERNN_CLONES void lstm_state(int64_t H, const float* __restrict gates,
-                               const float* __restrict c, float* __restrict co,
-                               float* __restrict ho) {
-  for (int64_t k = 0; k < H; ++k) {
-    float cn = gates[H + k] * c[k] + gates[k] * gates[2 * H + k];
-    co[k] = cn;
-    ho[k] = gates[3 * H + k] * tanh_approx(cn);
-  }
-}
-
-// n = tanh(xn + r rn), h' = n + z (h - n), from r and z (already through their sigmoid) and
-// the n parts of both products: its own function, for the same reason.
-EDGERNN_CLONES void gru_state(int64_t H, const float* __restrict xw,
-                              const float* __restrict gates, const float* __restrict h,
-                              float* __restrict ho) {
-  for (int64_t k = 0; k < H; ++k) {
-    float n = tanh_approx(xw[2 * H + k] + gates[k] * gates[2 * H + k]);
-    ho[k] = n + gates[H + k] * (h[k] - n);
-  }
-}
-
-EDGERNN_CLONES void step_row(const Weights& m, const Row& io) {
-  // Every pointer in a local first: a store through q (int8, a char type that may alias
-  // anything) would otherwise make the compiler reload them each time and not vectorise.
-  const int64_t H = m.hidden, G = m.width, I = m.input;
-  const float* __restrict x = io.x;
-  const float* __restrict h = io.h;
-  const float* __restrict c = io.c;
-  const float* __restrict wb = m.wb;
-  float* __restrict xw = io.xw;
-  float* __restrict rec = io.rec;
-  float* __restrict ho = io.h_out;
-  float* __restrict co = io.c_out;
-  int32_t* __restrict acc = io.acc;
-  int8_t* __restrict q = io.q;
-  if (m.quantized) {                                         // x @ W^T in 8 bits
-    const float* __restrict ws = m.ws;
-    for (int64_t k = 0; k < I; ++k) q[k] = quantize(x[k]);
-    product(q, m.wq, G, I, acc);
-    for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * ws[j] + wb[j];
-  } else {                                                   // x @ W in float, k in order
-    float_product(x, m.w, I, G, xw);
-    for (int64_t j = 0; j < G; ++j) xw[j] += wb[j];
-  }
-  if (m.family == DENSE) return;
-  const float* __restrict rs = m.rs;
-  const float* __restrict rb = m.rb;
-  for (int64_t k = 0; k < H; ++k) q[k] = quantize(h[k]);
-  product(q, m.r, G, H, acc);
-  for (int64_t j = 0; j < G; ++j) rec[j] = float(acc[j]) * rs[j] + rb[j];
-  if (m.family == LSTM) {                                   // gates i f g o, one loop each
-    for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
-    for (int64_t j = 2 * H; j < 3 * H; ++j) rec[j] = tanh_approx(xw[j] + rec[j]);
-    for (int64_t j = 3 * H; j < 4 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
-    lstm_state(H, rec, c, co, ho);
-  } else if (m.family == GRU) {                              // gates r z, then n and h'
-    for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
-    gru_state(H, xw, rec, h, ho);
-  } else {
-    for (int64_t k = 0; k < H; ++k) ho[k] = tanh_approx(xw[k] + rec[k]);
-  }
-}
-
 // ---------------------------------------------------------------- the node
 
-struct Tensor {
-  const OrtValue* value = nullptr;
-  std::vector<int64_t> dims;
-  int type = 0;
-  int64_t size = 1;
-  template <typename T>
-  T* data() const {
-    void* p = nullptr;
-    api->GetTensorMutableData(const_cast<OrtValue*>(value), &p);
-    return static_cast<T*>(p);
-  }
+// One node's kernel: what it is, its name for messages, the product path, and the weights the
+// session's load checked (their data by input slot; whether the u8 W and R hold the byte 0).
+struct Kernel {
+  const Kind* kind;
+  std::string node;
+  Path path;
+  const void* seen[9] = {};
+  bool w_zero = true, r_zero = true;
 };
 
-OrtStatus* describe(const OrtValue* value, Tensor* t) {
-  OrtTensorTypeAndShapeInfo* info = nullptr;
-  OrtStatus* s = api->GetTensorTypeAndShape(value, &info);
-  if (s) return s;
-  size_t n = 0;
-  if (!(s = api->GetDimensionsCount(info, &n))) {
-    t->dims.resize(n);
-    if (!(s = api->GetDimensions(info, t->dims.data(), n)))
-      s = api->GetTensorElementType(info, &t->type);
+// The weights' values: checked at load for initializers, and at a call for weights the load did
+// not see (fed as inputs). "" when they are usable, else what is wrong. ``zero`` gets whether
+// each u8 matrix holds the byte 0.
+std::string check_weights(const Kind& kind, const Tensor* in, const void* const* seen,
+                          bool* w_zero, bool* r_zero) {
+  const Slots sl = slots_of(kind);
+  for (int i : {sl.w, sl.ws, sl.wb, sl.r, sl.rs, sl.rb}) {
+    if (i < 0 || in[i].data == nullptr || in[i].data == seen[i]) continue;
+    const bool u8 = i == sl.r || (i == sl.w && kind.quantized);
+    if (u8) {
+      (i == sl.r ? *r_zero : *w_zero) =
+          holds_zero(static_cast<const uint8_t*>(in[i].data), in[i].size);
+      continue;
+    }
+    const std::string wrong = check_values(static_cast<const float*>(in[i].data), in[i].size);
+    if (!wrong.empty()) return std::string(role(kind, sl, i)) + " " + wrong;
   }
-  api->ReleaseTensorTypeAndShapeInfo(info);
-  t->value = value;
-  for (int64_t d : t->dims) t->size *= d;
-  return s;
+  return "";
 }
 
-OrtStatus* fail(const Kind& kind, const char* what) {
-  char text[300];
-  snprintf(text, sizeof text, "ai.edgernn %s: %s", kind.name, what);
-  return api->CreateStatus(ORT_INVALID_ARGUMENT, text);
-}
-
-size_t input_count(const Kind& k) {
-  if (k.family == DENSE) return 4;
-  return (k.family == LSTM ? 3 : 2) + (k.quantized ? 3 : 2) + 3;
-}
-
-OrtStatus* compute(const Kind& kind, OrtKernelContext* ctx) {
-  const size_t n = input_count(kind);
-  Tensor in[9];
+OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
+  const Kind& kind = *kernel.kind;
+  const Slots sl = slots_of(kind);
+  size_t n = 0;
+  if (OrtStatus* s = api->KernelContext_GetInputCount(ctx, &n)) return s;
+  if (n != size_t(sl.count)) return fail(kind, kernel.node, "wrong number of inputs", false);
+  std::vector<Tensor> in(n);
+  std::vector<Shape> shapes(n);
   for (size_t i = 0; i < n; ++i) {
     const OrtValue* v = nullptr;
-    OrtStatus* s = api->KernelContext_GetInput(ctx, i, &v);
-    if (!s && v == nullptr) return fail(kind, "an input is missing");
-    if (s || (s = describe(v, &in[i]))) return s;
+    if (OrtStatus* s = api->KernelContext_GetInput(ctx, i, &v)) return s;
+    if (v == nullptr)
+      return fail(kind, kernel.node, std::string(role(kind, sl, int(i))) + " is missing", false);
+    if (OrtStatus* s = describe(v, &in[i])) return s;
+    shapes[i] = in[i].shape;
   }
+  Sizes sizes;
+  std::string wrong = check(kind, shapes, &sizes);
+  bool w_zero = kernel.w_zero, r_zero = kernel.r_zero;
+  if (wrong.empty()) wrong = check_weights(kind, in.data(), kernel.seen, &w_zero, &r_zero);
+  if (!wrong.empty()) return fail(kind, kernel.node, wrong, false);
   const bool lstm = kind.family == LSTM, dense = kind.family == DENSE;
-  const size_t states = dense ? 0 : (lstm ? 2 : 1), at = 1 + states;   // W's position
-  const Tensor &x = in[0], &w = in[at];
-  const Tensor& wb = in[at + (kind.quantized ? 2 : 1)];
   Weights m{};
   m.family = kind.family;
   m.quantized = kind.quantized;
-  if (w.dims.size() != 2 || w.type != (kind.quantized ? ELEMENT_UINT8 : ELEMENT_FLOAT))
-    return fail(kind, kind.quantized ? "W must be u8 (outputs, inputs)"
-                                     : "W must be float (inputs, outputs)");
-  m.width = kind.quantized ? w.dims[0] : w.dims[1];
-  m.input = kind.quantized ? w.dims[1] : w.dims[0];
+  m.path = kernel.path;
+  m.input = sizes.input;
+  m.width = sizes.width;
+  m.hidden = dense ? 0 : sizes.hidden;
+  const Tensor& x = in[sl.x];
+  const int64_t rows = x.size / m.input;
   if (kind.quantized) {
-    m.wq = w.data<uint8_t>();
-    if (in[at + 1].size != m.width) return fail(kind, "Ws must hold one scale per output");
-    m.ws = in[at + 1].data<float>();
+    m.wq = static_cast<const uint8_t*>(in[sl.w].data);
+    m.ws = static_cast<const float*>(in[sl.ws].data);
+    m.w_zero = w_zero;
   } else {
-    m.w = w.data<float>();
+    m.w = static_cast<const float*>(in[sl.w].data);
   }
-  if (wb.size != m.width) return fail(kind, "the bias must hold one value per output");
-  m.wb = wb.data<float>();
-  if (m.input == 0 || x.size % m.input)
-    return fail(kind, "x's size is not a multiple of W's inputs");
-  const int64_t batch = x.size / m.input;
-  std::vector<int64_t> out_dims = x.dims;
+  m.wb = static_cast<const float*>(in[sl.wb].data);
+  const std::vector<int64_t>& out_dims = sizes.out.dims;
   if (!dense) {
-    const Tensor &h = in[1], &r = in[at + (kind.quantized ? 3 : 2)];
-    const Tensor& rs = in[at + (kind.quantized ? 4 : 3)];
-    const Tensor& rb = in[at + (kind.quantized ? 5 : 4)];
-    if (r.type != ELEMENT_UINT8 || r.dims.size() != 2 ||
-        r.dims[0] != kGates[kind.family] * r.dims[1] || r.dims[0] != m.width)
-      return fail(kind, "R must be u8 shaped (gates * hidden, hidden), one row per output of W");
-    m.hidden = r.dims[1];
-    if (rs.size != m.width || rb.size != m.width)
-      return fail(kind, "Rs and Rb must hold one value per row of R");
-    if (h.size != batch * m.hidden)
-      return fail(kind, "the state must hold one row of hidden per row of x");
-    if (lstm && in[2].size != h.size) return fail(kind, "c must have the shape of h");
-    m.r = r.data<uint8_t>();
-    m.rs = rs.data<float>();
-    m.rb = rb.data<float>();
-    out_dims = h.dims;
-  } else {
-    if (x.dims.empty()) return fail(kind, "x must have a last axis");
-    out_dims.back() = m.width;
+    m.r = static_cast<const uint8_t*>(in[sl.r].data);
+    m.rs = static_cast<const float*>(in[sl.rs].data);
+    m.rb = static_cast<const float*>(in[sl.rb].data);
+    m.r_zero = r_zero;
   }
-  OrtValue* outs[2] = {nullptr, nullptr};
+  float* outs[2] = {nullptr, nullptr};
   for (size_t o = 0; o < (lstm ? 2u : 1u); ++o) {
-    OrtStatus* s =
-        api->KernelContext_GetOutput(ctx, o, out_dims.data(), out_dims.size(), &outs[o]);
-    if (s) return s;
+    OrtValue* value = nullptr;
+    if (OrtStatus* s = api->KernelContext_GetOutput(ctx, o, out_dims.data(), out_dims.size(),
+                                                    &value))
+      return s;
+    if (value == nullptr) return api->CreateStatus(ORT_FAIL, "ai.edgernn: no output tensor");
+    if (OrtStatus* s = api->GetTensorMutableData(value, reinterpret_cast<void**>(&outs[o])))
+      return s;
   }
-  float *h_out = nullptr, *c_out = nullptr;
-  api->GetTensorMutableData(outs[0], reinterpret_cast<void**>(&h_out));
-  if (lstm) api->GetTensorMutableData(outs[1], reinterpret_cast<void**>(&c_out));
+  if (rows == 0) return nullptr;                          // empty in, empty out
+  if (outs[0] == nullptr || (lstm && outs[1] == nullptr))
+    return api->CreateStatus(ORT_FAIL, "ai.edgernn: an output tensor has no data");
 
   const int64_t longest = m.input > m.hidden ? m.input : m.hidden;
   std::vector<int8_t> q(longest);
   std::vector<int32_t> acc(m.width);
   std::vector<float> xw(dense ? 0 : m.width), rec(m.width);
-  const float* xs = x.data<float>();
-  const float* hs = dense ? nullptr : in[1].data<float>();
-  const float* cs = lstm ? in[2].data<float>() : nullptr;
-  for (int64_t b = 0; b < batch; ++b) {
+  const float* xs = static_cast<const float*>(x.data);
+  const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
+  const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
+  for (int64_t b = 0; b < rows; ++b) {
     Row io{};
     io.x = xs + b * m.input;
     io.q = q.data();
     io.acc = acc.data();
     io.rec = rec.data();
     if (dense) {
-      io.xw = h_out + b * m.width;                            // the product is the output
+      io.xw = outs[0] + b * m.width;                          // the product is the output
     } else {
       io.xw = xw.data();
       io.h = hs + b * m.hidden;
-      io.h_out = h_out + b * m.hidden;
+      io.h_out = outs[0] + b * m.hidden;
       io.c = lstm ? cs + b * m.hidden : nullptr;
-      io.c_out = lstm ? c_out + b * m.hidden : nullptr;
+      io.c_out = lstm ? outs[1] + b * m.hidden : nullptr;
     }
     step_row(m, io);
   }
   return nullptr;
+}
+
+// ---------------------------------------------------------------- at load
+
+// The node's inputs as the session knows them while it is created: initializers whole (their data
+// too), the others as declared or inferred.
+OrtStatus* load_shapes(const OrtKernelInfo* info, size_t n, std::vector<Shape>* shapes,
+                       std::vector<Tensor>* constants) {
+  shapes->assign(n, Shape());
+  constants->assign(n, Tensor());
+  for (size_t i = 0; i < n; ++i) {
+    int is_constant = 0;
+    const OrtValue* value = nullptr;
+    if (OrtStatus* s = api->KernelInfoGetConstantInput_tensor(info, i, &is_constant, &value))
+      return s;
+    if (is_constant && value) {
+      if (OrtStatus* s = describe(value, &(*constants)[i])) return s;
+      (*shapes)[i] = (*constants)[i].shape;
+      continue;
+    }
+    OrtTypeInfo* type = nullptr;
+    if (OrtStatus* s = api->KernelInfo_GetInputTypeInfo(info, i, &type)) return s;
+    const OrtTensorTypeAndShapeInfo* tensor = nullptr;
+    OrtStatus* s = api->CastTypeInfoToTensorInfo(type, &tensor);
+    if (!s && tensor) read_shape(tensor, true, &(*shapes)[i]);
+    api->ReleaseTypeInfo(type);
+    if (s) return s;
+  }
+  return nullptr;
+}
+
+std::string node_name(const OrtKernelInfo* info) {
+  size_t size = 0;
+  OrtStatus* s = api->KernelInfo_GetNodeName(info, nullptr, &size);
+  if (s || size == 0 || size > 4096) {
+    if (s) api->ReleaseStatus(s);
+    return "";
+  }
+  std::string name(size, '\0');
+  s = api->KernelInfo_GetNodeName(info, &name[0], &size);
+  if (s) {
+    api->ReleaseStatus(s);
+    return "";
+  }
+  name.resize(strnlen(name.c_str(), name.size()));
+  return name;
+}
+
+OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
+  const Slots sl = slots_of(kind);
+  std::string node = node_name(info);
+  size_t n = 0;
+  if (OrtStatus* s = api->KernelInfo_GetInputCount(info, &n)) return s;
+  std::vector<Shape> shapes;
+  std::vector<Tensor> constants;
+  if (OrtStatus* s = load_shapes(info, n, &shapes, &constants)) return s;
+  Sizes sizes;
+  std::string wrong = check(kind, shapes, &sizes);
+  const void* none[9] = {};
+  bool w_zero = true, r_zero = true;
+  if (wrong.empty()) wrong = check_weights(kind, constants.data(), none, &w_zero, &r_zero);
+  if (!wrong.empty()) return fail(kind, node, wrong, true);
+  Kernel* k = new Kernel{&kind, node, Path(chosen.load())};
+  for (int i = 0; i < sl.count; ++i) k->seen[i] = constants[size_t(i)].data;
+  k->w_zero = w_zero;
+  k->r_zero = r_zero;
+  *out = k;
+  return nullptr;
+}
+
+// Shape inference while ONNX Runtime resolves the graph: a cell's new state has h's shape,
+// Dense8's output x's with the last axis W's outputs. What follows a node (Dense8 after a cell)
+// then knows its x at load, and its kernel can refuse a W that does not fit. Where the inputs do
+// not fit, nothing is inferred, and the node's kernel refuses the file.
+OrtStatus* infer(const Kind& kind, OrtShapeInferContext* ctx) {
+  size_t n = 0;
+  if (OrtStatus* s = api->ShapeInferContext_GetInputCount(ctx, &n)) return s;
+  std::vector<Shape> shapes(n);
+  for (size_t i = 0; i < n; ++i) {
+    OrtTensorTypeAndShapeInfo* info = nullptr;                // owned by the context
+    if (OrtStatus* s = api->ShapeInferContext_GetInputTypeShape(ctx, i, &info)) return s;
+    if (!read_shape(info, true, &shapes[i])) return nullptr;
+  }
+  Sizes sizes;
+  if (!check(kind, shapes, &sizes).empty() || !sizes.out.ranked) return nullptr;
+  const std::vector<int64_t>& dims = sizes.out.dims;
+  std::vector<const char*> names(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {          // an axis neither fixed nor named: unknown
+    names[i] = i < sizes.out.names.size() ? sizes.out.names[i].c_str() : "";
+    if (dims[i] < 0 && !*names[i]) return nullptr;
+  }
+  OrtTensorTypeAndShapeInfo* out = nullptr;
+  if (OrtStatus* s = api->CreateTensorTypeAndShapeInfo(&out)) return s;
+  OrtStatus* s = api->SetTensorElementType(out, ELEMENT_FLOAT);
+  if (!s) s = api->SetDimensions(out, dims.data(), dims.size());
+  if (!s) s = api->SetSymbolicDimensions(out, names.data(), names.size());
+  for (size_t o = 0; !s && o < (kind.family == LSTM ? 2u : 1u); ++o)
+    s = api->ShapeInferContext_SetOutputTypeShape(ctx, o, out);
+  api->ReleaseTensorTypeAndShapeInfo(out);
+  return s;
 }
 
 // ---------------------------------------------------------------- registration
@@ -302,33 +276,40 @@ struct Op {
 
 const Kind& kind_of(const OrtCustomOp* op) { return *reinterpret_cast<const Op*>(op)->kind; }
 
-OrtStatus* create_kernel(const OrtCustomOp* op, const OrtApi*, const OrtKernelInfo*,
+OrtStatus* create_kernel(const OrtCustomOp* op, const OrtApi*, const OrtKernelInfo* info,
                          void** kernel) {
-  *kernel = const_cast<Kind*>(&kind_of(op));
-  return nullptr;
+  Kernel* k = nullptr;
+  OrtStatus* s = create(kind_of(op), info, &k);
+  *kernel = k;
+  return s;
 }
-void* create_kernel_v1(const OrtCustomOp* op, const OrtApi*, const OrtKernelInfo*) {
-  return const_cast<Kind*>(&kind_of(op));
+// Required to be there; ONNX Runtime 1.16 and later call the V2 entry points, which report errors.
+void* create_kernel_v1(const OrtCustomOp* op, const OrtApi*, const OrtKernelInfo* info) {
+  Kernel* k = nullptr;
+  OrtStatus* s = create(kind_of(op), info, &k);
+  if (s) api->ReleaseStatus(s);
+  return k;
 }
 OrtStatus* compute_v2(void* kernel, OrtKernelContext* ctx) {
-  return compute(*static_cast<const Kind*>(kernel), ctx);
+  if (kernel == nullptr) return api->CreateStatus(ORT_FAIL, "ai.edgernn: the node was refused");
+  return compute(*static_cast<const Kernel*>(kernel), ctx);
 }
-// ONNX Runtime 1.16 and later call compute_v2, which reports errors; this older entry point
-// is required to be there but is never reached by the versions edgernn supports.
 void compute_v1(void* kernel, OrtKernelContext* ctx) {
   OrtStatus* s = compute_v2(kernel, ctx);
   if (s) api->ReleaseStatus(s);
 }
-void destroy(void*) {}
+void destroy(void* kernel) { delete static_cast<Kernel*>(kernel); }
+OrtStatus* infer_shape(const OrtCustomOp* op, OrtShapeInferContext* ctx) {
+  return infer(kind_of(op), ctx);
+}
 const char* name(const OrtCustomOp* op) { return kind_of(op).name; }
 const char* provider(const OrtCustomOp*) { return "CPUExecutionProvider"; }
-size_t inputs(const OrtCustomOp* op) { return input_count(kind_of(op)); }
+size_t inputs(const OrtCustomOp* op) { return size_t(slots_of(kind_of(op)).count); }
 size_t outputs(const OrtCustomOp* op) { return kind_of(op).family == LSTM ? 2 : 1; }
 int input_type(const OrtCustomOp* op, size_t i) {
   const Kind& k = kind_of(op);
-  const size_t at = k.family == DENSE ? 1 : (k.family == LSTM ? 3 : 2);
-  if (i == at) return k.quantized ? ELEMENT_UINT8 : ELEMENT_FLOAT;     // W
-  if (k.family != DENSE && i == at + (k.quantized ? 3 : 2)) return ELEMENT_UINT8;   // R
+  const Slots sl = slots_of(k);
+  if (int(i) == sl.r || (int(i) == sl.w && k.quantized)) return ELEMENT_UINT8;
   return ELEMENT_FLOAT;
 }
 int output_type(const OrtCustomOp*, size_t) { return ELEMENT_FLOAT; }
@@ -359,6 +340,7 @@ Op make(const Kind& kind) {
   o.GetVariadicOutputHomogeneity = none;
   o.CreateKernelV2 = create_kernel;
   o.KernelComputeV2 = compute_v2;
+  o.InferOutputShapeFn = infer_shape;
   return op;
 }
 
@@ -370,10 +352,38 @@ Op ops[] = {make(kKinds[0]), make(kKinds[1]), make(kKinds[2]), make(kKinds[3]),
 extern "C" __attribute__((visibility("default")))
 OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   api = base->GetApi(kApiVersion);
-  if (api == nullptr) return nullptr;   // an ONNX Runtime older than 1.16: the functions run
+  if (api == nullptr) return nullptr;   // an ONNX Runtime older than 1.17: the functions run
+  chosen = choose_path();
   OrtCustomOpDomain* domain = nullptr;
   OrtStatus* s = api->CreateCustomOpDomain("ai.edgernn", &domain);
   for (Op& op : ops)
     if (!s) s = api->CustomOpDomain_Add(domain, &op.base);
   return s ? s : api->AddCustomOpDomain(options, domain);
+}
+
+// For edgernn's own tools (ctypes; no ONNX Runtime needed): the product paths this CPU has, the
+// one sessions registered now get, and the product itself on a named path, so that tests hold
+// every path to the exact integer sums.
+extern "C" __attribute__((visibility("default"))) const char* edgernn_cells8_paths() {
+  static std::string names;
+  if (names.empty())
+    for (int p = 0; p < kPaths; ++p)
+      if (cpu_has(Path(p))) names += std::string(names.empty() ? "" : ",") + kPathNames[p];
+  return names.c_str();
+}
+
+extern "C" __attribute__((visibility("default"))) const char* edgernn_cells8_path() {
+  return kPathNames[choose_path()];
+}
+
+extern "C" __attribute__((visibility("default")))
+int edgernn_cells8_product(const char* path, const int8_t* q, const uint8_t* w, int64_t rows,
+                           int64_t k, int32_t* acc) {
+  for (int p = 0; p < kPaths; ++p)
+    if (strcmp(path, kPathNames[p]) == 0 && cpu_has(Path(p)) && rows >= 0 && k >= 0 &&
+        k <= kMaxInputs && rows <= INT32_MAX) {
+      product(Path(p), holds_zero(w, rows * k), q, w, rows, k, acc);
+      return 0;
+    }
+  return -1;
 }

@@ -2,9 +2,10 @@
 // library builds with a plain C++ compiler and no ONNX Runtime headers.
 //
 // ONNX Runtime hands a library a table of function pointers (OrtApi) whose order is part of its
-// stable ABI: entries are only ever appended. We ask for version 16 of that table (ONNX Runtime
-// 1.16, older than the package's floor) and declare its entries up to the last one we call,
-// unused ones as padding. Each entry is commented with its 1-based position in the table.
+// stable ABI: entries are only ever appended. We ask for version 17 of that table (ONNX Runtime
+// 1.17, the package's floor: the first with shape inference for custom operators) and declare
+// its entries up to the last one we call, unused ones as padding. Each entry is commented with
+// its 1-based position in the table.
 // tests/exporters/test_cells8.py exercises every entry declared here against the installed
 // ONNX Runtime, so a shifted position fails there, not on a device.
 #pragma once
@@ -20,6 +21,8 @@ struct OrtKernelInfo;
 struct OrtCustomOpDomain;
 struct OrtSessionOptions;
 struct OrtTensorTypeAndShapeInfo;
+struct OrtTypeInfo;
+struct OrtShapeInferContext;
 
 enum { ORT_OK = 0, ORT_FAIL = 1, ORT_INVALID_ARGUMENT = 2 };            // OrtErrorCode
 enum { ELEMENT_FLOAT = 1, ELEMENT_UINT8 = 2 };                         // ONNXTensorElementDataType
@@ -28,18 +31,29 @@ typedef void* Unused;
 
 struct OrtApi {
   OrtStatus* (*CreateStatus)(int code, const char* message);                              // 1
-  Unused unused_2_26[25];
+  Unused unused_2;
+  const char* (*GetErrorMessage)(const OrtStatus* status);                                // 3
+  Unused unused_4_26[23];
   OrtStatus* (*CreateCustomOpDomain)(const char* domain, OrtCustomOpDomain** out);        // 27
   OrtStatus* (*CustomOpDomain_Add)(OrtCustomOpDomain* domain, const void* op);           // 28
   OrtStatus* (*AddCustomOpDomain)(OrtSessionOptions* options, OrtCustomOpDomain* domain); // 29
   Unused unused_30_51[22];
   OrtStatus* (*GetTensorMutableData)(OrtValue* value, void** out);                        // 52
-  Unused unused_53_60[8];
+  Unused unused_53_55[3];
+  OrtStatus* (*CastTypeInfoToTensorInfo)(const OrtTypeInfo* info,
+                                         const OrtTensorTypeAndShapeInfo** out);          // 56
+  Unused unused_57;
+  OrtStatus* (*CreateTensorTypeAndShapeInfo)(OrtTensorTypeAndShapeInfo** out);           // 58
+  OrtStatus* (*SetTensorElementType)(OrtTensorTypeAndShapeInfo* info, int type);          // 59
+  OrtStatus* (*SetDimensions)(OrtTensorTypeAndShapeInfo* info, const int64_t* dims,
+                              size_t count);                                              // 60
   OrtStatus* (*GetTensorElementType)(const OrtTensorTypeAndShapeInfo* info, int* out);    // 61
   OrtStatus* (*GetDimensionsCount)(const OrtTensorTypeAndShapeInfo* info, size_t* out);   // 62
   OrtStatus* (*GetDimensions)(const OrtTensorTypeAndShapeInfo* info, int64_t* dims,
                               size_t count);                                              // 63
-  Unused unused_64_65[2];
+  OrtStatus* (*GetSymbolicDimensions)(const OrtTensorTypeAndShapeInfo* info,
+                                      const char** names, size_t count);                  // 64
+  Unused unused_65;
   OrtStatus* (*GetTensorTypeAndShape)(const OrtValue* value,
                                       OrtTensorTypeAndShapeInfo** out);                   // 66
   Unused unused_67_88[22];
@@ -53,16 +67,56 @@ struct OrtApi {
                                         OrtValue** out);                                  // 92
   Unused unused_93;
   void (*ReleaseStatus)(OrtStatus* status);                                               // 94
-  Unused unused_95_99[5];
+  Unused unused_95_98[4];
+  void (*ReleaseTypeInfo)(OrtTypeInfo* info);                                             // 99
   void (*ReleaseTensorTypeAndShapeInfo)(OrtTensorTypeAndShapeInfo* info);                 // 100
+  Unused unused_101_230[130];
+  OrtStatus* (*KernelInfo_GetInputCount)(const OrtKernelInfo* info, size_t* out);         // 231
+  Unused unused_232_234[3];
+  OrtStatus* (*KernelInfo_GetInputTypeInfo)(const OrtKernelInfo* info, size_t index,
+                                            OrtTypeInfo** out);                           // 235
+  Unused unused_236_244[9];
+  OrtStatus* (*KernelInfo_GetNodeName)(const OrtKernelInfo* info, char* out,
+                                       size_t* size);                                     // 245
+  Unused unused_246_249[4];
+  OrtStatus* (*KernelInfoGetConstantInput_tensor)(const OrtKernelInfo* info, size_t index,
+                                                  int* is_constant,
+                                                  const OrtValue** out);                  // 250
+  Unused unused_251_266[16];
+  OrtStatus* (*ShapeInferContext_GetInputCount)(const OrtShapeInferContext* context,
+                                                size_t* out);                             // 267
+  OrtStatus* (*ShapeInferContext_GetInputTypeShape)(const OrtShapeInferContext* context,
+                                                    size_t index,
+                                                    OrtTensorTypeAndShapeInfo** out);     // 268
+  Unused unused_269;
+  OrtStatus* (*ShapeInferContext_SetOutputTypeShape)(const OrtShapeInferContext* context,
+                                                     size_t index,
+                                                     const OrtTensorTypeAndShapeInfo* info); // 270
+  OrtStatus* (*SetSymbolicDimensions)(OrtTensorTypeAndShapeInfo* info, const char** names,
+                                      size_t count);                                      // 271
 };
+
+// Each entry at its 1-based position: a miscounted padding fails the build, not a device.
+#define EDGERNN_AT(entry, position) \
+  static_assert(offsetof(OrtApi, entry) == ((position) - 1) * sizeof(void*), #entry);
+EDGERNN_AT(CreateStatus, 1) EDGERNN_AT(GetErrorMessage, 3) EDGERNN_AT(CreateCustomOpDomain, 27)
+EDGERNN_AT(AddCustomOpDomain, 29) EDGERNN_AT(GetTensorMutableData, 52)
+EDGERNN_AT(CastTypeInfoToTensorInfo, 56) EDGERNN_AT(CreateTensorTypeAndShapeInfo, 58)
+EDGERNN_AT(GetSymbolicDimensions, 64) EDGERNN_AT(GetTensorTypeAndShape, 66)
+EDGERNN_AT(KernelContext_GetInputCount, 89) EDGERNN_AT(KernelContext_GetOutput, 92)
+EDGERNN_AT(ReleaseStatus, 94) EDGERNN_AT(ReleaseTypeInfo, 99)
+EDGERNN_AT(ReleaseTensorTypeAndShapeInfo, 100) EDGERNN_AT(KernelInfo_GetInputCount, 231)
+EDGERNN_AT(KernelInfo_GetInputTypeInfo, 235) EDGERNN_AT(KernelInfo_GetNodeName, 245)
+EDGERNN_AT(KernelInfoGetConstantInput_tensor, 250) EDGERNN_AT(ShapeInferContext_GetInputCount, 267)
+EDGERNN_AT(ShapeInferContext_SetOutputTypeShape, 270) EDGERNN_AT(SetSymbolicDimensions, 271)
+#undef EDGERNN_AT
 
 struct OrtApiBase {
   const OrtApi* (*GetApi)(uint32_t version);
   const char* (*GetVersionString)();
 };
 
-// One operator's description and callbacks, as ONNX Runtime reads it (version 16 layout: every
+// One operator's description and callbacks, as ONNX Runtime reads it (version 17 layout: every
 // field up to the end is declared, the ones we do not implement left null).
 struct OrtCustomOp {
   uint32_t version;
@@ -85,7 +139,7 @@ struct OrtCustomOp {
   OrtStatus* (*CreateKernelV2)(const OrtCustomOp* op, const OrtApi* api,
                                const OrtKernelInfo* info, void** kernel);
   OrtStatus* (*KernelComputeV2)(void* kernel, OrtKernelContext* context);
-  Unused InferOutputShapeFn;
+  OrtStatus* (*InferOutputShapeFn)(const OrtCustomOp* op, OrtShapeInferContext* context);
   int (*GetStartVersion)(const OrtCustomOp* op);
   int (*GetEndVersion)(const OrtCustomOp* op);
 };

@@ -41,7 +41,13 @@ def test_arm64_matches_x86(tmp_path):
                                 or "Failed to fetch" in out.stderr):
         pytest.skip(f"could not fetch the ARM64 userland or wheels: {out.stderr[-300:]}")
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = json.loads((tmp_path / "arm64.json").read_text())["rows"]
+    doc = json.loads((tmp_path / "arm64.json").read_text())
+    rows = doc["rows"]
+    # every integer product path the kernels have on each core gives the exact sums for every
+    # weight byte 0..255 and activation byte (issue 27)
+    assert set(doc["products"]) == {r["cpu"] for r in rows}
+    for cpu, paths in doc["products"].items():
+        assert paths and all(d == 0 for d in paths.values()), (cpu, paths)
     assert {r["cpu"] for r in rows} == {"cortex-a53", "cortex-a72", "neoverse-n1",
                                         "max+sme=off", "max"}
     assert {r["qemu"] for r in rows if r["cpu"] == "max"} == {"10"}

@@ -54,3 +54,39 @@ def test_every_path_agrees_with_the_functions(models):
         y = lone.step(x)
         assert np.array_equal(out[target], y), t
         assert np.array_equal(y, ys_fast[t]), t
+
+
+def _exact(q, w):
+    return (w.astype(np.int64) - 128) @ q.astype(np.int64)
+
+
+def test_every_product_path_gives_the_exact_integer_sums_for_every_byte():
+    """Each path the library has on this CPU (issue 27: AVX2's sign trick once gave -128 for a
+    weight byte 0 whose activation was negative) against the exact sums, for every weight byte
+    0..255 against every activation byte -128..127, at widths around the vector width."""
+    assert "portable" in kernels.paths(), kernels.paths()
+    every = np.arange(256)
+    for k in (1, 7, 31, 32, 33, 64, 255, 256, 257, 300):
+        for rows in (1, 3, 4, 5, 9):
+            w = np.stack([np.resize(np.roll(every, 37 * r + k), k) for r in range(rows)])
+            q = np.resize(np.roll(every, k) - 128, k)
+            for extreme in (q, np.full(k, -128), np.full(k, 127)):
+                want = _exact(extreme, w)
+                for name in kernels.paths():
+                    got = kernels.product(name, extreme.astype(np.int8), w.astype(np.uint8))
+                    assert np.array_equal(got, want), (name, k, rows)
+    for name in kernels.paths():                            # all zero bytes, all 255
+        for byte in (0, 255):
+            w = np.full((5, 64), byte, np.uint8)
+            assert np.array_equal(kernels.product(name, np.full(64, -128, np.int8), w),
+                                  _exact(np.full(64, -128), w)), (name, byte)
+
+
+def test_a_lower_path_is_forced_by_the_environment(monkeypatch):
+    best = kernels.paths()[-1]
+    assert kernels.path() == best
+    monkeypatch.setenv(kernels.PATH_ENV, "portable")
+    assert kernels.path() == "portable"
+    assert "portable path" in kernels.status()
+    monkeypatch.setenv(kernels.PATH_ENV, "no-such-path")
+    assert kernels.path() == best and "names no path" in kernels.status()

@@ -1,0 +1,142 @@
+// The integer product of edgernn's int8 kernels, on each path the CPU offers:
+//
+//   acc[j] = sum_i q[i] * (w[j][i] - 128)     q: an activation in 8 bits (-128..127), w: u8 rows
+//
+// Every path gives the exact integer sums, for every weight byte 0..255 and every activation
+// byte, so they are bit-identical to each other and to the model's plain-ONNX function
+// (MatMulInteger). The path is chosen at run time from what the CPU has; EDGERNN_KERNEL_PATH
+// names a lower one (tests force each in turn, and so can a user who suspects one).
+#pragma once
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define EDGERNN_X86 1
+#endif
+
+namespace edgernn {
+
+constexpr int kWeightZero = 128;             // u8 weights are stored around 128
+
+enum Path { PORTABLE = 0, AVX2 = 1, kPaths = 2 };
+constexpr const char* kPathNames[kPaths] = {"portable", "avx2"};
+
+inline void product_plain(const int8_t* q, const uint8_t* w, int64_t rows, int64_t k,
+                          int32_t* acc) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint8_t* wj = w + j * k;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < k; ++i) sum += int32_t(q[i]) * (int32_t(wj[i]) - kWeightZero);
+    acc[j] = sum;
+  }
+}
+
+#ifdef EDGERNN_X86
+// AVX2 multiplies u8 by s8 in pairs (VPMADDUBSW) and saturates a pair's sum at 2^15 - 1. With
+// s = w - 128 (s8) two forms keep every pair below that bound:
+// - |q| (u8, up to 128) times sign(q) * s: exact unless s = -128 (a weight byte 0), which
+//   VPSIGNB cannot negate. edgernn's own files never hold one (weights are clipped to 1..255),
+//   so this form is the common one;
+// - |s| (u8, up to 128) times sign(s) * q', with q' = max(q, -127): exact for every weight, and
+//   the rows of q where q = -128 add their missing -s afterwards, one by one.
+// Pairs stay within 2 * 128 * 127 = 32512 either way.
+__attribute__((target("avx2"))) inline int32_t total(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)));
+}
+
+// Four rows' sums at once: (total(s0), ..., total(s3)) in 5 instructions where four separate
+// horizontal sums take 28.
+__attribute__((target("avx2"))) inline __m128i total4(__m256i s0, __m256i s1, __m256i s2,
+                                                      __m256i s3) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+  return _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+}
+
+template <bool kAnyWeight>
+struct Dot32 {
+  __m256i a, s;                                   // the activation's two halves, loaded once
+  __attribute__((target("avx2"))) inline explicit Dot32(const int8_t* q) {
+    const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    a = kAnyWeight ? _mm256_max_epi8(qs, _mm256_set1_epi8(-127)) : _mm256_abs_epi8(qs);
+    s = qs;
+  }
+  __attribute__((target("avx2"))) inline __m256i operator()(const uint8_t* w) const {
+    const __m256i ws = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
+                                        _mm256_set1_epi8(char(0x80)));
+    const __m256i pairs = kAnyWeight
+        ? _mm256_maddubs_epi16(_mm256_abs_epi8(ws), _mm256_sign_epi8(a, ws))
+        : _mm256_maddubs_epi16(a, _mm256_sign_epi8(ws, s));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  }
+};
+
+template <bool kAnyWeight>
+__attribute__((target("avx2"))) void product_avx2(const int8_t* q, const uint8_t* w,
+                                                  int64_t rows, int64_t k, int32_t* acc) {
+  const int64_t body = k & ~int64_t(31);
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {           // four rows of w share each load of q (eight run
+    const uint8_t* w0 = w + j * k;          // out of registers and are slower)
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < body; i += 32) {
+      const Dot32<kAnyWeight> dot(q + i);
+      s0 = _mm256_add_epi32(s0, dot(w0 + i));
+      s1 = _mm256_add_epi32(s1, dot(w0 + k + i));
+      s2 = _mm256_add_epi32(s2, dot(w0 + 2 * k + i));
+      s3 = _mm256_add_epi32(s3, dot(w0 + 3 * k + i));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + j), total4(s0, s1, s2, s3));
+  }
+  for (; j < rows; ++j) {                               // the last rows, one at a time
+    const uint8_t* wj = w + j * k;
+    __m256i s0 = _mm256_setzero_si256();
+    for (int64_t i = 0; i < body; i += 32)
+      s0 = _mm256_add_epi32(s0, Dot32<kAnyWeight>(q + i)(wj + i));
+    acc[j] = total(s0);
+  }
+  for (int64_t i = kAnyWeight ? 0 : body; i < k; ++i) {  // the tail, and q = -128 in the body
+    if (i < body && q[i] != -128) continue;
+    const int32_t qi = i < body ? -1 : q[i];            // in the body: -128 - (-127)
+    for (j = 0; j < rows; ++j) acc[j] += qi * (int32_t(w[j * k + i]) - kWeightZero);
+  }
+}
+
+inline bool cpu_has(Path p) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return p == PORTABLE || (p == AVX2 && avx2);
+}
+#else
+inline bool cpu_has(Path p) { return p == PORTABLE; }
+#endif
+
+// The best path this CPU has, or the one EDGERNN_KERNEL_PATH names if it is lower; read when a
+// session registers the kernels (a name this CPU lacks, or no such name, leaves the best).
+inline Path choose_path() {
+  int best = kPaths - 1;
+  while (!cpu_has(Path(best))) --best;
+  const char* want = getenv("EDGERNN_KERNEL_PATH");
+  for (int p = 0; want && p < best; ++p)
+    if (strcmp(want, kPathNames[p]) == 0) return Path(p);
+  return Path(best);
+}
+
+// ``any_weight``: w may hold the byte 0 (only a file edgernn did not write does).
+inline void product(Path path, bool any_weight, const int8_t* q, const uint8_t* w, int64_t rows,
+                    int64_t k, int32_t* acc) {
+#ifdef EDGERNN_X86
+  if (path == AVX2)
+    return any_weight ? product_avx2<true>(q, w, rows, k, acc)
+                      : product_avx2<false>(q, w, rows, k, acc);
+#endif
+  (void)path;
+  (void)any_weight;
+  product_plain(q, w, rows, k, acc);
+}
+
+inline bool holds_zero(const uint8_t* w, int64_t n) { return memchr(w, 0, size_t(n)) != nullptr; }
+
+}  // namespace edgernn
