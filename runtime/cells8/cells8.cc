@@ -86,8 +86,8 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   size_t n = 0;
   if (OrtStatus* s = api->KernelContext_GetInputCount(ctx, &n)) return s;
   if (n != size_t(sl.count)) return fail(kind, kernel.node, "wrong number of inputs", false);
-  std::vector<Tensor> in(n);
-  std::vector<Shape> shapes(n);
+  Tensor in[9];
+  Shape shapes[9];
   for (size_t i = 0; i < n; ++i) {
     const OrtValue* v = nullptr;
     if (OrtStatus* s = api->KernelContext_GetInput(ctx, i, &v)) return s;
@@ -97,9 +97,9 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
     shapes[i] = in[i].shape;
   }
   Sizes sizes;
-  std::string wrong = check(kind, shapes, &sizes);
+  std::string wrong = check(kind, shapes, n, &sizes);
   bool w_zero = kernel.w_zero, r_zero = kernel.r_zero;
-  if (wrong.empty()) wrong = check_weights(kind, in.data(), kernel.seen, &w_zero, &r_zero);
+  if (wrong.empty()) wrong = check_weights(kind, in, kernel.seen, &w_zero, &r_zero);
   if (!wrong.empty()) return fail(kind, kernel.node, wrong, false);
   const bool lstm = kind.family == LSTM, dense = kind.family == DENSE;
   Weights m{};
@@ -119,7 +119,7 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
     m.w = static_cast<const float*>(in[sl.w].data);
   }
   m.wb = static_cast<const float*>(in[sl.wb].data);
-  const std::vector<int64_t>& out_dims = sizes.out.dims;
+  const Dims& out_dims = sizes.out.dims;
   if (!dense) {
     m.r = static_cast<const uint8_t*>(in[sl.r].data);
     m.rs = static_cast<const float*>(in[sl.rs].data);
@@ -222,7 +222,7 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   std::vector<Tensor> constants;
   if (OrtStatus* s = load_shapes(info, n, &shapes, &constants)) return s;
   Sizes sizes;
-  std::string wrong = check(kind, shapes, &sizes);
+  std::string wrong = check(kind, shapes.data(), shapes.size(), &sizes);
   const void* none[9] = {};
   bool w_zero = true, r_zero = true;
   if (wrong.empty()) wrong = check_weights(kind, constants.data(), none, &w_zero, &r_zero);
@@ -249,8 +249,8 @@ OrtStatus* infer(const Kind& kind, OrtShapeInferContext* ctx) {
     if (!read_shape(info, true, &shapes[i])) return nullptr;
   }
   Sizes sizes;
-  if (!check(kind, shapes, &sizes).empty() || !sizes.out.ranked) return nullptr;
-  const std::vector<int64_t>& dims = sizes.out.dims;
+  if (!check(kind, shapes.data(), n, &sizes).empty() || !sizes.out.ranked) return nullptr;
+  const Dims& dims = sizes.out.dims;
   std::vector<const char*> names(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) {          // an axis neither fixed nor named: unknown
     names[i] = i < sizes.out.names.size() ? sizes.out.names[i].c_str() : "";

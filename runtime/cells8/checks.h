@@ -48,13 +48,38 @@ inline Slots slots_of(const Kind& k) {
   return s;
 }
 
+// At most this many axes (a recurrent step's tensors have two or three): a tensor's axes fit in
+// a fixed array, so the checks that run at every call allocate nothing.
+constexpr size_t kMaxRank = 8;
+
+class Dims {
+ public:
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int64_t& operator[](size_t i) { return d_[i]; }
+  int64_t operator[](size_t i) const { return d_[i]; }
+  int64_t& back() { return d_[n_ - 1]; }
+  int64_t back() const { return d_[n_ - 1]; }
+  int64_t* data() { return d_; }
+  const int64_t* data() const { return d_; }
+  void assign(size_t n, int64_t v) {      // callers keep n <= kMaxRank
+    n_ = n;
+    for (size_t i = 0; i < n; ++i) d_[i] = v;
+  }
+  void push_back(int64_t v) { d_[n_++] = v; }
+
+ private:
+  int64_t d_[kMaxRank] = {};
+  size_t n_ = 0;
+};
+
 // A tensor as far as it is known: element type (0: not known), axes (-1: a dimension not known).
 // ``ranked`` is false when not even the number of axes is known.
 struct Shape {
   int type = 0;
   bool ranked = false;
-  std::vector<int64_t> dims;
-  std::vector<std::string> names;  // a symbolic axis's name ("" for none), where known
+  Dims dims;
+  std::vector<std::string> names;  // a symbolic axis's name ("" for none): at load only
 };
 
 struct Sizes {                   // what the weights say (-1 where not known)
@@ -105,13 +130,15 @@ inline const char* role(const Kind& k, const Slots& s, int i) {
 // stays -1 where it is not known.
 inline bool leading(const Shape& x, const Shape& h, Shape* out) {
   const size_t nx = x.dims.size() - 1, nh = h.dims.size() - 1, n = nx > nh ? nx : nh;
+  const bool named = !x.names.empty() || !h.names.empty();
   out->dims.assign(n, -1);
-  out->names.assign(n, "");
+  out->names.assign(named ? n : 0, "");
   for (size_t i = 0; i < n; ++i) {                      // i counts from the right
     const bool in_x = i < nx, in_h = i < nh;
     const int64_t a = in_x ? x.dims[nx - 1 - i] : 1, b = in_h ? h.dims[nh - 1 - i] : 1;
-    const std::string na = in_x && nx - 1 - i < x.names.size() ? x.names[nx - 1 - i] : "";
-    const std::string nb = in_h && nh - 1 - i < h.names.size() ? h.names[nh - 1 - i] : "";
+    static const std::string none;
+    const std::string& na = in_x && nx - 1 - i < x.names.size() ? x.names[nx - 1 - i] : none;
+    const std::string& nb = in_h && nh - 1 - i < h.names.size() ? h.names[nh - 1 - i] : none;
     int64_t d = -1;
     std::string name;
     if (a >= 0 && b >= 0) {
@@ -123,13 +150,13 @@ inline bool leading(const Shape& x, const Shape& h, Shape* out) {
       name = na;
     }
     out->dims[n - 1 - i] = d;
-    out->names[n - 1 - i] = name;
+    if (named) out->names[n - 1 - i] = name;
   }
   return true;
 }
 
 // The product of ``dims[from:to]``; -1 when one is not known, -2 when it overflows.
-inline int64_t count(const std::vector<int64_t>& dims, size_t from, size_t to) {
+inline int64_t count(const Dims& dims, size_t from, size_t to) {
   int64_t n = 1;
   for (size_t i = from; i < to; ++i) {
     if (dims[i] < 0) return -1;
@@ -140,11 +167,10 @@ inline int64_t count(const std::vector<int64_t>& dims, size_t from, size_t to) {
 
 // "" when what is known of ``in`` fits ``k``, else what does not; ``sizes`` gets what the weights
 // say.
-inline std::string check(const Kind& k, const std::vector<Shape>& in, Sizes* sizes) {
+inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes) {
   const Slots s = slots_of(k);
-  if (int(in.size()) != s.count)
-    return "takes " + std::to_string(s.count) + " inputs, the node has " +
-           std::to_string(in.size());
+  if (int(n) != s.count)
+    return "takes " + std::to_string(s.count) + " inputs, the node has " + std::to_string(n);
   auto name = [&](int i) { return std::string(role(k, s, i)) + " " + text(in[i]); };
   for (int i = 0; i < s.count; ++i) {
     const bool u8 = i == s.r || (i == s.w && k.quantized);
@@ -213,8 +239,9 @@ inline std::string check(const Kind& k, const std::vector<Shape>& in, Sizes* siz
       if (rows == -2 || (x_rows >= 0 && h_rows >= 0 && (x_rows != h_rows || rows != x_rows)))
         return name(s.x) + " and " + name(s.h) + " do not hold one state row per frame";
       lead.ranked = true;
+      if (lead.dims.size() == kMaxRank) return name(s.h) + " has too many axes";
       lead.dims.push_back(hidden);
-      lead.names.push_back("");
+      if (!lead.names.empty()) lead.names.push_back("");
       sizes->out = lead;
     }
     if (s.c >= 0 && in[s.c].ranked) {

@@ -30,19 +30,22 @@ inline OrtStatus* fail(const Kind& kind, const std::string& node, const std::str
 
 // A shape from ONNX Runtime's description; rank 0 taken as "not known" where ``rank0_unknown``
 // (how a missing shape reads at load).
-inline bool read_shape(const OrtTensorTypeAndShapeInfo* info, bool rank0_unknown, Shape* out) {
+// False for a tensor of more than kMaxRank axes too. ``at_load``: the names of symbolic axes are
+// read as well (for messages and shape inference), and rank 0 means "not known".
+inline bool read_shape(const OrtTensorTypeAndShapeInfo* info, bool at_load, Shape* out) {
   size_t n = 0;
-  if (!ok(api->GetTensorElementType(info, &out->type)) || !ok(api->GetDimensionsCount(info, &n)))
+  if (!ok(api->GetTensorElementType(info, &out->type)) || !ok(api->GetDimensionsCount(info, &n)) ||
+      n > kMaxRank)
     return false;
   out->dims.assign(n, -1);
-  std::vector<const char*> names(n, nullptr);
-  if (n && (!ok(api->GetDimensions(info, out->dims.data(), n)) ||
-            !ok(api->GetSymbolicDimensions(info, names.data(), n))))
-    return false;
+  if (n && !ok(api->GetDimensions(info, out->dims.data(), n))) return false;
+  out->ranked = !(at_load && n == 0);
+  if (!at_load) return true;
+  const char* names[kMaxRank] = {};
+  if (n && !ok(api->GetSymbolicDimensions(info, names, n))) return false;
   out->names.assign(n, "");
   for (size_t i = 0; i < n; ++i)
     if (names[i]) out->names[i] = names[i];
-  out->ranked = !(rank0_unknown && n == 0);
   return true;
 }
 
@@ -57,7 +60,9 @@ inline OrtStatus* describe(const OrtValue* value, Tensor* t) {
   if (OrtStatus* s = api->GetTensorTypeAndShape(value, &info)) return s;
   const bool ok = read_shape(info, false, &t->shape);
   api->ReleaseTensorTypeAndShapeInfo(info);
-  if (!ok) return api->CreateStatus(ORT_FAIL, "ai.edgernn: cannot read a tensor's shape");
+  if (!ok)
+    return api->CreateStatus(ORT_INVALID_ARGUMENT, "ai.edgernn: a tensor of more than 8 axes, or "
+                                                   "one whose shape cannot be read");
   t->size = count(t->shape.dims, 0, t->shape.dims.size());
   if (t->size < 0) return api->CreateStatus(ORT_FAIL, "ai.edgernn: a tensor is too large");
   if (OrtStatus* s = api->GetTensorMutableData(const_cast<OrtValue*>(value), &t->data)) return s;
