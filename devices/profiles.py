@@ -140,7 +140,7 @@ def get_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from None
         where = str(path)
@@ -150,7 +150,7 @@ def get_profile(name_or_path: str) -> Profile:
         if not entry.is_file():
             raise ConfigError(f"unknown device profile {name_or_path!r}; built-in profiles are "
                               f"{', '.join(builtin_names())}, or pass a profile file's path")
-        text, where = entry.read_text(encoding="utf-8"), name_or_path
+        text, where = entry.read_text(encoding="utf-8-sig"), name_or_path
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -44,6 +44,19 @@ def is_header(line: str) -> bool:
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
+# The longest field a CSV or TSV record may hold (Python's csv module stops at 128 KiB unless
+# told): a whole review or article fits; beyond it a file is more likely broken (an unclosed
+# quote that swallowed the rest) than a text. docs/text.md states it.
+MAX_FIELD = 1 << 24
+
+
+def records(text: str) -> list[str]:
+    """Lines of a JSONL or TSV file: split on newlines (\\n, \\r\\n) only. ``str.splitlines``
+    also splits on U+2028, U+0085 and other separators that valid JSON strings and texts may
+    hold raw."""
+    lines = text.split("\n")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
 
 def read_text(path, help_text: str) -> str:
     """A UTF-8 data file's text (a BOM is not part of it); one clear DataError for a missing
@@ -69,12 +82,18 @@ def read_text(path, help_text: str) -> str:
 def read_records(path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
     """Texts and their labels from a .csv, .tsv or .jsonl file (UTF-8): one record a row or
     line, the named columns (keys). Raises DataError (from edgernn.errors) on what does not
-    fit, naming the row and what to do."""
+    fit, naming the row and what to do: duplicate columns, an empty label, a field over
+    MAX_FIELD characters, an unclosed quote. Labels lose surrounding whitespace (``pos `` is
+    ``pos``), with a warning that says how many did."""
     import json
     from pathlib import Path
 
-    from edgernn.errors import DataError
+    from edgernn.errors import ConfigError, DataError
 
+    if text_column == label_column:
+        raise ConfigError(f"--text-column and --label-column both name {text_column!r}: a "
+                          f"classifier that reads its own label learns nothing; name the "
+                          f"column that holds the texts and the one that holds the labels")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES:
@@ -82,7 +101,7 @@ def read_records(path, text_column: str, label_column: str) -> tuple[list[str], 
     text = read_text(path, "")
     texts, labels = [], []
     if suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(records(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -96,19 +115,70 @@ def read_records(path, text_column: str, label_column: str) -> tuple[list[str], 
     else:
         import io                                   # a quoted field may hold newlines
 
-        rows = csv.DictReader(io.StringIO(text, newline=""),
-                              delimiter="\t" if suffix == ".tsv" else ",")
-        missing = [c for c in (text_column, label_column) if c not in (rows.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path} has no column {missing[0]!r}; its columns are "
-                            f"{', '.join(rows.fieldnames or []) or 'none'} (--text-column, "
-                            f"--label-column)")
-        for n, row in enumerate(rows, start=1):
-            texts.append(_field(row, text_column, path, f"record {n}"))
-            labels.append(_field(row, label_column, path, f"record {n}"))
+        csv.field_size_limit(MAX_FIELD)
+        tab = suffix == ".tsv"
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tab else ",")
+        try:
+            header = next(reader, None) or []
+            columns = _columns(header, (text_column, label_column), path)
+            for n, row in enumerate(reader, start=1):
+                if not row:
+                    continue
+                where = f"record {n} (ending on line {reader.line_num})"
+                got = [row[columns[c]] if columns[c] < len(row) else None
+                       for c in (text_column, label_column)]
+                if got[1] is None and got[0] is not None and ("\n" in got[0] or "\t" in got[0]):
+                    raise DataError(f"{path}: {where} opens a quote (\") that does not close "
+                                    f"where its field ends, so the lines after it were read as "
+                                    f"part of its text; write the quote twice (\"\") or "
+                                    f"remove it")
+                texts.append(_field(dict(zip((text_column, label_column), got)), text_column,
+                                    path, where))
+                labels.append(_field(dict(zip((text_column, label_column), got)), label_column,
+                                     path, where))
+        except csv.Error as exc:
+            raise DataError(f"{path}: line {reader.line_num} cannot be read ({exc}); a field "
+                            f"holds at most {MAX_FIELD:,} characters") from None
     if not texts:
         raise DataError(f"{path} holds no records")
-    return texts, labels
+    return texts, _labels(labels, path)
+
+
+def _columns(header: list[str], wanted: tuple, path) -> dict:
+    """Where each wanted column is in ``header``; DataError for one missing or named twice."""
+    from edgernn.errors import DataError
+
+    names = [h.strip() for h in header]
+    for name in set(names):
+        at = [i + 1 for i, h in enumerate(names) if h == name]
+        if len(at) > 1:
+            raise DataError(f"{path} has {len(at)} columns named {name!r} (columns "
+                            f"{', '.join(map(str, at))}); rename all but one, so that it is "
+                            f"clear which one to read")
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise DataError(f"{path} has no column {missing[0]!r}; its columns are "
+                        f"{', '.join(names) or 'none'} (--text-column, --label-column)")
+    return {c: names.index(c) for c in wanted}
+
+
+def _labels(labels: list[str], path) -> list[str]:
+    """Labels without surrounding whitespace (said once); DataError for an empty one."""
+    import warnings
+
+    from edgernn.errors import DataError, DataWarning
+
+    out = [label.strip() for label in labels]
+    for n, (label, raw) in enumerate(zip(out, labels), start=1):
+        if not label:
+            raise DataError(f"{path}: record {n} has an empty label ({raw!r}); give every "
+                            f"record its class, or remove the records that have none")
+    changed = [(b, a) for a, b in zip(out, labels) if a != b]
+    if changed:
+        raw, clean = changed[0]
+        warnings.warn(f"{path}: {len(changed)} label(s) had spaces around them, as {raw!r}; they "
+                      f"were stripped ({raw!r} is read as {clean!r})", DataWarning, stacklevel=3)
+    return out
 
 
 def _field(record: dict, name: str, path, where: str) -> str:

@@ -78,3 +78,8 @@ class ParityError(EdgeRNNError):
     def __init__(self, message: str, report=None):
         self.report = report
         super().__init__(message)
+
+
+class DataWarning(UserWarning):
+    """Something edgernn changed in the user's data as it read it, and says so (labels stripped
+    of spaces, for one)."""

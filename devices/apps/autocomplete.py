@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     y = None
     for line in sys.stdin:
-        typed = "".join(ch for ch in line.rstrip("\n").lower() if ch in vocab)
+        typed = "".join(ch for ch in line.rstrip("\n").lstrip("\ufeff").lower() if ch in vocab)
         if not typed:
             continue
         y = stream.feed(stream.encode(typed))[-1]

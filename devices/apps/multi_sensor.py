@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         pending.clear()
 
     for line in sys.stdin:
-        line = line.strip()
+        line = line.strip().lstrip("\ufeff")
         if not line:
             flush()
             continue

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         except (ValueError, KeyError, TypeError) as exc:
             sys.exit(f"error: {args.state} is not this monitor's saved state ({exc}); remove it "
                      f"to start afresh")
-    source = sys.stdin if args.source == "-" else open(args.source, encoding="utf-8")
+    source = sys.stdin if args.source == "-" else open(args.source, encoding="utf-8-sig")
     try:
         for line in source:
             try:

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgernn.cli.common import Finite, foreign_kwargs, foreign_options
 from edgernn.cli.frames import FORMATS, FrameReader, guess_format
+from edgernn.csvio import BOM
 from edgernn.errors import DataError, EdgeRNNError
 
 _SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
@@ -213,12 +214,12 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
 def _text_lines(model, source: str, answer) -> None:
     """One JSON line per input line: its number, the input, and what ``answer`` says of it
     (flushed per line)."""
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8-sig")
     where = "stdin" if source == "-" else source
     count = 0
     try:
         for n, line in enumerate(stream, start=1):
-            text = line.rstrip("\r\n")
+            text = line.rstrip("\r\n").removeprefix(BOM) if n == 1 else line.rstrip("\r\n")
             if not text.strip():
                 continue
             try:

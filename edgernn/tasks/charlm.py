@@ -105,7 +105,7 @@ class CharLMTask(Task):
             text = str(text.reshape(-1)[0])
         else:
             try:
-                text = path.read_text(encoding="utf-8")
+                text = path.read_text(encoding="utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                 f"save it as UTF-8. {HELP}") from None

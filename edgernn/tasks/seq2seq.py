@@ -16,6 +16,7 @@ import numpy as np
 
 from edgernn.contract import DataRef
 from edgernn.errors import DataError
+from edgernn.csvio import records
 from edgernn.tasks.base import file_sha256, read_text
 from edgernn.vocab import Vocabulary
 
@@ -47,7 +48,7 @@ def read_pairs(path: str | Path) -> Pairs:
     path = Path(path)
     text = read_text(path, HELP)
     sources, targets = [], []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(records(text), start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
