@@ -11,6 +11,8 @@ import csv
 
 import numpy as np
 
+from edgernn.limits import MAX_FIELD
+
 BOM = "\ufeff"
 
 
@@ -43,11 +45,6 @@ def is_header(line: str) -> bool:
 
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
-
-# The longest field a CSV or TSV record may hold (Python's csv module stops at 128 KiB unless
-# told): a whole review or article fits; beyond it a file is more likely broken (an unclosed
-# quote that swallowed the rest) than a text. docs/text.md states it.
-MAX_FIELD = 1 << 24
 
 
 def records(text: str) -> list[str]:

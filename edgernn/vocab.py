@@ -129,6 +129,12 @@ class Vocabulary:
                    d.get("max_length"))
 
 
+def tokens_of(text: str, split: str) -> list[str]:
+    """``text`` split into tokens the way a vocabulary of that ``split`` splits it (before
+    lower-casing, which does not change the count)."""
+    return _split(text, split)
+
+
 def _split(text: str, split: str) -> list[str]:
     if split == "chars":
         return list(text)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.errors import ConfigError, DataError, ModelError, StreamingError
+from edgernn.limits import DECODE_BUDGET, MAX_BEAM, MAX_TOKENS
 from edgernn.runtime.engine import Engine
 
 
@@ -78,17 +79,24 @@ class Seq2SeqModel:
         """Outputs for many inputs, decoded together: each equals decoding it alone."""
         beam, max_len, n_best = self._check(beam, max_len, n_best)
         ids = [self._ids(s) for s in sources]
-        if not ids:
-            return []
-        return self._search(ids, beam, max_len, n_best)
+        out: list[Translation] = []
+        for group in _groups(ids, beam):                  # memory bounded whatever the batch
+            out += self._search(group, beam, max_len, n_best)
+        return out
 
     def _check(self, beam, max_len, n_best):
         if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise ConfigError(f"beam must be a positive int (1 is greedy), got {beam!r}")
+        if beam > MAX_BEAM:
+            raise ConfigError(f"beam {beam} is above edgernn's limit of {MAX_BEAM} hypotheses; "
+                              f"beams past 4-10 rarely change the best output")
         max_len = self.max_len if max_len is None else max_len
         if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) \
                 or max_len < 1:
             raise ConfigError(f"max_len must be a positive int, got {max_len!r}")
+        if max_len > MAX_TOKENS:
+            raise ConfigError(f"max_len {max_len} is above edgernn's limit of {MAX_TOKENS} "
+                              f"output tokens")
         if not isinstance(n_best, (int, np.integer)) or not 1 <= n_best <= beam:
             raise ConfigError(f"n_best must be between 1 and the beam ({beam}), got {n_best!r}")
         return int(beam), int(max_len), int(n_best)
@@ -108,6 +116,10 @@ class Seq2SeqModel:
                 raise DataError(f"source token ids run from 0 to {len(self.source) - 1}")
         if not ids:
             raise DataError("an input has no tokens; pass some text")
+        if len(ids) > MAX_TOKENS:
+            raise DataError(f"an input has {len(ids):,} tokens; edgernn decodes at most "
+                            f"{MAX_TOKENS:,} at a time: split it (by sentence, say) and "
+                            f"translate the parts")
         return ids
 
     def _encode(self, ids: list[int]):
@@ -147,7 +159,7 @@ class Seq2SeqModel:
                 if done[n]:
                     continue
                 live = []
-                for idx in np.argsort(-flat[n], kind="stable")[:2 * k]:
+                for idx in _best(flat[n], 2 * k):
                     total = flat[n, idx]
                     if not np.isfinite(total):
                         break
@@ -202,6 +214,32 @@ def refuse_seq2seq(model, what: str) -> None:
                              f"decodes whole inputs, it does not stream frames, so {what} does "
                              f"not take it. Decode with model.translate() or 'edgernn run "
                              f"MODEL texts.txt'")
+
+
+def _best(scores: np.ndarray, m: int) -> np.ndarray:
+    """The indices of the ``m`` largest scores, largest first, ties in index order: what a stable
+    sort of all of them gives, in time linear in their number."""
+    scores = np.where(np.isnan(scores), -np.inf, scores)  # NaN last, as a sort puts it
+    if m >= scores.size:
+        return np.argsort(-scores, kind="stable")
+    cut = np.partition(scores, scores.size - m)[scores.size - m]
+    top = np.flatnonzero(scores >= cut)                   # m or more, with ties at the cut
+    return top[np.argsort(-scores[top], kind="stable")][:m]
+
+
+def _groups(ids: list[list[int]], beam: int):
+    """The inputs in order, in groups whose hypotheses x longest input stay within
+    DECODE_BUDGET (a group holds at least one input)."""
+    group: list[list[int]] = []
+    longest = 0
+    for one in ids:
+        if group and (len(group) + 1) * beam * max(longest, len(one)) > DECODE_BUDGET:
+            yield group
+            group, longest = [], 0
+        group.append(one)
+        longest = max(longest, len(one))
+    if group:
+        yield group
 
 
 def _padded(arrays: list[np.ndarray], length: int) -> np.ndarray:

@@ -17,8 +17,9 @@ import numpy as np
 from edgernn.contract import DataRef
 from edgernn.errors import DataError
 from edgernn.csvio import records
+from edgernn.limits import MAX_TOKENS
 from edgernn.tasks.base import file_sha256, read_text
-from edgernn.vocab import Vocabulary
+from edgernn.vocab import Vocabulary, tokens_of
 
 HELP = ("A seq2seq data file is UTF-8 text with one 'source<TAB>target' pair a line, e.g. "
         "'3 March 2021\t2021-03-03'.")
@@ -43,8 +44,10 @@ class Seq2SeqData:
     ref: DataRef
 
 
-def read_pairs(path: str | Path) -> Pairs:
-    """The pairs of a TSV file; one clear error for a line that is not a pair."""
+def read_pairs(path: str | Path, tokens: str = "chars", target_tokens: str | None = None
+               ) -> Pairs:
+    """The pairs of a TSV file; one clear error for a line that is not a pair, or for a side
+    longer than MAX_TOKENS tokens (split as ``tokens``/``target_tokens`` split them)."""
     path = Path(path)
     text = read_text(path, HELP)
     sources, targets = [], []
@@ -55,6 +58,12 @@ def read_pairs(path: str | Path) -> Pairs:
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise DataError(f"{path}: line {n} ({line[:60]!r}) is not one source<TAB>target "
                             f"pair. {HELP}")
+        for side, text, split in (("source", parts[0], tokens),
+                                  ("target", parts[1], target_tokens or tokens)):
+            if len(text) > MAX_TOKENS and len(tokens_of(text, split)) > MAX_TOKENS:
+                raise DataError(f"{path}: line {n}'s {side} has {len(tokens_of(text, split)):,} "
+                                f"tokens; edgernn trains on at most {MAX_TOKENS:,} a side. Split "
+                                f"long texts into shorter pairs, or leave them out")
         sources.append(parts[0].strip())
         targets.append(parts[1].strip())
     if len(sources) < 10:
@@ -123,7 +132,7 @@ def load(data: str | Path | None = None, *, tokens: str = "chars", seed: int = 0
     ``target_tokens`` splits the targets otherwise (grapheme-to-phoneme: characters in,
     space-separated phonemes out)."""
     if data is not None:
-        pairs = read_pairs(data)
+        pairs = read_pairs(data, tokens, target_tokens)
         name = Path(data).name
     else:
         pairs = dates(max(50, int(3_000 * size)), seed)

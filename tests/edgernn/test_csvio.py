@@ -31,7 +31,8 @@ def test_a_training_file_with_quoted_names_and_a_bom(tmp_path):
 
 # ---------------------------------------------------------------- text records (issue 27)
 
-from edgernn.csvio import MAX_FIELD, read_records  # noqa: E402
+from edgernn.csvio import read_records  # noqa: E402
+from edgernn.limits import MAX_FIELD  # noqa: E402
 from edgernn.errors import ConfigError, DataWarning  # noqa: E402
 
 

@@ -246,3 +246,17 @@ def test_training_takes_the_controls_the_other_tasks_have(tmp_path):
     result = train("seq2seq", size=0.05, epochs=30, patience=1, min_delta=100.0, hidden=8,
                    verbose=False)
     assert len(result.history) == 2 and result.stop_reason.startswith("early stop")
+
+
+def test_a_pair_longer_than_the_limit_is_refused_before_training(tmp_path):
+    """Issue 27: one 1,000,000-character source ended in 'can't allocate 16 GB'."""
+    from edgernn.limits import MAX_TOKENS
+
+    path = tmp_path / "pairs.tsv"
+    lines = [f"{i} May 2000\t2000-05-0{i % 9 + 1}" for i in range(20)]
+    lines[6] = "x" * 1_000_000 + "\t2000-01-01"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=f"line 7's source has 1,000,000 tokens; edgernn trains "
+                                        f"on at most {MAX_TOKENS:,}"):
+        read_pairs(path)
+    assert len(read_pairs(path, tokens="words")) == 20       # one word: within the limit

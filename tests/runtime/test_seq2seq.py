@@ -165,3 +165,38 @@ def test_edgernn_run_decodes_a_file_line_by_line(models, tmp_path):
                           str(source), "--state-file", str(tmp_path / "s.state")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--state-file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_decoding_limits_are_checked_before_any_work(models):
+    """Issue 27: beam=10**6 ran 243 s and took 6.7 GB before a raw MemoryError; a 1.2 MB input
+    took 98 s. The documented limits (edgernn/limits.py) answer at once."""
+    import time
+
+    from edgernn.limits import MAX_BEAM, MAX_TOKENS
+
+    pair = load(models / "s2s_luong.onnx")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=f"beam 1000000 is above edgernn's limit of "
+                                          f"{MAX_BEAM}"):
+        pair.translate("3 May 2000", beam=10**6)
+    with pytest.raises(ConfigError, match=f"above edgernn's limit of {MAX_TOKENS} output"):
+        pair.translate("3 May 2000", max_len=10**6)
+    with pytest.raises(DataError, match=rf"1,200,00\d tokens; edgernn decodes at most "
+                                        rf"{MAX_TOKENS:,}"):
+        pair.translate("3" * 1_200_000)
+    with pytest.raises(DataError, match="edgernn decodes at most"):
+        pair.translate([1] * (MAX_TOKENS + 1))
+    assert time.monotonic() - start < 30          # refused, not attempted (generous for slow VMs)
+    assert pair.translate("3 May 2000", beam=MAX_BEAM).text   # the limit itself is allowed
+
+
+def test_a_batch_larger_than_the_budget_decodes_in_groups_as_alone(models, monkeypatch):
+    from edgernn.runtime import seq2seq
+
+    pair = load(models / "s2s_luong.onnx")
+    whole = pair.translate_batch(SEQ2SEQ_SOURCES, beam=3)
+    monkeypatch.setattr(seq2seq, "DECODE_BUDGET", 3 * 12)   # about one input a group
+    assert len(list(seq2seq._groups([[1] * 10] * 5, 3))) == 5
+    grouped = pair.translate_batch(SEQ2SEQ_SOURCES, beam=3)
+    assert [g.tokens for g in grouped] == [w.tokens for w in whole]
+    assert max(abs(g.log_prob - w.log_prob) for g, w in zip(grouped, whole)) <= SCORE_ATOL
