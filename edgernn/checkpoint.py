@@ -15,7 +15,7 @@ from edgernn.vocab import Vocabulary
 from edgernn.contract import DataRef, Normalization
 from edgernn.deps import require
 from edgernn.errors import CheckpointError, ConfigError, ContractError
-from edgernn.files import atomic_path
+from edgernn.files import atomic_write_bytes
 
 CHECKPOINT_KIND = "edgernn.checkpoint"
 CHECKPOINT_FORMAT = 1
@@ -82,9 +82,20 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "difference": asdict(ckpt.difference) if ckpt.difference else None,
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, path)
     return path
+
+
+def save_torch(payload: dict, path) -> None:
+    """``torch.save`` to memory, then one atomic write: a full disk or a failed write is an
+    OSError naming the file (torch's writer reports it as an internal RuntimeError), and the
+    previous file stays as it was."""
+    import io
+
+    torch = require("torch", "saving a checkpoint")
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _payload(path: Path):

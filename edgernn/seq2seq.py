@@ -304,18 +304,15 @@ def fit(data, config: Seq2SeqConfig, *, epochs: int = 30, batch_size: int = 64,
 
 def save_checkpoint(path, model: Seq2Seq, source: Vocabulary, target: Vocabulary, max_len: int,
                     dataset=None, test: dict | None = None):
-    import io
     from pathlib import Path
 
-    from edgernn.files import atomic_write_bytes
+    from edgernn.checkpoint import save_torch
 
-    buf = io.BytesIO()
-    torch.save({"kind": "seq2seq", "format": FORMAT, "config": asdict(model.config),
+    save_torch({"kind": "seq2seq", "format": FORMAT, "config": asdict(model.config),
                 "state_dict": model.state_dict(), "source": source.to_dict(),
                 "target": target.to_dict(), "max_len": int(max_len),
                 "dataset": asdict(dataset) if dataset is not None else None,
-                "test": dict(test or {})}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+                "test": dict(test or {})}, path)
     return Path(path)
 
 

@@ -59,7 +59,7 @@ def state_file_lock(path: str | os.PathLike, *, what: str = "", who: str = "anot
     """One writer per state file: a second would overwrite the first's saves with its own.
     Raises SnapshotError naming the holder's pid; the lock dies with its process. ``what`` and
     ``who`` word the error (the file as the caller named it, the kind of holder)."""
-    from edgernn.files import FileLockedError, exclusive
+    from edgernn.files import FileLockedError, HardLinkedError, exclusive
 
     try:
         held = exclusive(path)
@@ -69,6 +69,11 @@ def state_file_lock(path: str | os.PathLike, *, what: str = "", who: str = "anot
                             f"{exc.holder}); two writers on one state file would lose one's "
                             f"state. Stop that one first, or give this one its own state "
                             f"file") from None
+    except HardLinkedError as exc:
+        raise SnapshotError(f"{what or f'state file {path}'} has {exc.links} names (hard "
+                            f"links): a writer through another name would not see this one's "
+                            f"lock. Give this stream a file of its own (copy it, do not link "
+                            f"it)") from None
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ different streams of one model may run in parallel threads.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 
@@ -126,12 +127,19 @@ class Stream:
         self.steps = steps
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write a snapshot to ``path`` atomically: never a half-written file."""
+        """Write a snapshot to ``path`` atomically: never a half-written file. Refused while
+        another process holds the file's lock (``edgernn run --state-file``, a device app's
+        :func:`~edgernn.runtime.durable.state_file_lock`): its saves would overwrite this one."""
+        from edgernn.runtime.durable import state_file_lock
+
         try:
-            atomic_write_bytes(path, self.snapshot())
+            with state_file_lock(path):
+                atomic_write_bytes(path, self.snapshot())
         except OSError as exc:
-            raise SnapshotError(f"cannot write the snapshot to {path}: {exc.strerror or exc}; "
-                                f"the previous file, if any, is unchanged") from None
+            why = ("the disk is full" if exc.errno == errno.ENOSPC else
+                   f"cannot write the snapshot ({exc.strerror or exc})")
+            raise SnapshotError(f"{why} while writing {path}; the previous file, if any, is "
+                                f"unchanged") from None
 
     def load(self, path: str | os.PathLike) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -97,6 +98,11 @@ def make_inputs(d: Path, forecast_checkpoint: Path) -> dict:
     f["no_steps"] = d / "nosteps.state"
     assert b'"steps":5' in good                      # canonical JSON header
     f["no_steps"].write_bytes(_rehash(good.replace(b'"steps":5', b'"stepz":5')))
+    f["loop"] = d / "loop.state"
+    os.symlink(f["loop"].name, f["loop"])
+    f["linked"] = d / "linked.state"
+    f["linked"].write_bytes(good)
+    os.link(f["linked"], d / "linked.again.state")
     f["other_state"] = d / "other.state"
     other_stream = load(f["other_onnx"]).stream()
     f["other_state"].write_bytes(other_stream.snapshot())
@@ -108,9 +114,13 @@ def make_inputs(d: Path, forecast_checkpoint: Path) -> dict:
         (f["ro"] / "fp32.onnx").write_bytes(f["fp32"].read_bytes())
         mounted_ro = subprocess.run(["mount", "-o", "remount,ro", str(f["ro"])],
                                     capture_output=True).returncode == 0
-    mounted_full = _mount(f["full"], "size=16k")
-    if mounted_full:
-        (f["full"] / "filler").write_bytes(b"\0" * 12_000)
+    mounted_full = _mount(f["full"], "size=2m")
+    if mounted_full:                      # earlier outputs that a failed write must not touch
+        for name, source in (("prev.onnx", f["fp32"]), ("prev.pt", forecast_checkpoint)):
+            (f["full"] / name).write_bytes(Path(source).read_bytes())
+        (f["full"] / "prev.state").write_bytes(good)
+        room = os.statvfs(f["full"])
+        (f["full"] / "filler").write_bytes(b"\0" * (room.f_bavail * room.f_frsize - 4096))
     f["mounts"] = {"ro": mounted_ro, "full": mounted_full}
     _lost_file_inputs(f, d, forecast_checkpoint)
     _data_inputs(f, d)

@@ -187,6 +187,27 @@ CASES = [
      "unknown device profile 'nosuch'", None),
     ("demo: out is a file", "demo --out {a_file}", 2, "is a file", None),
     ("demo: out read-only", "demo --out {ro}/demo", 2, "not writable", "ro"),
+    # a full disk under every verb that writes: one message, the earlier file untouched
+    ("train: disk full over a checkpoint", "train --task forecast --epochs 1 -o {full}/prev.pt",
+     1, "disk is full while writing", "full"),
+    ("export: disk full over a model", "export {ckpt} -o {full}/prev.onnx", 1,
+     "disk is full while writing", "full"),
+    ("validate: plot on a full disk", "validate {ckpt} {fp32} --plot {full}/d.png", 1,
+     "disk is full while writing", "full"),
+    ("validate: --record on a full disk", "validate {ckpt} {full}/prev.onnx --record", 1,
+     "disk is full while writing", "full"),
+    ("run: state file on a full disk", "run {fp32} {csv} --state-file {full}/prev.state "
+     "--resume", 1, "disk is full while writing", "full"),
+    ("triton: disk full", "triton {fp32} -o {full}/repo", 1, "disk is full while writing",
+     "full"),
+    ("web: disk full", "web {fp32} -o {full}/page", 1, "disk is full while writing", "full"),
+    ("demo: disk full", "demo --task forecast --out {full}/demo", 1,
+     "disk is full while writing", "full"),
+    # a state file that is a symbolic link to itself, or one file under two names
+    ("run: state file is a link loop", "run {fp32} {csv} --state-file {loop}", 1,
+     "leads back to itself", None),
+    ("run: state file has two names", "run {fp32} {csv} --state-file {linked} --resume", 1,
+     "has 2 names (hard links)", None),
     # a model file is untrusted: edgernn's int8 kernels refuse one whose parts do not fit
     ("bench: int8 file with an edited head", "bench {edited_int8}", 1, "{head_cut}", None),
     ("run: int8 file with an edited head", "run {edited_int8} {csv}", 1, "{head_cut}", None),
@@ -201,8 +222,11 @@ PRE_CHECKS = ("not writable", "is a file", "is a directory", "unknown device pro
 
 
 def _tree(root: Path) -> dict[str, str]:
+    """Every file's hash and every folder under ``root``: a failed command leaves neither a
+    changed file nor an empty folder behind."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            if p.is_file() else "folder"
+            for p in sorted(root.rglob("*")) if p.is_file() or p.is_dir()}
 
 
 def test_the_table_is_big_enough():

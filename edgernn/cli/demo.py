@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 
 import click
@@ -40,10 +42,12 @@ def command(out, horizon, profile, as_json, **options):
         get_profile(profile)                       # an unknown profile stops here, not later
 
     if options.get("task_name") == "seq2seq":
-        return _seq2seq(out, profile, as_json, options)
+        with _own_folder(out):
+            return _seq2seq(out, profile, as_json, options)
     from edgernn.pipeline import demo
 
-    result = demo(out, horizon=horizon, profile=profile, **options)
+    with _own_folder(out):
+        result = demo(out, horizon=horizon, profile=profile, **options)
     report, quant, mode = result.validate, result.quantize, result.mode
     exported, streaming = result.export, result.streaming
     if as_json:
@@ -78,6 +82,19 @@ def _summary_rows(q) -> list[list]:
     rows.append(["p99 error / fp32 std", 0.0, q.error_p99,
                  f"{q.coverage.mac_share_int8:.0%} MACs {'fp16' if q.mode == 'fp16' else 'int8'}"])
     return rows
+
+
+@contextlib.contextmanager
+def _own_folder(out: Path):
+    """A demo that fails (a full disk, Ctrl-C) leaves no folder it created behind: each file in
+    it is written whole, but a half-run pipeline's set of files is not a demo."""
+    created = not out.exists()
+    try:
+        yield
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _seq2seq(out, profile, as_json, options) -> None:

@@ -205,3 +205,43 @@ def test_a_device_app_gets_the_same_durable_stream_from_the_library(models, tmp_
         whole[0].astype(float), 6).tolist()
     with state_file_lock(state):                         # released: taken again
         pass
+
+
+def test_the_lock_holds_for_every_writer_of_a_state_file(models, tmp_path):
+    """Issue 27: the lock was bypassed through a hard link and by Stream.save() from the API,
+    and a symbolic link to itself was turned into a regular file."""
+    from edgernn.errors import SnapshotError
+    from edgernn.runtime.durable import state_file_lock
+
+    model = load(models / "lstm_step.onnx")
+    stream = model.stream()
+    stream.step(np.ones(4, np.float32))
+    state = tmp_path / "held.state"
+    stream.save(state)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from edgernn.runtime.durable import "
+         "state_file_lock\nwith state_file_lock(sys.argv[1]):\n print('held', flush=True)\n "
+         "time.sleep(60)", str(state)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = state.read_bytes()
+        with pytest.raises(SnapshotError, match=f"is in use by another process \\(pid "
+                                                f"{holder.pid}\\)"):
+            stream.save(state)                           # the API's save respects the lock
+        assert state.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    with state_file_lock(state):                         # this process's own lock: its saves go
+        stream.save(state)
+    twin = tmp_path / "twin.state"
+    os.link(state, twin)
+    for name in (state, twin):
+        with pytest.raises(SnapshotError, match="has 2 names \\(hard links\\)"):
+            with state_file_lock(name):
+                pass
+    loop = tmp_path / "loop.state"
+    os.symlink(loop.name, loop)
+    with pytest.raises(SnapshotError, match="leads back to itself"):
+        stream.save(loop)
+    assert loop.is_symlink() and os.readlink(loop) == loop.name
