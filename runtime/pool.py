@@ -21,6 +21,7 @@ import numpy as np
 
 from edgernn.errors import DataError, StreamingError
 from edgernn.runtime import snapshot as _snapshot
+from edgernn.runtime import state_forms
 from edgernn.runtime.engine import Engine
 from edgernn.runtime.stream import FramePrep
 
@@ -210,8 +211,7 @@ class Pool:
             return _snapshot.dumps(self.model.fingerprint, state, int(self._steps[row]))
 
     def restore(self, stream_id: int, data: bytes) -> None:
-        states, steps = _snapshot.loads(data, self.model.fingerprint,
-                                        self.model.accepted_fingerprints)
+        states, steps = state_forms.read(self.model, data)
         _snapshot.check_fits(states, self.model.initial_state(1))
         with self._lock:
             row = self._row(stream_id)

@@ -97,6 +97,20 @@ def loads(data: bytes, fingerprint: str, also=()) -> tuple[dict[str, np.ndarray]
     return states, int(header["steps"])
 
 
+def model_of(data: bytes) -> str | None:
+    """The fingerprint a snapshot names, when it is an intact one; else None."""
+    try:
+        data = bytes(data)
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4 + _DIGEST:
+            return None
+        body = data[:-_DIGEST]
+        if hashlib.sha256(body).digest() != data[-_DIGEST:]:
+            return None
+        return _header(body)[0]["model"]
+    except (SnapshotError, TypeError, ValueError, struct.error):
+        return None
+
+
 def check_fits(states: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
     """The restored states are exactly the model's: same names, shapes and dtypes."""
     if set(states) != set(expected):

@@ -17,6 +17,7 @@ import numpy as np
 from edgernn.errors import DataError, ModelError, NonFiniteError, SnapshotError
 from edgernn.files import atomic_write_bytes
 from edgernn.runtime import snapshot as _snapshot
+from edgernn.runtime import state_forms
 from edgernn.runtime.engine import Engine
 from edgernn.sampling import sample_logits, softmax
 
@@ -120,8 +121,7 @@ class Stream:
 
     def restore(self, data: bytes) -> None:
         """Continue from a snapshot of this model (another model's is refused)."""
-        states, steps = _snapshot.loads(data, self.model.fingerprint,
-                                        self.model.accepted_fingerprints)
+        states, steps = state_forms.read(self.model, data)
         _snapshot.check_fits(states, self.model.initial_state(1))
         self._engine.set_state(states)
         self.steps = steps

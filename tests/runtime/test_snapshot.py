@@ -131,3 +131,44 @@ def test_the_fingerprint_is_canonical_json_and_older_snapshots_still_restore(rea
     for k, v in state.items():
         np.testing.assert_array_equal(stream.state[k], v)
     assert stream.snapshot() == blob                       # and re-saved in today's form
+
+
+FORMS = ("lstm_step.onnx", "lstm_step_fused.onnx", "lstm_step_lean.onnx", "lstm_chunk.onnx")
+INT8 = "lstm_step_int8.onnx"                  # per-layer (batch, hidden): quantize flattens it
+
+
+def test_a_snapshot_moves_between_every_step_and_chunk_form_of_the_same_weights(models):
+    """Issue 27: the compact step export keeps h as (batch, 16), the lean one per layer, the
+    fused and chunk ones as (batch, 2, 8); a snapshot of any restores in any (stream and pool)
+    and continues as the stream it was taken from would. Tolerance SPLITS: the forms compute the
+    same float32 step with sums possibly in another order."""
+    from tests.tolerances import SPLITS
+
+    x = np.random.default_rng(4).normal(size=(30, 4)).astype(np.float32)
+    for source in FORMS:
+        stream = load(models / source).stream()
+        stream.feed(x[:20])
+        blob, want = stream.snapshot(), stream.feed(x[20:])
+        for target in FORMS:
+            model = load(models / target)
+            other = model.stream()
+            other.restore(blob)
+            assert other.steps == 20
+            got = other.feed(x[20:])
+            assert float(np.abs(got - want).max()) <= SPLITS, (source, target)
+            pool = model.pool()
+            sid = pool.open()
+            pool.restore(sid, blob)
+            assert float(np.abs(pool.step({sid: x[20]})[sid] - want[0]).max()) <= SPLITS
+
+
+def test_a_snapshot_of_another_precision_or_model_is_refused_saying_which(models):
+    x = np.random.default_rng(5).normal(size=(5, 4)).astype(np.float32)
+    fp32 = load(models / "lstm_step_lean.onnx").stream()
+    fp32.feed(x)
+    int8 = load(models / INT8).stream()
+    with pytest.raises(SnapshotError, match="taken from the fp32 file of these weights; this "
+                                            "file is dynamic"):
+        int8.restore(fp32.snapshot())
+    with pytest.raises(SnapshotError, match="belongs to another model"):
+        load(models / "other_weights.onnx").stream().restore(fp32.snapshot())
