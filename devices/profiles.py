@@ -15,6 +15,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from edgernn.contract import OP_FORMS
+from edgernn.devices import provider_options
 from edgernn.errors import ConfigError
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -106,6 +107,8 @@ def parse(data, where: str) -> Profile:
         if not ok:
             raise ConfigError(f"profile {where}: field 'providers[{i}]' is {p!r}; each entry is "
                               f"a provider name or [name, {{options}}]")
+        if isinstance(p, list):
+            provider_options.check(p[0], p[1], where)
     threads = _field(data, "threads", int, where)
     if threads is not None and threads < 1:
         raise ConfigError(f"profile {where}: field 'threads' must be >= 1")

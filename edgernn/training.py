@@ -100,10 +100,16 @@ class _Tensors:
     @classmethod
     def of(cls, split: Split, pre, post) -> "_Tensors":
         mask = split.mask()
-        return cls(torch.from_numpy(apply_normalization(split.x, pre)),
-                   torch.from_numpy(apply_normalization(split.y, post)),
-                   None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)),
-                   None if split.lengths is None else torch.from_numpy(split.lengths))
+        return cls(_tensor(apply_normalization(split.x, pre)),
+                   _tensor(apply_normalization(split.y, post)),
+                   None if mask is None else _tensor(np.ascontiguousarray(mask)),
+                   None if split.lengths is None else _tensor(split.lengths))
+
+
+def _tensor(a: np.ndarray):
+    """A tensor sharing ``a``'s memory, or a copy's when ``a`` is read-only (a data file's
+    cached arrays): PyTorch warns on every run about a read-only one."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
 def _windows(length: int, bptt: int | None):

@@ -164,7 +164,9 @@ class Stream:
             else:
                 np.subtract(frame, self._mean, out=x, casting="unsafe")
                 np.multiply(x, self._inv_std, out=x)
-            if not math.isfinite(x.dot(x)):          # NaN/inf survive a dot; so may huge values
+            # NaN/inf survive a sum; a float64 sum of float32 values cannot overflow (a dot of
+            # huge ones did, and numpy said so on stderr)
+            if not math.isfinite(x.sum(dtype=np.float64)):
                 self._check_finite(frame, x)
             engine = self._engine
             self._calls[engine._cur]()

@@ -102,3 +102,27 @@ def test_every_profile_runs_the_demo_end_to_end(name, tmp_path):
     assert doc["quantize"]["mode"] == mode and doc["quantize"]["passed"]
     suffix = "fp16" if mode == "fp16" else "int8"
     assert (tmp_path / f"model.{suffix}.onnx").is_file() and (tmp_path / "model.onnx").is_file()
+
+
+def test_a_provider_option_no_provider_takes_is_named(tmp_path):
+    """Issue 27: a profile with a misspelt option was accepted without a word (ONNX Runtime
+    drops unknown CPU options, and never sees those of a provider this machine lacks)."""
+    from edgernn.devices.provider_options import ProfileWarning
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"name": "p", "providers": [
+        ["CUDAExecutionProvider", {"arena_extend_stratgy": "kSameAsRequested", "device_id": 0}],
+        ["CPUExecutionProvider", {"thread_count": 2}]]}))
+    with pytest.warns(ProfileWarning) as seen:
+        get_profile(str(path))
+    said = [str(w.message) for w in seen]
+    assert any("no option 'arena_extend_stratgy' (did you mean 'arena_extend_strategy'?)" in s
+               for s in said), said
+    assert any("CPUExecutionProvider has no option 'thread_count'" in s for s in said), said
+    assert not any("device_id" in s for s in said)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # the built-in profiles are clean
+        for name in builtin_names():
+            get_profile(name)

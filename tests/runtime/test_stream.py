@@ -210,3 +210,15 @@ def test_bidirectional_model_cannot_stream(models):
         model.stream()
     y, _ = model.run(frames(6)[None])
     assert y.shape == (1, 3)
+
+
+def test_huge_finite_frames_raise_no_library_warning(models):
+    """Issue 27: numpy's 'overflow encountered in dot' reached the user from the finite check;
+    a frame of finite huge values is the model's to compute, quietly."""
+    import warnings
+
+    stream = load(models / "lstm_step.onnx").stream()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = stream.step(np.full(4, 3e38, np.float32))
+    assert y.shape == (3,)
