@@ -136,10 +136,10 @@ class Stream:
             with state_file_lock(path):
                 atomic_write_bytes(path, self.snapshot())
         except OSError as exc:
-            why = ("the disk is full" if exc.errno == errno.ENOSPC else
-                   f"cannot write the snapshot ({exc.strerror or exc})")
-            raise SnapshotError(f"{why} while writing {path}; the previous file, if any, is "
-                                f"unchanged") from None
+            why = ("the disk is full while writing" if exc.errno == errno.ENOSPC else
+                   "cannot write the snapshot to")
+            raise SnapshotError(f"{why} {path}: {exc.strerror or exc}; the previous file, if "
+                                f"any, is unchanged") from None
 
     def load(self, path: str | os.PathLike) -> None:
         try:

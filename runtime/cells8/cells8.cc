@@ -235,38 +235,6 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   return nullptr;
 }
 
-// Shape inference while ONNX Runtime resolves the graph: a cell's new state has h's shape,
-// Dense8's output x's with the last axis W's outputs. What follows a node (Dense8 after a cell)
-// then knows its x at load, and its kernel can refuse a W that does not fit. Where the inputs do
-// not fit, nothing is inferred, and the node's kernel refuses the file.
-OrtStatus* infer(const Kind& kind, OrtShapeInferContext* ctx) {
-  size_t n = 0;
-  if (OrtStatus* s = api->ShapeInferContext_GetInputCount(ctx, &n)) return s;
-  std::vector<Shape> shapes(n);
-  for (size_t i = 0; i < n; ++i) {
-    OrtTensorTypeAndShapeInfo* info = nullptr;                // owned by the context
-    if (OrtStatus* s = api->ShapeInferContext_GetInputTypeShape(ctx, i, &info)) return s;
-    if (!read_shape(info, true, &shapes[i])) return nullptr;
-  }
-  Sizes sizes;
-  if (!check(kind, shapes.data(), n, &sizes).empty() || !sizes.out.ranked) return nullptr;
-  const Dims& dims = sizes.out.dims;
-  std::vector<const char*> names(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) {          // an axis neither fixed nor named: unknown
-    names[i] = i < sizes.out.names.size() ? sizes.out.names[i].c_str() : "";
-    if (dims[i] < 0 && !*names[i]) return nullptr;
-  }
-  OrtTensorTypeAndShapeInfo* out = nullptr;
-  if (OrtStatus* s = api->CreateTensorTypeAndShapeInfo(&out)) return s;
-  OrtStatus* s = api->SetTensorElementType(out, ELEMENT_FLOAT);
-  if (!s) s = api->SetDimensions(out, dims.data(), dims.size());
-  if (!s) s = api->SetSymbolicDimensions(out, names.data(), names.size());
-  for (size_t o = 0; !s && o < (kind.family == LSTM ? 2u : 1u); ++o)
-    s = api->ShapeInferContext_SetOutputTypeShape(ctx, o, out);
-  api->ReleaseTensorTypeAndShapeInfo(out);
-  return s;
-}
-
 // ---------------------------------------------------------------- registration
 
 struct Op {
@@ -299,9 +267,6 @@ void compute_v1(void* kernel, OrtKernelContext* ctx) {
   if (s) api->ReleaseStatus(s);
 }
 void destroy(void* kernel) { delete static_cast<Kernel*>(kernel); }
-OrtStatus* infer_shape(const OrtCustomOp* op, OrtShapeInferContext* ctx) {
-  return infer(kind_of(op), ctx);
-}
 const char* name(const OrtCustomOp* op) { return kind_of(op).name; }
 const char* provider(const OrtCustomOp*) { return "CPUExecutionProvider"; }
 size_t inputs(const OrtCustomOp* op) { return size_t(slots_of(kind_of(op)).count); }
@@ -340,7 +305,6 @@ Op make(const Kind& kind) {
   o.GetVariadicOutputHomogeneity = none;
   o.CreateKernelV2 = create_kernel;
   o.KernelComputeV2 = compute_v2;
-  o.InferOutputShapeFn = infer_shape;
   return op;
 }
 

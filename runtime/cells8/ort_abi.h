@@ -3,9 +3,8 @@
 //
 // ONNX Runtime hands a library a table of function pointers (OrtApi) whose order is part of its
 // stable ABI: entries are only ever appended. We ask for version 17 of that table (ONNX Runtime
-// 1.17, the package's floor: the first with shape inference for custom operators) and declare
-// its entries up to the last one we call, unused ones as padding. Each entry is commented with
-// its 1-based position in the table.
+// 1.17, the package's floor) and declare its entries up to the last one we call, unused ones as
+// padding. Each entry is commented with its 1-based position in the table.
 // tests/exporters/test_cells8.py exercises every entry declared here against the installed
 // ONNX Runtime, so a shifted position fails there, not on a device.
 #pragma once
@@ -22,7 +21,7 @@ struct OrtCustomOpDomain;
 struct OrtSessionOptions;
 struct OrtTensorTypeAndShapeInfo;
 struct OrtTypeInfo;
-struct OrtShapeInferContext;
+struct OrtShapeInferContext;                 // in OrtCustomOp's layout only
 
 enum { ORT_OK = 0, ORT_FAIL = 1, ORT_INVALID_ARGUMENT = 2 };            // OrtErrorCode
 enum { ELEMENT_FLOAT = 1, ELEMENT_UINT8 = 2 };                         // ONNXTensorElementDataType
@@ -42,11 +41,7 @@ struct OrtApi {
   Unused unused_53_55[3];
   OrtStatus* (*CastTypeInfoToTensorInfo)(const OrtTypeInfo* info,
                                          const OrtTensorTypeAndShapeInfo** out);          // 56
-  Unused unused_57;
-  OrtStatus* (*CreateTensorTypeAndShapeInfo)(OrtTensorTypeAndShapeInfo** out);           // 58
-  OrtStatus* (*SetTensorElementType)(OrtTensorTypeAndShapeInfo* info, int type);          // 59
-  OrtStatus* (*SetDimensions)(OrtTensorTypeAndShapeInfo* info, const int64_t* dims,
-                              size_t count);                                              // 60
+  Unused unused_57_60[4];
   OrtStatus* (*GetTensorElementType)(const OrtTensorTypeAndShapeInfo* info, int* out);    // 61
   OrtStatus* (*GetDimensionsCount)(const OrtTensorTypeAndShapeInfo* info, size_t* out);   // 62
   OrtStatus* (*GetDimensions)(const OrtTensorTypeAndShapeInfo* info, int64_t* dims,
@@ -82,18 +77,6 @@ struct OrtApi {
   OrtStatus* (*KernelInfoGetConstantInput_tensor)(const OrtKernelInfo* info, size_t index,
                                                   int* is_constant,
                                                   const OrtValue** out);                  // 250
-  Unused unused_251_266[16];
-  OrtStatus* (*ShapeInferContext_GetInputCount)(const OrtShapeInferContext* context,
-                                                size_t* out);                             // 267
-  OrtStatus* (*ShapeInferContext_GetInputTypeShape)(const OrtShapeInferContext* context,
-                                                    size_t index,
-                                                    OrtTensorTypeAndShapeInfo** out);     // 268
-  Unused unused_269;
-  OrtStatus* (*ShapeInferContext_SetOutputTypeShape)(const OrtShapeInferContext* context,
-                                                     size_t index,
-                                                     const OrtTensorTypeAndShapeInfo* info); // 270
-  OrtStatus* (*SetSymbolicDimensions)(OrtTensorTypeAndShapeInfo* info, const char** names,
-                                      size_t count);                                      // 271
 };
 
 // Each entry at its 1-based position: a miscounted padding fails the build, not a device.
@@ -101,14 +84,13 @@ struct OrtApi {
   static_assert(offsetof(OrtApi, entry) == ((position) - 1) * sizeof(void*), #entry);
 EDGERNN_AT(CreateStatus, 1) EDGERNN_AT(GetErrorMessage, 3) EDGERNN_AT(CreateCustomOpDomain, 27)
 EDGERNN_AT(AddCustomOpDomain, 29) EDGERNN_AT(GetTensorMutableData, 52)
-EDGERNN_AT(CastTypeInfoToTensorInfo, 56) EDGERNN_AT(CreateTensorTypeAndShapeInfo, 58)
+EDGERNN_AT(CastTypeInfoToTensorInfo, 56) EDGERNN_AT(GetTensorElementType, 61)
 EDGERNN_AT(GetSymbolicDimensions, 64) EDGERNN_AT(GetTensorTypeAndShape, 66)
 EDGERNN_AT(KernelContext_GetInputCount, 89) EDGERNN_AT(KernelContext_GetOutput, 92)
 EDGERNN_AT(ReleaseStatus, 94) EDGERNN_AT(ReleaseTypeInfo, 99)
 EDGERNN_AT(ReleaseTensorTypeAndShapeInfo, 100) EDGERNN_AT(KernelInfo_GetInputCount, 231)
 EDGERNN_AT(KernelInfo_GetInputTypeInfo, 235) EDGERNN_AT(KernelInfo_GetNodeName, 245)
-EDGERNN_AT(KernelInfoGetConstantInput_tensor, 250) EDGERNN_AT(ShapeInferContext_GetInputCount, 267)
-EDGERNN_AT(ShapeInferContext_SetOutputTypeShape, 270) EDGERNN_AT(SetSymbolicDimensions, 271)
+EDGERNN_AT(KernelInfoGetConstantInput_tensor, 250)
 #undef EDGERNN_AT
 
 struct OrtApiBase {

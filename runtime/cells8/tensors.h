@@ -31,7 +31,7 @@ inline OrtStatus* fail(const Kind& kind, const std::string& node, const std::str
 // A shape from ONNX Runtime's description; rank 0 taken as "not known" where ``rank0_unknown``
 // (how a missing shape reads at load).
 // False for a tensor of more than kMaxRank axes too. ``at_load``: the names of symbolic axes are
-// read as well (for messages and shape inference), and rank 0 means "not known".
+// read as well (for messages), and rank 0 means "not known".
 inline bool read_shape(const OrtTensorTypeAndShapeInfo* info, bool at_load, Shape* out) {
   size_t n = 0;
   if (!ok(api->GetTensorElementType(info, &out->type)) || !ok(api->GetDimensionsCount(info, &n)) ||

@@ -86,12 +86,14 @@ def test_failed_save_keeps_the_old_file(tmp_path, ckpt, monkeypatch):
     path = save_checkpoint(tmp_path / "m.pt", ckpt)
     before = path.read_bytes()
 
-    def disk_full(obj, f):  # writes half a file, then fails, as a full disk would
-        open(f, "wb").write(b"PK\x03\x04half")
+    def disk_full(fd):  # the bytes are in the temporary file; making them durable fails
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    import edgernn.files
+
+    monkeypatch.setattr(edgernn.files.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left") as failed:
         save_checkpoint(path, ckpt)
+    assert failed.value.filename == str(path)          # the message can name the file
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

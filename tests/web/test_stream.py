@@ -172,7 +172,8 @@ def test_bad_frames_and_snapshots_leave_the_state_unchanged(harness, web_models)
     s = model.stream()
     s.feed(xs[:5])
     np.testing.assert_allclose(np.array(result["ys"]), s.feed(xs[5:]), atol=WEB_VS_NATIVE)
-    with pytest.raises(SnapshotError, match="another model"):   # and Python agrees
+    # and Python agrees (it can also tell the same weights in another precision apart)
+    with pytest.raises(SnapshotError, match="another model|file of these weights"):
         model.stream().restore(other)
 
 
