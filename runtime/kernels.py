@@ -8,9 +8,10 @@ function: one call per layer instead of some thirty small ones. Without the libr
 compiler at install, another platform's wheel) or with ``EDGERNN_KERNELS=0`` in the
 environment, the same file runs its functions: the same model, slower.
 
-The library's integer product has one path per instruction set (:func:`paths`: ``avx2`` and
-``portable`` on x86-64, ``portable`` elsewhere), chosen when a session registers the kernels;
-``EDGERNN_KERNEL_PATH=portable`` forces a lower one. Every path gives the same integer sums,
+The library's integer product has one path per instruction set (:func:`paths`: ``avx2`` on
+x86-64 with AVX2, ``neon-dotprod`` on ARM64 with the ARMv8.2 dot product, ``portable``
+everywhere), chosen when a session registers the kernels; ``EDGERNN_KERNEL_PATH=portable``
+forces a lower one. Every path gives the same integer sums,
 hence the same bits (tests/runtime/test_kernels.py holds each to them for every byte).
 """
 

@@ -4,8 +4,9 @@
 //
 // Every path gives the exact integer sums, for every weight byte 0..255 and every activation
 // byte, so they are bit-identical to each other and to the model's plain-ONNX function
-// (MatMulInteger). The path is chosen at run time from what the CPU has; EDGERNN_KERNEL_PATH
-// names a lower one (tests force each in turn, and so can a user who suspects one).
+// (MatMulInteger). The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64:
+// the dot-product instructions of ARMv8.2); EDGERNN_KERNEL_PATH names a lower one (tests force
+// each in turn, and so can a user who suspects one).
 #pragma once
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,13 +16,20 @@
 #include <immintrin.h>
 #define EDGERNN_X86 1
 #endif
+#if defined(__aarch64__) && defined(__GNUC__) && defined(__linux__)
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#define EDGERNN_ARM64 1
+#endif
 
 namespace edgernn {
 
 constexpr int kWeightZero = 128;             // u8 weights are stored around 128
 
-enum Path { PORTABLE = 0, AVX2 = 1, kPaths = 2 };
-constexpr const char* kPathNames[kPaths] = {"portable", "avx2"};
+// In order: a forced path is one below the best, never above it. A CPU has portable and at
+// most one of the others' families (x86: avx2; ARM64: neon-dotprod).
+enum Path { PORTABLE = 0, AVX2 = 1, NEON_DOT = 2, kPaths = 3 };
+constexpr const char* kPathNames[kPaths] = {"portable", "avx2", "neon-dotprod"};
 
 inline void product_plain(const int8_t* q, const uint8_t* w, int64_t rows, int64_t k,
                           int32_t* acc) {
@@ -109,6 +117,51 @@ inline bool cpu_has(Path p) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   return p == PORTABLE || (p == AVX2 && avx2);
 }
+#elif defined(EDGERNN_ARM64)
+// ARMv8.2's SDOT: four s8 x s8 products summed into each 32-bit lane, exactly (|sum| <= 4 *
+// 128 * 128). Both factors are s8 here, q and w - 128 (w ^ 0x80), so every byte is exact with
+// no second form: 16 products an instruction, four rows sharing each load of q.
+#define EDGERNN_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+EDGERNN_DOTPROD inline int8x16_t centred(const uint8_t* w) {
+  return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w), vdupq_n_u8(0x80)));
+}
+
+EDGERNN_DOTPROD inline void product_dotprod(const int8_t* q, const uint8_t* w, int64_t rows,
+                                            int64_t k, int32_t* acc) {
+  const int64_t body = k & ~int64_t(15);
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    const uint8_t* w0 = w + j * k;
+    int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < body; i += 16) {
+      const int8x16_t qv = vld1q_s8(q + i);
+      s0 = vdotq_s32(s0, qv, centred(w0 + i));
+      s1 = vdotq_s32(s1, qv, centred(w0 + k + i));
+      s2 = vdotq_s32(s2, qv, centred(w0 + 2 * k + i));
+      s3 = vdotq_s32(s3, qv, centred(w0 + 3 * k + i));
+    }
+    acc[j] = vaddvq_s32(s0);
+    acc[j + 1] = vaddvq_s32(s1);
+    acc[j + 2] = vaddvq_s32(s2);
+    acc[j + 3] = vaddvq_s32(s3);
+  }
+  for (; j < rows; ++j) {
+    int32x4_t s0 = vdupq_n_s32(0);
+    for (int64_t i = 0; i < body; i += 16)
+      s0 = vdotq_s32(s0, vld1q_s8(q + i), centred(w + j * k + i));
+    acc[j] = vaddvq_s32(s0);
+  }
+  for (int64_t i = body; i < k; ++i)                    // the tail
+    for (j = 0; j < rows; ++j) acc[j] += int32_t(q[i]) * (int32_t(w[j * k + i]) - kWeightZero);
+}
+
+inline bool cpu_has(Path p) {
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+  static const bool dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  return p == PORTABLE || (p == NEON_DOT && dot);
+}
 #else
 inline bool cpu_has(Path p) { return p == PORTABLE; }
 #endif
@@ -131,6 +184,9 @@ inline void product(Path path, bool any_weight, const int8_t* q, const uint8_t* 
   if (path == AVX2)
     return any_weight ? product_avx2<true>(q, w, rows, k, acc)
                       : product_avx2<false>(q, w, rows, k, acc);
+#endif
+#ifdef EDGERNN_ARM64
+  if (path == NEON_DOT) return product_dotprod(q, w, rows, k, acc);
 #endif
   (void)path;
   (void)any_weight;
