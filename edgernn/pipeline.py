@@ -146,8 +146,10 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
     result = train(**train_options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
     graph, ops = form_for(profile, None, None, result.config.streamable)
-    log(f"[2/5] export a {graph} graph ({ops} ops)")
+    log(f"[2/5] export a {graph} graph ({f'{ops} ops' if ops else 'ops: export chooses'})")
     exported = export(ckpt_path, out / "model.onnx", graph=graph, ops=ops)
+    if ops is None:
+        log(f"      {exported.ops} ops")
     log(f"[3/5] validate against PyTorch ({horizon} streamed steps)")
     report = validate(ckpt_path, [exported.path], horizon=horizon)
     record(report)
