@@ -112,6 +112,13 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "
                           f"steps, so it cannot run as a '{graph}' graph with state. Use "
                           f"--graph sequence (whole sequences in, no state out)")
+    if graph == "chunk" and not src.per_step and src.example.shape[1] >= 2:
+        raise ExportError(f"{src.name} returns one output for the whole input, not one per step "
+                          f"(its output has no time axis: it keeps its shape when the input is "
+                          f"one step shorter), so a chunk graph, which returns every step's "
+                          f"output, cannot hold it. Export it as a step graph (--graph step) to "
+                          f"stream it one frame a call, or have forward return every step's "
+                          f"output")
     if ops != "fused" and graph != "step":
         raise ExportError(f"--ops {ops} writes the cell out for one step; it applies to "
                           f"step graphs, not '{graph}'. Use --graph step, or --ops fused")

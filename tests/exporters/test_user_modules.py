@@ -171,3 +171,29 @@ def test_large_units_pass_by_the_relative_tolerance_and_never_blame_anyone(tmp_p
     assert entry.passed and entry.details["rtol"] == 1e-5 and entry.details["max_value"] > 1e4
     report = validate(module, [tmp_path / "m.onnx"], example_input=example, horizon=2000)
     assert report.passed, report.rows()
+
+
+class LastStep(nn.Module):
+    """A user's GRU that returns only its last step's output (no time axis), with its state."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(3, 8, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x, state=None):
+        y, h = self.gru(x, state)
+        return self.head(y[:, -1]), h
+
+
+def test_a_chunk_graph_of_a_module_without_a_time_axis_says_so(tmp_path):
+    """Issue 29: such a module was refused with 'max abs inf ... --atol/--rtol'; the message now
+    names the missing time axis and the step graph that streams it."""
+    torch.manual_seed(0)
+    module = LastStep().eval()
+    example = torch.randn(1, 5, 3)
+    with pytest.raises(ExportError, match="no time axis.*--graph step"):
+        export(module, tmp_path / "c.onnx", example_input=example, graph="chunk")
+    assert not (tmp_path / "c.onnx").exists()
+    step = export(module, tmp_path / "s.onnx", example_input=example, graph="step")
+    assert load(step.path).stream().step(np.zeros(3, np.float32)).shape == (2,)
