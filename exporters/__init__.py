@@ -29,3 +29,7 @@ else:
     from edgernn.exporters.from_torch.export import (DEFAULT_EXPORTER, EXPORTERS, ExportResult,  # noqa: E402
                                           export)
     from edgernn.exporters.checks.validate import Tolerances, ValidationReport, validate  # noqa: E402
+
+from edgernn.exporters import _moved  # noqa: E402  (the modules that moved keep their old paths)
+
+_moved.install(__import__("sys").modules[__name__])
