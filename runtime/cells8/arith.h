@@ -10,7 +10,6 @@
 
 namespace edgernn {
 
-constexpr int kZero = 128;                   // 8-bit values are stored u8 around 128
 constexpr float kActScale = 1.0f / 127.0f;   // a bounded activation in [-1, 1] -> 1..255
 
 // Round to nearest, ties to even (what QuantizeLinear does), for |x| < 2^22: adding and taking

@@ -11,11 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "ort_abi.h"
+
 namespace edgernn {
 
 enum Family { LSTM = 0, GRU = 1, RNN = 2, DENSE = 3 };
 constexpr int kGates[] = {4, 3, 1, 0};
-enum { ELEMENT_FLOAT_ = 1, ELEMENT_UINT8_ = 2 };
 
 // Inputs of one product: the integer sums of 65536 products of at most 128 * 128 stay below
 // 2^31.
@@ -174,7 +175,7 @@ inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes)
   auto name = [&](int i) { return std::string(role(k, s, i)) + " " + text(in[i]); };
   for (int i = 0; i < s.count; ++i) {
     const bool u8 = i == s.r || (i == s.w && k.quantized);
-    if (in[i].type && in[i].type != (u8 ? ELEMENT_UINT8_ : ELEMENT_FLOAT_))
+    if (in[i].type && in[i].type != (u8 ? ELEMENT_UINT8 : ELEMENT_FLOAT))
       return std::string(role(k, s, i)) + " must be " + (u8 ? "uint8" : "float32") +
              ", it has element type " + std::to_string(in[i].type);
   }

@@ -30,9 +30,7 @@ typedef void* Unused;
 
 struct OrtApi {
   OrtStatus* (*CreateStatus)(int code, const char* message);                              // 1
-  Unused unused_2;
-  const char* (*GetErrorMessage)(const OrtStatus* status);                                // 3
-  Unused unused_4_26[23];
+  Unused unused_2_26[25];
   OrtStatus* (*CreateCustomOpDomain)(const char* domain, OrtCustomOpDomain** out);        // 27
   OrtStatus* (*CustomOpDomain_Add)(OrtCustomOpDomain* domain, const void* op);           // 28
   OrtStatus* (*AddCustomOpDomain)(OrtSessionOptions* options, OrtCustomOpDomain* domain); // 29
@@ -82,7 +80,7 @@ struct OrtApi {
 // Each entry at its 1-based position: a miscounted padding fails the build, not a device.
 #define EDGERNN_AT(entry, position) \
   static_assert(offsetof(OrtApi, entry) == ((position) - 1) * sizeof(void*), #entry);
-EDGERNN_AT(CreateStatus, 1) EDGERNN_AT(GetErrorMessage, 3) EDGERNN_AT(CreateCustomOpDomain, 27)
+EDGERNN_AT(CreateStatus, 1) EDGERNN_AT(CreateCustomOpDomain, 27)
 EDGERNN_AT(AddCustomOpDomain, 29) EDGERNN_AT(GetTensorMutableData, 52)
 EDGERNN_AT(CastTypeInfoToTensorInfo, 56) EDGERNN_AT(GetTensorElementType, 61)
 EDGERNN_AT(GetSymbolicDimensions, 64) EDGERNN_AT(GetTensorTypeAndShape, 66)
