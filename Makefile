@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WEB    := devices/web/node_modules/.installed
 
-.PHONY: demo test device-test bench arm64 clean
+.PHONY: demo test device-test bench bench-env arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py runtime/cells8/*
 	# A C++ compiler for the int8 kernels (runtime/cells8, built by pip install): apt, as root
@@ -50,7 +50,19 @@ device-test: $(STAMP)
 	cp -r tests $(DEVICE)/tests
 	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py tests/test_api.py
 
-bench: $(STAMP) $(WEB)
+# The benchmark-only install: LiteRT's own converter and quantizer (litert-torch,
+# ai-edge-quantizer, with jax), which write the LiteRT files the benchmarks compare against
+# (benchmarks/litert_build.py). make test does not need it.
+BENCHENV := build/bench-venv
+$(BENCHENV)/.installed: benchmarks/constraints-litert.txt
+	$(PYTHON) -m venv $(BENCHENV)
+	$(BENCHENV)/bin/python -m pip install --quiet -c benchmarks/constraints-litert.txt torch \
+		litert-torch ai-edge-quantizer
+	touch $@
+
+bench-env: $(BENCHENV)/.installed
+
+bench: $(STAMP) $(WEB) $(BENCHENV)/.installed
 	$(BIN)/python benchmarks/export_bench.py
 	$(BIN)/python benchmarks/runtime_bench.py
 	$(BIN)/python benchmarks/quantize_bench.py

@@ -83,10 +83,8 @@ def paths(cell: str, folder: Path) -> tuple[object, dict]:
         for name, settings in ORT_SETTINGS.items():
             made[f"onnxruntime int8 LSTM, {name}"] = load(
                 ort_int8_lstm(ckpt_path, folder, **settings), threads=1).stream
-    for int8 in (False, True):
-        tfl, back = litert_ref.from_torch(net, int8)
-        made[f"litert {'int8' if int8 else 'fp32'}"] = (
-            lambda t=tfl, b=back: litert_ref.Stream(t, b))
+    for (kind, _), path in litert_ref.convert(net, folder / "litert").items():
+        made[f"litert {kind}"] = (lambda p=path: litert_ref.Stream(p))
     return net, made
 
 

@@ -5,9 +5,9 @@ Reference paths, built from the same PyTorch network:
 - **edgernn's int8 files**: compact (plain operators) and lean (one ``ai.edgernn`` node per
   layer, run by edgernn's kernels; also with the kernels turned off, the plain-ONNX functions
   the browser and Triton run);
-- **LiteRT** 2.3 (``ai-edge-litert``; benchmarks/litert_ref.py writes the .tflite): fused
-  ``LSTM``/``RNN`` kernels, GRU composed of ``FULLY_CONNECTED`` and element-wise ops; fp32 and
-  dynamic-range int8; batched files for the pools;
+- **LiteRT** 2.3 (``ai-edge-litert``) on the files its own tools write from the same module
+  (benchmarks/litert_ref.py): litert-torch's converter for fp32, ai-edge-quantizer's
+  dynamic-range recipe for int8; batched files for the pools;
 - **ONNX Runtime's own int8 LSTM**: ``quantize_dynamic`` (per-channel, reduce_range: its most
   accurate setting, benchmarks/int8_error.py) on the hand-built 4-node graph (two ``LSTM``
   kernels and the head) gives two ``DynamicQuantizeLSTM`` kernels, called the fastest plain way
@@ -72,9 +72,9 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
     fns["edgernn lean int8, functions"] = (lambda s=stream: s.step(frame))
     if cell == "lstm":
         fns["onnxruntime int8 LSTM kernel"] = ort_int8_lstm(net, tmp)
-    for int8 in (False, True):
-        stream = litert_ref.Stream(*litert_ref.from_torch(net, int8))
-        fns[f"litert {'int8' if int8 else 'fp32'}"] = (lambda s=stream: s.step(frame))
+    for (kind, _), path in litert_ref.convert(net, tmp / f"litert-{cell}").items():
+        stream = litert_ref.Stream(path)
+        fns[f"litert {kind}"] = (lambda s=stream: s.step(frame))
     times = bench.interleaved(fns, rounds * per, rounds=rounds)
     us = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
     return {"us": us, "ratios": {
@@ -99,6 +99,7 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
     config = get_task("keyword").model.replace(cell=cell)
     net = build(config, seed=0).eval()
     files = _edgernn_files(net, tmp, f"pool-{cell}")
+    lite = litert_ref.convert(net, tmp / f"litert-pool-{cell}", counts)
     out = {}
     for n in counts:
         frames = np.random.default_rng(n).normal(size=(n, config.input_size)).astype(np.float32)
@@ -108,10 +109,9 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
             pool = load(files[name], threads=1).pool(normalize=False)
             ids = [pool.open() for _ in range(n)]
             fns[name] = (lambda p=pool, i=ids: p.step_many(i, frames))
-        for int8 in (False, True):
-            stream = litert_ref.Stream(*litert_ref.from_torch(net, int8, batch=n))
-            fns[f"litert {'int8' if int8 else 'fp32'} batched"] = (
-                lambda s=stream: s.step_many(frames))
+        for kind in ("fp32", "int8"):
+            stream = litert_ref.Stream(lite[kind, n])
+            fns[f"litert {kind} batched"] = (lambda s=stream: s.step_many(frames))
         times = bench.interleaved(fns, steps, rounds=5)
         us = {k: bench.median_of_medians(v) / 1e3 / n for k, v in times.items()}
         int8 = min(("edgernn compact int8", "edgernn lean int8"), key=us.get)
