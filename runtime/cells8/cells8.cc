@@ -57,8 +57,18 @@ struct Kernel {
   std::string node;
   Path path;
   const void* seen[9] = {};
+  Tensor known[9];               // the initializers the load checked, as it described them
   bool w_zero = true, r_zero = true;
 };
+
+// Scratch space for one call's rows, kept per thread between calls (a call allocates nothing
+// once a thread has seen a layer this wide).
+struct Scratch {
+  std::vector<int8_t> q;
+  std::vector<int32_t> acc;
+  std::vector<float> xw, rec;
+};
+thread_local Scratch scratch;
 
 // The weights' values: checked at load for initializers, and at a call for weights the load did
 // not see (fed as inputs). "" when they are usable, else what is wrong. ``zero`` gets whether
@@ -93,8 +103,22 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
     if (OrtStatus* s = api->KernelContext_GetInput(ctx, i, &v)) return s;
     if (v == nullptr)
       return fail(kind, kernel.node, std::string(role(kind, sl, int(i))) + " is missing", false);
+    void* data = nullptr;                 // an initializer the load checked: as it described it
+    if (kernel.seen[i] != nullptr) {
+      if (OrtStatus* s = api->GetTensorMutableData(const_cast<OrtValue*>(v), &data)) return s;
+    }
+    if (data != nullptr && data == kernel.seen[i]) {
+      in[i].data = data;
+      in[i].size = kernel.known[i].size;
+      shapes[i].type = kernel.known[i].shape.type;
+      shapes[i].ranked = true;
+      shapes[i].dims = kernel.known[i].shape.dims;
+      continue;
+    }
     if (OrtStatus* s = describe(v, &in[i])) return s;
-    shapes[i] = in[i].shape;
+    shapes[i].type = in[i].shape.type;
+    shapes[i].ranked = in[i].shape.ranked;
+    shapes[i].dims = in[i].shape.dims;
   }
   Sizes sizes;
   std::string wrong = check(kind, shapes, n, &sizes);
@@ -141,22 +165,26 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
     return api->CreateStatus(ORT_FAIL, "ai.edgernn: an output tensor has no data");
 
   const int64_t longest = m.input > m.hidden ? m.input : m.hidden;
-  std::vector<int8_t> q(longest);
-  std::vector<int32_t> acc(m.width);
-  std::vector<float> xw(dense ? 0 : m.width), rec(m.width);
+  Scratch& sc = scratch;
+  if (int64_t(sc.q.size()) < longest) sc.q.resize(size_t(longest));
+  if (int64_t(sc.acc.size()) < m.width) {
+    sc.acc.resize(size_t(m.width));
+    sc.xw.resize(size_t(m.width));
+    sc.rec.resize(size_t(m.width));
+  }
   const float* xs = static_cast<const float*>(x.data);
   const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
   const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
   for (int64_t b = 0; b < rows; ++b) {
     Row io{};
     io.x = xs + b * m.input;
-    io.q = q.data();
-    io.acc = acc.data();
-    io.rec = rec.data();
+    io.q = sc.q.data();
+    io.acc = sc.acc.data();
+    io.rec = sc.rec.data();
     if (dense) {
       io.xw = outs[0] + b * m.width;                          // the product is the output
     } else {
-      io.xw = xw.data();
+      io.xw = sc.xw.data();
       io.h = hs + b * m.hidden;
       io.h_out = outs[0] + b * m.hidden;
       io.c = lstm ? cs + b * m.hidden : nullptr;
@@ -228,7 +256,10 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   if (wrong.empty()) wrong = check_weights(kind, constants.data(), none, &w_zero, &r_zero);
   if (!wrong.empty()) return fail(kind, node, wrong, true);
   Kernel* k = new Kernel{&kind, node, Path(chosen.load())};
-  for (int i = 0; i < sl.count; ++i) k->seen[i] = constants[size_t(i)].data;
+  for (int i = 0; i < sl.count; ++i) {
+    k->seen[i] = constants[size_t(i)].data;
+    k->known[i] = constants[size_t(i)];
+  }
   k->w_zero = w_zero;
   k->r_zero = r_zero;
   *out = k;

@@ -1,4 +1,4 @@
-// The integer product of edgernn's int8 kernels, on each path the CPU offers:
+// The products of edgernn's kernels, on each path the CPU offers. The integer product:
 //
 //   acc[j] = sum_i q[i] * (w[j][i] - 128)     q: an activation in 8 bits (-128..127), w: u8 rows
 //
@@ -6,7 +6,8 @@
 // byte, so they are bit-identical to each other and to the model's plain-ONNX function
 // (MatMulInteger). The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64:
 // the dot-product instructions of ARMv8.2); EDGERNN_KERNEL_PATH names a lower one (tests force
-// each in turn, and so can a user who suspects one).
+// each in turn, and so can a user who suspects one). The float product (a frame's, in fp32) is
+// a chain of fused multiply-adds in a fixed order, the same bits on every path too.
 #pragma once
 #include <stdint.h>
 #include <stdlib.h>
@@ -113,8 +114,40 @@ __attribute__((target("avx2"))) void product_avx2(const int8_t* q, const uint8_t
   }
 }
 
+// out[j] = sum_k x[k] w[k][j] as fused multiply-adds, k in order from 0: eight columns a
+// vector, 64 columns in registers through k. A fused multiply-add rounds once, on every CPU, so
+// this equals float_product_plain bit for bit.
+__attribute__((target("avx2,fma"))) inline void float_product_fma(const float* x, const float* w,
+                                                                  int64_t I, int64_t G,
+                                                                  float* out) {
+  int64_t j0 = 0;
+  for (; j0 + 64 <= G; j0 += 64) {
+    __m256 s[8];
+    for (int u = 0; u < 8; ++u) s[u] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < I; ++k) {
+      const __m256 xk = _mm256_broadcast_ss(x + k);
+      const float* wk = w + k * G + j0;
+      for (int u = 0; u < 8; ++u) s[u] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(wk + 8 * u), s[u]);
+    }
+    for (int u = 0; u < 8; ++u) _mm256_storeu_ps(out + j0 + 8 * u, s[u]);
+  }
+  for (; j0 + 8 <= G; j0 += 8) {
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t k = 0; k < I; ++k)
+      s = _mm256_fmadd_ps(_mm256_broadcast_ss(x + k), _mm256_loadu_ps(w + k * G + j0), s);
+    _mm256_storeu_ps(out + j0, s);
+  }
+  for (; j0 < G; ++j0) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < I; ++k) s = __builtin_fmaf(x[k], w[k * G + j0], s);
+    out[j0] = s;
+  }
+}
+
+// The AVX2 path also takes the float product's fused multiply-adds (FMA3): every AVX2 CPU from
+// Intel and AMD has them.
 inline bool cpu_has(Path p) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return p == PORTABLE || (p == AVX2 && avx2);
 }
 #elif defined(EDGERNN_ARM64)
@@ -191,6 +224,33 @@ inline void product(Path path, bool any_weight, const int8_t* q, const uint8_t* 
   (void)path;
   (void)any_weight;
   product_plain(q, w, rows, k, acc);
+}
+
+// out[j] = sum_k x[k] w[k][j] (W: I x G floats), each sum a chain of fused multiply-adds in k's
+// order from 0, so every path gives the same bits (fmaf rounds once wherever it runs; ARM64 has
+// it as an instruction, x86 takes FMA3 on the AVX2 path). In blocks of 64 columns.
+inline void float_product_plain(const float* __restrict x, const float* __restrict w, int64_t I,
+                                int64_t G, float* __restrict out) {
+  constexpr int64_t kBlock = 64;
+  for (int64_t j0 = 0; j0 < G; j0 += kBlock) {
+    const int64_t n = G - j0 < kBlock ? G - j0 : kBlock;
+    float sum[kBlock] = {};
+    for (int64_t k = 0; k < I; ++k) {
+      const float xk = x[k];
+      const float* __restrict wk = w + k * G + j0;
+      for (int64_t j = 0; j < n; ++j) sum[j] = __builtin_fmaf(xk, wk[j], sum[j]);
+    }
+    for (int64_t j = 0; j < n; ++j) out[j0 + j] = sum[j];
+  }
+}
+
+inline void float_product(Path path, const float* x, const float* w, int64_t I, int64_t G,
+                          float* out) {
+#ifdef EDGERNN_X86
+  if (path == AVX2) return float_product_fma(x, w, I, G, out);
+#endif
+  (void)path;
+  float_product_plain(x, w, I, G, out);
 }
 
 inline bool holds_zero(const uint8_t* w, int64_t n) { return memchr(w, 0, size_t(n)) != nullptr; }

@@ -37,26 +37,6 @@ struct Weights {
 #define EDGERNN_CLONES
 #endif
 
-// out[j] = sum_k x[k] w[k][j], k in order, in blocks of 64 columns that stay in registers
-// through k (a plain loop over all G columns reads and writes out once per k).
-EDGERNN_CLONES static void float_product(const float* __restrict x, const float* __restrict w,
-                                  int64_t I, int64_t G, float* __restrict out) {
-  constexpr int64_t kBlock = 64;
-  int64_t j0 = 0;
-  for (; j0 + kBlock <= G; j0 += kBlock) {
-    float sum[kBlock] = {};
-    for (int64_t k = 0; k < I; ++k) {
-      const float xk = x[k];
-      const float* __restrict wk = w + k * G + j0;
-      for (int64_t j = 0; j < kBlock; ++j) sum[j] += xk * wk[j];
-    }
-    for (int64_t j = 0; j < kBlock; ++j) out[j0 + j] = sum[j];
-  }
-  for (int64_t j = j0; j < G; ++j) out[j] = 0.0f;
-  for (int64_t k = 0; k < I; ++k)
-    for (int64_t j = j0; j < G; ++j) out[j] += x[k] * w[k * G + j];
-}
-
 // c' = f c + i g, h' = o tanh(c') from the gates (i f g o) in ``gates``: its own function, as
 // inside step_row the compiler does not vectorise it.
 EDGERNN_CLONES static void lstm_state(int64_t H, const float* __restrict gates,
@@ -100,7 +80,7 @@ EDGERNN_CLONES static void step_row(const Weights& m, const Row& io) {
     product(m.path, m.w_zero, q, m.wq, G, I, acc);
     for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * ws[j] + wb[j];
   } else {                                                   // x @ W in float, k in order
-    float_product(x, m.w, I, G, xw);
+    float_product(m.path, x, m.w, I, G, xw);
     for (int64_t j = 0; j < G; ++j) xw[j] += wb[j];
   }
   if (m.family == DENSE) return;
