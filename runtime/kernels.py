@@ -49,8 +49,9 @@ def _native():
     lib.edgernn_cells8_paths.restype = ctypes.c_char_p
     lib.edgernn_cells8_path.restype = ctypes.c_char_p
     lib.edgernn_cells8_product.restype = ctypes.c_int
-    lib.edgernn_cells8_product.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p,
-                                           ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    lib.edgernn_cells8_product.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
+                                           ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                           ctypes.c_void_p]
     return lib
 
 
@@ -68,18 +69,21 @@ def path() -> str | None:
 
 
 def product(name: str, q, w):
-    """The library's integer product on path ``name``: ``q`` (k,) int8 activations, ``w`` (rows,
-    k) u8 weights around 128 -> (rows,) int32 sums of q * (w - 128). For tests."""
+    """The library's integer product on path ``name``: ``q`` (k,) or (n, k) int8 activations
+    (n rows go in pairs, as a pool's do), ``w`` (rows, k) u8 weights around 128 -> (rows,) or
+    (n, rows) int32 sums of q * (w - 128). For tests."""
     import numpy as np
 
     q = np.ascontiguousarray(q, np.int8)
     w = np.ascontiguousarray(w, np.uint8)
-    acc = np.empty(w.shape[0], np.int32)
+    many = np.atleast_2d(q)
+    acc = np.empty((many.shape[0], w.shape[0]), np.int32)
     lib = _native()
-    if lib is None or lib.edgernn_cells8_product(name.encode(), q.ctypes.data, w.ctypes.data,
-                                                 w.shape[0], w.shape[1], acc.ctypes.data):
+    if lib is None or lib.edgernn_cells8_product(name.encode(), many.ctypes.data, many.shape[0],
+                                                 w.ctypes.data, w.shape[0], w.shape[1],
+                                                 acc.ctypes.data):
         raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
-    return acc
+    return acc if q.ndim == 2 else acc[0]
 
 
 def enabled() -> bool:

@@ -59,15 +59,26 @@ struct Kernel {
   const void* seen[9] = {};
   Tensor known[9];               // the initializers the load checked, as it described them
   bool w_zero = true, r_zero = true;
+  std::vector<int8_t> w_centred, r_centred;   // their u8 W and R centred, once (product.h)
 };
 
 // Scratch space for one call's rows, kept per thread between calls (a call allocates nothing
 // once a thread has seen a layer this wide).
 struct Scratch {
-  std::vector<int8_t> q;
+  std::vector<int8_t> q, w, r;          // two rows' 8-bit activations; weights fed at the call
   std::vector<int32_t> acc;
   std::vector<float> xw, rec;
 };
+
+// The centred form of a u8 weight: the load's copy for the initializer it checked, else made
+// in ``spare`` for this call (weights fed as inputs).
+const int8_t* centred(const Tensor& t, const void* seen, const std::vector<int8_t>& made,
+                      std::vector<int8_t>* spare) {
+  if (t.data == seen && !made.empty()) return made.data();
+  spare->resize(size_t(t.size));
+  centre(static_cast<const uint8_t*>(t.data), t.size, spare->data());
+  return spare->data();
+}
 thread_local Scratch scratch;
 
 // The weights' values: checked at load for initializers, and at a call for weights the load did
@@ -136,7 +147,7 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   const Tensor& x = in[sl.x];
   const int64_t rows = x.size / m.input;
   if (kind.quantized) {
-    m.wq = static_cast<const uint8_t*>(in[sl.w].data);
+    m.wq = centred(in[sl.w], kernel.seen[sl.w], kernel.w_centred, &scratch.w);
     m.ws = static_cast<const float*>(in[sl.ws].data);
     m.w_zero = w_zero;
   } else {
@@ -145,7 +156,7 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   m.wb = static_cast<const float*>(in[sl.wb].data);
   const Dims& out_dims = sizes.out.dims;
   if (!dense) {
-    m.r = static_cast<const uint8_t*>(in[sl.r].data);
+    m.r = centred(in[sl.r], kernel.seen[sl.r], kernel.r_centred, &scratch.r);
     m.rs = static_cast<const float*>(in[sl.rs].data);
     m.rb = static_cast<const float*>(in[sl.rb].data);
     m.r_zero = r_zero;
@@ -165,32 +176,36 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
     return api->CreateStatus(ORT_FAIL, "ai.edgernn: an output tensor has no data");
 
   const int64_t longest = m.input > m.hidden ? m.input : m.hidden;
-  Scratch& sc = scratch;
-  if (int64_t(sc.q.size()) < longest) sc.q.resize(size_t(longest));
-  if (int64_t(sc.acc.size()) < m.width) {
-    sc.acc.resize(size_t(m.width));
-    sc.xw.resize(size_t(m.width));
-    sc.rec.resize(size_t(m.width));
+  Scratch& sc = scratch;                  // two rows' worth
+  if (int64_t(sc.q.size()) < 2 * longest) sc.q.resize(size_t(2 * longest));
+  if (int64_t(sc.acc.size()) < 2 * m.width) {
+    sc.acc.resize(size_t(2 * m.width));
+    sc.xw.resize(size_t(2 * m.width));
+    sc.rec.resize(size_t(2 * m.width));
   }
   const float* xs = static_cast<const float*>(x.data);
   const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
   const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
-  for (int64_t b = 0; b < rows; ++b) {
-    Row io{};
-    io.x = xs + b * m.input;
-    io.q = sc.q.data();
-    io.acc = sc.acc.data();
-    io.rec = sc.rec.data();
-    if (dense) {
-      io.xw = outs[0] + b * m.width;                          // the product is the output
-    } else {
-      io.xw = sc.xw.data();
-      io.h = hs + b * m.hidden;
-      io.h_out = outs[0] + b * m.hidden;
-      io.c = lstm ? cs + b * m.hidden : nullptr;
-      io.c_out = lstm ? outs[1] + b * m.hidden : nullptr;
+  for (int64_t b0 = 0; b0 < rows; b0 += 2) {
+    const int n = rows - b0 >= 2 ? 2 : 1;
+    Row io[2] = {};
+    for (int r = 0; r < n; ++r) {
+      const int64_t b = b0 + r;
+      io[r].x = xs + b * m.input;
+      io[r].q = sc.q.data() + r * longest;
+      io[r].acc = sc.acc.data() + r * m.width;
+      io[r].rec = sc.rec.data() + r * m.width;
+      if (dense) {
+        io[r].xw = outs[0] + b * m.width;                     // the product is the output
+      } else {
+        io[r].xw = sc.xw.data() + r * m.width;
+        io[r].h = hs + b * m.hidden;
+        io[r].h_out = outs[0] + b * m.hidden;
+        io[r].c = lstm ? cs + b * m.hidden : nullptr;
+        io[r].c_out = lstm ? outs[1] + b * m.hidden : nullptr;
+      }
     }
-    step_row(m, io);
+    step_rows(m, io, n);
   }
   return nullptr;
 }
@@ -262,6 +277,13 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   }
   k->w_zero = w_zero;
   k->r_zero = r_zero;
+  for (int i : {kind.quantized ? sl.w : -1, sl.r}) {      // the u8 weights, centred once
+    if (i < 0 || constants[size_t(i)].data == nullptr) continue;
+    std::vector<int8_t>& to = i == sl.r ? k->r_centred : k->w_centred;
+    to.resize(size_t(constants[size_t(i)].size));
+    centre(static_cast<const uint8_t*>(constants[size_t(i)].data), constants[size_t(i)].size,
+           to.data());
+  }
   *out = k;
   return nullptr;
 }
@@ -371,13 +393,22 @@ extern "C" __attribute__((visibility("default"))) const char* edgernn_cells8_pat
   return kPathNames[choose_path()];
 }
 
+// n rows of activations q (n x k) against w (rows x k, u8 around 128) into acc (n x rows), in
+// pairs as a pool's rows go.
 extern "C" __attribute__((visibility("default")))
-int edgernn_cells8_product(const char* path, const int8_t* q, const uint8_t* w, int64_t rows,
-                           int64_t k, int32_t* acc) {
+int edgernn_cells8_product(const char* path, const int8_t* q, int64_t n, const uint8_t* w,
+                           int64_t rows, int64_t k, int32_t* acc) {
   for (int p = 0; p < kPaths; ++p)
-    if (strcmp(path, kPathNames[p]) == 0 && cpu_has(Path(p)) && rows >= 0 && k >= 0 &&
-        k <= kMaxInputs && rows <= INT32_MAX) {
-      product(Path(p), holds_zero(w, rows * k), q, w, rows, k, acc);
+    if (strcmp(path, kPathNames[p]) == 0 && cpu_has(Path(p)) && rows >= 0 && k >= 0 && n >= 0 &&
+        k <= kMaxInputs && rows <= INT32_MAX && n <= INT32_MAX) {
+      std::vector<int8_t> s(size_t(rows * k));
+      centre(w, rows * k, s.data());
+      const bool any = holds_zero(w, rows * k);
+      for (int64_t r = 0; r < n; r += 2) {
+        const int8_t* qs[2] = {q + r * k, q + (r + 1 < n ? r + 1 : r) * k};
+        int32_t* accs[2] = {acc + r * rows, acc + (r + 1 < n ? r + 1 : r) * rows};
+        product(Path(p), any, qs, s.data(), rows, k, accs, r + 1 < n ? 2 : 1);
+      }
       return 0;
     }
   return -1;

@@ -1,13 +1,15 @@
 // The products of edgernn's kernels, on each path the CPU offers. The integer product:
 //
-//   acc[j] = sum_i q[i] * (w[j][i] - 128)     q: an activation in 8 bits (-128..127), w: u8 rows
+//   acc[j] = sum_i q[i] * s[j][i]     q: an activation in 8 bits, s: a weight row, centred
 //
-// Every path gives the exact integer sums, for every weight byte 0..255 and every activation
-// byte, so they are bit-identical to each other and to the model's plain-ONNX function
-// (MatMulInteger). The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64:
-// the dot-product instructions of ARMv8.2); EDGERNN_KERNEL_PATH names a lower one (tests force
-// each in turn, and so can a user who suspects one). The float product (a frame's, in fp32) is
-// a chain of fused multiply-adds in a fixed order, the same bits on every path too.
+// s = w - 128 for the file's u8 weights w (the kernels centre them once, at load). Every path
+// gives the exact integer sums, for every weight byte 0..255 and every activation byte, so they
+// are bit-identical to each other and to the model's plain-ONNX function (MatMulInteger). Two
+// rows of activations (a pool's) can share one pass over the weights: their sums are the same
+// integers. The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64: the
+// dot-product instructions of ARMv8.2); EDGERNN_KERNEL_PATH names a lower one (tests force each
+// in turn, and so can a user who suspects one). The float product (a frame's, in fp32) is a chain
+// of fused multiply-adds in a fixed order, the same bits on every path too.
 #pragma once
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,19 +34,24 @@ constexpr int kWeightZero = 128;             // u8 weights are stored around 128
 enum Path { PORTABLE = 0, AVX2 = 1, NEON_DOT = 2, kPaths = 3 };
 constexpr const char* kPathNames[kPaths] = {"portable", "avx2", "neon-dotprod"};
 
-inline void product_plain(const int8_t* q, const uint8_t* w, int64_t rows, int64_t k,
+inline void product_plain(const int8_t* q, const int8_t* w, int64_t rows, int64_t k,
                           int32_t* acc) {
   for (int64_t j = 0; j < rows; ++j) {
-    const uint8_t* wj = w + j * k;
+    const int8_t* wj = w + j * k;
     int32_t sum = 0;
-    for (int64_t i = 0; i < k; ++i) sum += int32_t(q[i]) * (int32_t(wj[i]) - kWeightZero);
+    for (int64_t i = 0; i < k; ++i) sum += int32_t(q[i]) * int32_t(wj[i]);
     acc[j] = sum;
   }
 }
 
+// The file's u8 weights centred: w - 128 as s8 (a byte 0 becomes -128).
+inline void centre(const uint8_t* w, int64_t n, int8_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = int8_t(int32_t(w[i]) - kWeightZero);
+}
+
 #ifdef EDGERNN_X86
-// AVX2 multiplies u8 by s8 in pairs (VPMADDUBSW) and saturates a pair's sum at 2^15 - 1. With
-// s = w - 128 (s8) two forms keep every pair below that bound:
+// AVX2 multiplies u8 by s8 in pairs (VPMADDUBSW) and saturates a pair's sum at 2^15 - 1. Two
+// forms keep every pair below that bound:
 // - |q| (u8, up to 128) times sign(q) * s: exact unless s = -128 (a weight byte 0), which
 //   VPSIGNB cannot negate. edgernn's own files never hold one (weights are clipped to 1..255),
 //   so this form is the common one;
@@ -73,9 +80,7 @@ struct Dot32 {
     a = kAnyWeight ? _mm256_max_epi8(qs, _mm256_set1_epi8(-127)) : _mm256_abs_epi8(qs);
     s = qs;
   }
-  __attribute__((target("avx2"))) inline __m256i operator()(const uint8_t* w) const {
-    const __m256i ws = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)),
-                                        _mm256_set1_epi8(char(0x80)));
+  __attribute__((target("avx2"))) inline __m256i operator()(__m256i ws) const {
     const __m256i pairs = kAnyWeight
         ? _mm256_maddubs_epi16(_mm256_abs_epi8(ws), _mm256_sign_epi8(a, ws))
         : _mm256_maddubs_epi16(a, _mm256_sign_epi8(ws, s));
@@ -83,35 +88,61 @@ struct Dot32 {
   }
 };
 
-template <bool kAnyWeight>
-__attribute__((target("avx2"))) void product_avx2(const int8_t* q, const uint8_t* w,
-                                                  int64_t rows, int64_t k, int32_t* acc) {
+__attribute__((target("avx2"))) inline __m256i load32(const int8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// The body's sums of ``n`` activation rows (1 or 2) against four weight rows at a time: each load
+// of the weights serves every row of q (eight accumulators for two rows).
+template <bool kAnyWeight, int n>
+__attribute__((target("avx2"))) void body_avx2(const int8_t* const* q, const int8_t* w,
+                                               int64_t rows, int64_t k, int32_t* const* acc) {
   const int64_t body = k & ~int64_t(31);
   int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {           // four rows of w share each load of q (eight run
-    const uint8_t* w0 = w + j * k;          // out of registers and are slower)
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (; j + 4 <= rows; j += 4) {
+    const int8_t* w0 = w + j * k;
+    __m256i s[n][4];
+    for (int r = 0; r < n; ++r)
+      for (int u = 0; u < 4; ++u) s[r][u] = _mm256_setzero_si256();
     for (int64_t i = 0; i < body; i += 32) {
-      const Dot32<kAnyWeight> dot(q + i);
-      s0 = _mm256_add_epi32(s0, dot(w0 + i));
-      s1 = _mm256_add_epi32(s1, dot(w0 + k + i));
-      s2 = _mm256_add_epi32(s2, dot(w0 + 2 * k + i));
-      s3 = _mm256_add_epi32(s3, dot(w0 + 3 * k + i));
+      Dot32<kAnyWeight> dot0(q[0] + i);
+      Dot32<kAnyWeight> dot1(q[n - 1] + i);
+      for (int u = 0; u < 4; ++u) {
+        const __m256i ws = load32(w0 + u * k + i);
+        s[0][u] = _mm256_add_epi32(s[0][u], dot0(ws));
+        if (n == 2) s[n - 1][u] = _mm256_add_epi32(s[n - 1][u], dot1(ws));
+      }
     }
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + j), total4(s0, s1, s2, s3));
+    for (int r = 0; r < n; ++r)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(acc[r] + j),
+                       total4(s[r][0], s[r][1], s[r][2], s[r][3]));
   }
-  for (; j < rows; ++j) {                               // the last rows, one at a time
-    const uint8_t* wj = w + j * k;
-    __m256i s0 = _mm256_setzero_si256();
-    for (int64_t i = 0; i < body; i += 32)
-      s0 = _mm256_add_epi32(s0, Dot32<kAnyWeight>(q + i)(wj + i));
-    acc[j] = total(s0);
-  }
-  for (int64_t i = kAnyWeight ? 0 : body; i < k; ++i) {  // the tail, and q = -128 in the body
+  for (; j < rows; ++j)                                 // the last rows, one at a time
+    for (int r = 0; r < n; ++r) {
+      __m256i s0 = _mm256_setzero_si256();
+      for (int64_t i = 0; i < body; i += 32)
+        s0 = _mm256_add_epi32(s0, Dot32<kAnyWeight>(q[r] + i)(load32(w + j * k + i)));
+      acc[r][j] = total(s0);
+    }
+}
+
+// The tail past the last 32 inputs, and (careful form) the body's activations -128, whose
+// product the max with -127 left one short.
+template <bool kAnyWeight>
+inline void tail(const int8_t* q, const int8_t* w, int64_t rows, int64_t k, int32_t* acc) {
+  const int64_t body = k & ~int64_t(31);
+  for (int64_t i = kAnyWeight ? 0 : body; i < k; ++i) {
     if (i < body && q[i] != -128) continue;
     const int32_t qi = i < body ? -1 : q[i];            // in the body: -128 - (-127)
-    for (j = 0; j < rows; ++j) acc[j] += qi * (int32_t(w[j * k + i]) - kWeightZero);
+    for (int64_t j = 0; j < rows; ++j) acc[j] += qi * int32_t(w[j * k + i]);
   }
+}
+
+template <bool kAnyWeight, int n>
+__attribute__((target("avx2"))) void product_avx2(const int8_t* const* q, const int8_t* w,
+                                                  int64_t rows, int64_t k, int32_t* const* acc) {
+  body_avx2<kAnyWeight, n>(q, w, rows, k, acc);
+  for (int r = 0; r < n; ++r) tail<kAnyWeight>(q[r], w, rows, k, acc[r]);
 }
 
 // out[j] = sum_k x[k] w[k][j] as fused multiply-adds, k in order from 0: eight columns a
@@ -152,19 +183,17 @@ inline bool cpu_has(Path p) {
 }
 #elif defined(EDGERNN_ARM64)
 // ARMv8.2's SDOT: four s8 x s8 products summed into each 32-bit lane, exactly (|sum| <= 4 *
-// 128 * 128). Both factors are s8 here, q and w - 128 (w ^ 0x80), so every byte is exact with
-// no second form: 16 products an instruction, four rows sharing each load of q.
+// 128 * 128). Both factors are s8 here, q and the centred weight, so every byte is exact with no
+// second form: 16 products an instruction, four rows sharing each load of q.
 #define EDGERNN_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-EDGERNN_DOTPROD inline int8x16_t centred(const uint8_t* w) {
-  return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w), vdupq_n_u8(0x80)));
-}
+EDGERNN_DOTPROD inline int8x16_t centred(const int8_t* w) { return vld1q_s8(w); }
 
-EDGERNN_DOTPROD inline void product_dotprod(const int8_t* q, const uint8_t* w, int64_t rows,
+EDGERNN_DOTPROD inline void product_dotprod(const int8_t* q, const int8_t* w, int64_t rows,
                                             int64_t k, int32_t* acc) {
   const int64_t body = k & ~int64_t(15);
   int64_t j = 0;
   for (; j + 4 <= rows; j += 4) {
-    const uint8_t* w0 = w + j * k;
+    const int8_t* w0 = w + j * k;
     int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
     for (int64_t i = 0; i < body; i += 16) {
       const int8x16_t qv = vld1q_s8(q + i);
@@ -185,7 +214,7 @@ EDGERNN_DOTPROD inline void product_dotprod(const int8_t* q, const uint8_t* w, i
     acc[j] = vaddvq_s32(s0);
   }
   for (int64_t i = body; i < k; ++i)                    // the tail
-    for (j = 0; j < rows; ++j) acc[j] += int32_t(q[i]) * (int32_t(w[j * k + i]) - kWeightZero);
+    for (j = 0; j < rows; ++j) acc[j] += int32_t(q[i]) * int32_t(w[j * k + i]);
 }
 
 inline bool cpu_has(Path p) {
@@ -210,20 +239,30 @@ inline Path choose_path() {
   return Path(best);
 }
 
-// ``any_weight``: w may hold the byte 0 (only a file edgernn did not write does).
-inline void product(Path path, bool any_weight, const int8_t* q, const uint8_t* w, int64_t rows,
-                    int64_t k, int32_t* acc) {
+// ``any_weight``: the centred w may hold -128 (a file byte 0, which only a file edgernn did not
+// write holds). ``n`` rows of activations q[r] (1 or 2) into acc[r].
+inline void product(Path path, bool any_weight, const int8_t* const* q, const int8_t* w,
+                    int64_t rows, int64_t k, int32_t* const* acc, int n) {
 #ifdef EDGERNN_X86
-  if (path == AVX2)
-    return any_weight ? product_avx2<true>(q, w, rows, k, acc)
-                      : product_avx2<false>(q, w, rows, k, acc);
+  if (path == AVX2) {
+    if (n == 2)
+      return any_weight ? product_avx2<true, 2>(q, w, rows, k, acc)
+                        : product_avx2<false, 2>(q, w, rows, k, acc);
+    return any_weight ? product_avx2<true, 1>(q, w, rows, k, acc)
+                      : product_avx2<false, 1>(q, w, rows, k, acc);
+  }
 #endif
-#ifdef EDGERNN_ARM64
-  if (path == NEON_DOT) return product_dotprod(q, w, rows, k, acc);
-#endif
-  (void)path;
   (void)any_weight;
-  product_plain(q, w, rows, k, acc);
+  for (int r = 0; r < n; ++r) {
+#ifdef EDGERNN_ARM64
+    if (path == NEON_DOT) {
+      product_dotprod(q[r], w, rows, k, acc[r]);
+      continue;
+    }
+#endif
+    product_plain(q[r], w, rows, k, acc[r]);
+  }
+  (void)path;
 }
 
 // out[j] = sum_k x[k] w[k][j] (W: I x G floats), each sum a chain of fused multiply-adds in k's

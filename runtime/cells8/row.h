@@ -1,6 +1,7 @@
-// One row of an ai.edgernn node: the input product (float, or 8-bit), the recurrent product in
-// 8 bits, the gates and the new state. Each row is computed alone, in one fixed order, so a
-// pooled row equals the row stepped alone, and every CPU gives the same bits.
+// The rows of an ai.edgernn node: the input product (float, or 8-bit), the recurrent product in
+// 8 bits, the gates and the new state. Rows go in pairs that share each pass over the weights;
+// each row's integer sums are exact and its float operations run in one fixed order, so a pooled
+// row equals the row stepped alone, and every CPU gives the same bits.
 #pragma once
 #include <stdint.h>
 
@@ -22,12 +23,12 @@ struct Weights {
   Family family;
   bool quantized;
   Path path;
-  bool w_zero, r_zero;           // the u8 W, R hold the byte 0 (the product's careful form)
+  bool w_zero, r_zero;           // the file's u8 W, R hold the byte 0 (the careful form)
   int64_t input, hidden, width;  // I, H, G*H
   const float* w;                // float W (I, G*H)
-  const uint8_t* wq;             // or u8 W (G*H, I)
+  const int8_t* wq;              // or 8-bit W (G*H, I), centred (product.h)
   const float *ws, *wb;
-  const uint8_t* r;
+  const int8_t* r;               // centred
   const float *rs, *rb;
 };
 
@@ -36,6 +37,10 @@ struct Weights {
 #else
 #define EDGERNN_CLONES
 #endif
+
+EDGERNN_CLONES static void add_row(const float* __restrict b, int64_t n, float* __restrict out) {
+  for (int64_t j = 0; j < n; ++j) out[j] += b[j];
+}
 
 // c' = f c + i g, h' = o tanh(c') from the gates (i f g o) in ``gates``: its own function, as
 // inside step_row the compiler does not vectorise it.
@@ -60,45 +65,61 @@ EDGERNN_CLONES static void gru_state(int64_t H, const float* __restrict xw,
   }
 }
 
-EDGERNN_CLONES static void step_row(const Weights& m, const Row& io) {
-  // Every pointer in a local first: a store through q (int8, a char type that may alias
-  // anything) would otherwise make the compiler reload them each time and not vectorise.
-  const int64_t H = m.hidden, G = m.width, I = m.input;
-  const float* __restrict x = io.x;
+// The gates and the new state of one row, from its two products (xw: x W + Wb, rec: h R + Rb).
+EDGERNN_CLONES static void finish_row(const Weights& m, const Row& io) {
+  const int64_t H = m.hidden;
+  const float* __restrict xw = io.xw;
   const float* __restrict h = io.h;
   const float* __restrict c = io.c;
-  const float* __restrict wb = m.wb;
-  float* __restrict xw = io.xw;
   float* __restrict rec = io.rec;
   float* __restrict ho = io.h_out;
-  float* __restrict co = io.c_out;
-  int32_t* __restrict acc = io.acc;
-  int8_t* __restrict q = io.q;
-  if (m.quantized) {                                         // x @ W^T in 8 bits
-    const float* __restrict ws = m.ws;
-    for (int64_t k = 0; k < I; ++k) q[k] = quantize(x[k]);
-    product(m.path, m.w_zero, q, m.wq, G, I, acc);
-    for (int64_t j = 0; j < G; ++j) xw[j] = float(acc[j]) * ws[j] + wb[j];
-  } else {                                                   // x @ W in float, k in order
-    float_product(m.path, x, m.w, I, G, xw);
-    for (int64_t j = 0; j < G; ++j) xw[j] += wb[j];
-  }
-  if (m.family == DENSE) return;
-  const float* __restrict rs = m.rs;
-  const float* __restrict rb = m.rb;
-  for (int64_t k = 0; k < H; ++k) q[k] = quantize(h[k]);
-  product(m.path, m.r_zero, q, m.r, G, H, acc);
-  for (int64_t j = 0; j < G; ++j) rec[j] = float(acc[j]) * rs[j] + rb[j];
   if (m.family == LSTM) {                                   // gates i f g o, one loop each
     for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
     for (int64_t j = 2 * H; j < 3 * H; ++j) rec[j] = tanh_approx(xw[j] + rec[j]);
     for (int64_t j = 3 * H; j < 4 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
-    lstm_state(H, rec, c, co, ho);
+    lstm_state(H, rec, c, io.c_out, ho);
   } else if (m.family == GRU) {                              // gates r z, then n and h'
     for (int64_t j = 0; j < 2 * H; ++j) rec[j] = sigmoid(xw[j] + rec[j]);
     gru_state(H, xw, rec, h, ho);
   } else {
     for (int64_t k = 0; k < H; ++k) ho[k] = tanh_approx(xw[k] + rec[k]);
+  }
+}
+
+// q = the 8-bit activation of v; out = acc * scale + bias: one loop each, on locals (a store
+// through int8 q may alias anything, and would stop the vectoriser).
+EDGERNN_CLONES static void quantize_row(const float* __restrict v, int64_t n,
+                                        int8_t* __restrict q) {
+  for (int64_t k = 0; k < n; ++k) q[k] = quantize(v[k]);
+}
+EDGERNN_CLONES static void scale_row(const int32_t* __restrict acc, const float* __restrict scale,
+                                     const float* __restrict bias, int64_t n,
+                                     float* __restrict out) {
+  for (int64_t j = 0; j < n; ++j) out[j] = float(acc[j]) * scale[j] + bias[j];
+}
+
+// One step of ``n`` rows (1 or 2): the two rows of a pair share each pass over the 8-bit
+// weights, and each row's integer sums, and so its floats, are what it gets alone.
+static void step_rows(const Weights& m, const Row* io, int n) {
+  const int64_t H = m.hidden, G = m.width, I = m.input;
+  const int8_t* q[2] = {io[0].q, io[n - 1].q};
+  int32_t* acc[2] = {io[0].acc, io[n - 1].acc};
+  if (m.quantized) {                                         // x @ W^T in 8 bits
+    for (int r = 0; r < n; ++r) quantize_row(io[r].x, I, io[r].q);
+    product(m.path, m.w_zero, q, m.wq, G, I, acc, n);
+    for (int r = 0; r < n; ++r) scale_row(io[r].acc, m.ws, m.wb, G, io[r].xw);
+  } else {                                                   // x @ W in float, k in order
+    for (int r = 0; r < n; ++r) {
+      float_product(m.path, io[r].x, m.w, I, G, io[r].xw);
+      add_row(m.wb, G, io[r].xw);
+    }
+  }
+  if (m.family == DENSE) return;
+  for (int r = 0; r < n; ++r) quantize_row(io[r].h, H, io[r].q);
+  product(m.path, m.r_zero, q, m.r, G, H, acc, n);
+  for (int r = 0; r < n; ++r) {
+    scale_row(io[r].acc, m.rs, m.rb, G, io[r].rec);
+    finish_row(m, io[r]);
   }
 }
 

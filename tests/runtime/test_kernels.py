@@ -82,6 +82,23 @@ def test_every_product_path_gives_the_exact_integer_sums_for_every_byte():
                                   _exact(np.full(64, -128), w)), (name, byte)
 
 
+def test_rows_in_pairs_share_the_weights_and_get_the_same_exact_sums():
+    """A pool's rows go through the product in pairs (one pass over the weights for two rows):
+    every row's sums are still the exact integers, for odd and even counts, both forms (a weight
+    byte 0 takes the careful one) and the activation -128."""
+    rng = np.random.default_rng(5)
+    for k in (31, 32, 96, 257):
+        for n in (1, 2, 3, 5):
+            q = rng.integers(-128, 128, (n, k))
+            q[:, ::7] = -128
+            for low in (1, 0):                               # edgernn's own bytes; any byte
+                w = rng.integers(low, 256, (9, k))
+                want = np.stack([_exact(row, w) for row in q])
+                for name in kernels.paths():
+                    got = kernels.product(name, q.astype(np.int8), w.astype(np.uint8))
+                    assert np.array_equal(got, want), (name, k, n, low)
+
+
 def test_a_lower_path_is_forced_by_the_environment(monkeypatch):
     best = kernels.paths()[-1]
     assert kernels.path() == best
