@@ -113,7 +113,8 @@ def config_text(contract: Contract, options: Options, states: list | None = None
             if s.batch_axis != 0:
                 raise ConfigError(f"state {s.name} keeps its batch on axis {s.batch_axis}; "
                                   f"Triton's implicit state puts it first. Export the compact "
-                                  f"step graph (edgernn export --ops compact) for this backend")
+                                  f"or lean step graph (edgernn export --ops lean) for this "
+                                  f"backend")
             if s.initial != 0.0:
                 raise ConfigError(f"state {s.name} starts at {s.initial}, not zero; Triton's "
                                   f"generated initial state here is zeros")
@@ -179,6 +180,8 @@ def write_repository(model_path, out_dir, options: Options, *, load_kwargs=None,
     states = None
     if options.backend == "onnxruntime":
         _check_for_onnxruntime(model, load_kwargs)
+        if any(_leading(s) for s in contract.states):
+            data, contract = batch_first(data, contract)
         states = sorted_state_names(contract)
         if states != [(s.input, s.output) for s in contract.states]:
             data = _renamed(data, contract, states)
@@ -217,6 +220,51 @@ def _check_for_onnxruntime(model, load_kwargs) -> None:
     if load_kwargs and load_kwargs.get("constants"):
         raise ConfigError("constant inputs are not sent by Triton's sequence batcher; use "
                           "--backend python for a file that needs them")
+
+
+def _leading(state) -> bool:
+    """A state kept as (1, batch, ...) (the lean step graph's, in ONNX Runtime's recurrent
+    kernels' own layout): the batch is not its first axis, but only a size-one axis is before it."""
+    return state.batch_axis == 1 and state.shape[0] == 1
+
+
+def batch_first(data: bytes, contract: Contract) -> tuple[bytes, Contract]:
+    """The file with each (1, batch, ...) state fed and returned as (batch, ...), Triton's
+    implicit-state layout: an ``Unsqueeze`` after the state input and a ``Squeeze`` before the
+    state output (the same numbers; the contract says so too)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load_from_string(data)
+    g = proto.graph
+    axes = "edgernn_batch_first_axis0"
+    g.initializer.append(numpy_helper.from_array(np.array([0], np.int64), axes))
+    first, last, changed = [], [], []
+    for s in contract.states:
+        if not _leading(s):
+            changed.append(s)
+            continue
+        lead_in, lead_out = f"{s.input}__lead", f"{s.output}__lead"
+        rename = {s.input: lead_in, s.output: lead_out}    # a layer above reads the output too
+        for node in g.node:
+            node.input[:] = [rename.get(n, n) for n in node.input]
+            node.output[:] = [rename.get(n, n) for n in node.output]
+        first.append(helper.make_node("Unsqueeze", [s.input, axes], [lead_in]))
+        last.append(helper.make_node("Squeeze", [lead_out, axes], [s.output]))
+        for value in list(g.input) + list(g.output):
+            if value.name in (s.input, s.output):
+                dims = value.type.tensor_type.shape.dim
+                del dims[0]
+        changed.append(replace(s, shape=list(s.shape[1:]), layout=list(s.layout[1:])))
+    nodes = first + list(g.node) + last
+    del g.node[:]
+    g.node.extend(nodes)
+    contract = contract.with_changes(states=changed)
+    for prop in proto.metadata_props:
+        if prop.key == CONTRACT_KEY:
+            prop.value = contract.to_json()
+    return proto.SerializeToString(), contract
 
 
 def _renamed(data: bytes, contract: Contract, names) -> bytes:

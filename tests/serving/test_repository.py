@@ -25,7 +25,8 @@ def parse(folder) -> model_config_pb2.ModelConfig:
 
 CASES = [("lstm", "python"), ("gru", "python"), ("rnn", "python"), ("lstm_lean", "python"),
          ("int8", "python"), ("lstm", "onnxruntime"), ("gru", "onnxruntime"),
-         ("rnn", "onnxruntime"), ("int8", "onnxruntime")]
+         ("rnn", "onnxruntime"), ("int8", "onnxruntime"), ("lstm_lean", "onnxruntime"),
+         ("int8_lean", "onnxruntime")]
 
 
 @pytest.mark.parametrize("strategy", ["oldest", "direct"])
@@ -66,11 +67,27 @@ def test_config_parses_and_matches_the_contract(serve_models, tmp_path, which, b
         assert list(entry.initial_state[0].dims) == list(spec.shape[1:])
 
 
-def test_lean_files_are_refused_for_implicit_state(serve_models, tmp_path):
-    """The lean form keeps its state as (1, batch, H): Triton puts the batch first."""
-    with pytest.raises(ConfigError, match="batch on axis 1.*compact"):
-        write_repository(serve_models["lstm_lean"], tmp_path, Options(backend="onnxruntime"))
-    assert not (tmp_path / "edgernn" / "config.pbtxt").exists()
+@pytest.mark.parametrize("which", ["lstm_lean", "gru_lean", "int8_lean"])
+def test_lean_files_are_served_with_the_batch_first(serve_models, tmp_path, which):
+    """The lean form keeps its state as (1, batch, H), ONNX Runtime's recurrent kernels' own
+    layout; Triton's implicit state puts the batch first. The repository's copy takes and returns
+    (batch, H) (an Unsqueeze and a Squeeze around the graph) and streams the same numbers, bit for
+    bit: nothing but the state's shape changed. (A quantized lean file's kernel nodes take
+    (batch, H) already.)"""
+    import numpy as np
+
+    folder = write_repository(serve_models[which], tmp_path, Options(backend="onnxruntime"))
+    served, original = load(folder / "1" / "model.onnx"), load(serve_models[which])
+    assert all(s.batch_axis == 0 and len(s.shape) == 2 for s in served.contract.states)
+    assert [s.shape[-1] for s in served.contract.states] == \
+        [s.shape[-1] for s in original.contract.states]
+    a, b = served.stream(normalize=False), original.stream(normalize=False)
+    frames = np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32)
+    for x in frames:
+        np.testing.assert_array_equal(a.step(x), b.step(x))
+    pool = served.pool(normalize=False)                   # batch-first states pool as well
+    ids = [pool.open() for _ in range(3)]
+    pool.step_many(ids, frames[:3])
 
 
 def test_sequence_graphs_are_refused(tmp_path):
