@@ -15,6 +15,12 @@ from edgernn.contract import GRAPH_KINDS, OP_FORMS  # noqa: F401  (re-exported: 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"
 DEFAULT_GRAPH = "step"
+# How an edgernn network's step graph writes its cells when no --ops or profile says: lean, one
+# recurrent node per layer, which quantize turns into one int8 kernel node per layer (the fast
+# path for one stream and for pools, benchmarks/runtime_bench.py; the plain-ONNX functions run
+# where the kernels are not). compact stays an option (one product per layer, state (batch,
+# layers x hidden)).
+DEFAULT_STEP_OPS = "lean"
 DEFAULT_OPSET = 17
 MIN_OPSET = 14           # the oldest opset whose ops every graph form is written with
 MAX_OPSET = {"torchscript": 20, "dynamo": 23}   # torch 2.13's exporters write no newer ones

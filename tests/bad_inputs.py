@@ -79,7 +79,7 @@ def make_inputs(d: Path, forecast_checkpoint: Path) -> dict:
     proto = onnx.load(f["fp32"])
     contract = contract_in(proto)
     wrong = contract.states[0]
-    wrong = type(wrong)(**{**vars(wrong), "shape": ["batch", 99]})
+    wrong = type(wrong)(**{**vars(wrong), "shape": [*wrong.shape[:-1], 99]})
     embed_contract(proto, contract.with_changes(states=[wrong]))
     f["tampered"] = d / "tampered.onnx"
     onnx.save(proto, f["tampered"])

@@ -121,8 +121,6 @@ CASES = [
     ("info: a folder", "info {dir}", 1, "does not exist or is not a file", None),
     ("info: corrupt ONNX", "info {corrupt}", 1, "not a valid ONNX model", None),
     ("triton: model missing", "triton {missing} -o {dir}/repo", 1, "does not exist", None),
-    ("triton: lean state for implicit state", "triton {lean} --backend onnxruntime -o "
-     "{dir}/repo", 2, "keeps its batch on axis 1", None),
     ("triton: output is a file", "triton {fp32} -o {a_file}", 2, "is a file", None),
     ("triton: output read-only", "triton {fp32} -o {ro}/repo", 2, "not writable", "ro"),
     ("triton: zero idle timeout", "triton {fp32} -o {dir}/repo --idle 0", 2,

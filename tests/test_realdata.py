@@ -126,7 +126,7 @@ def test_forecasting_a_trending_series_airline(tmp_path):
     assert validate["passed"] and quant["passed"]
     info = _ok(run_cli("info", onnx, "--json"))["contract"]
     assert info["difference"] is not None
-    assert [s["name"] for s in info["states"]] == ["h", "x_prev", "x_seen"]
+    assert [s["name"] for s in info["states"]] == ["h0", "x_prev", "x_seen"]  # lean
     # the runtime returns levels: the forecast after the whole series is a passenger count
     rows = _ok(run_cli("run", onnx, data), lines=True)
     assert len(rows) == 144 and 300 < rows[-1]["forecast"][0] < 700

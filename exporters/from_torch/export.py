@@ -25,8 +25,9 @@ import onnx
 import torch
 
 from edgernn import __version__
-from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_OPSET, DYNAMO_MIN_OPSET,  # noqa: F401
-                             EXPORT_TOLERANCE, EXPORTERS, MAX_OPSET, MIN_OPSET)
+from edgernn.choices import (DEFAULT_EXPORTER, DEFAULT_OPSET, DEFAULT_STEP_OPS,  # noqa: F401
+                             DYNAMO_MIN_OPSET, EXPORT_TOLERANCE, EXPORTERS, MAX_OPSET,
+                             MIN_OPSET)
 from edgernn.contract import (GRAPH_KINDS, OP_FORMS, Contract, Parity, Provenance, StateSpec,
                               TensorSpec)
 from edgernn.errors import ExportError
@@ -105,8 +106,8 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     notes: list[str] = []
     src = resolve(model, example_input, state_layout)
     if ops is None:
-        ops = "compact" if (src.config is not None and graph == "step"
-                            and not src.bidirectional) else "fused"
+        ops = DEFAULT_STEP_OPS if (src.config is not None and graph == "step"
+                                   and not src.bidirectional) else "fused"
     _check_choice("ops", ops, OPS)
     if src.bidirectional and graph != "sequence":
         raise ExportError(f"{src.name} is bidirectional: its output at a step depends on later "

@@ -25,7 +25,7 @@ ATOL = TORCH_VS_ONNX
 CELLS = {"rnn-tanh": ("rnn", "tanh"), "rnn-relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
          "gru": ("gru", "tanh")}
 FORMS = [("step", "fused", False), ("step", "decomposed", False), ("step", "compact", False),
-         ("chunk", "fused", False), ("sequence", "fused", True)]
+         ("step", "lean", False), ("chunk", "fused", False), ("sequence", "fused", True)]
 EXPORTERS = ["torchscript", "dynamo"]
 # torch 2.13's dynamo exporter unrolls the vanilla RNN to the example length in chunk and
 # sequence graphs; export's parity check catches it and the file comes from torchscript.
@@ -45,6 +45,8 @@ def assert_matches(model, module, batch, chunks=None, steps=11):
     got_y, got_states = drive(model, x, chunks)
     assert got_y.shape == want_y.shape and got_y.dtype == np.float32
     np.testing.assert_allclose(got_y, want_y, rtol=0, atol=ATOL)
+    if any(spec.layout == ["directions", "batch", "hidden"] for spec in model.states):
+        want_states = _per_layer(model.states, want_states)      # lean: h0, c0, h1, ...
     for spec, want in zip(model.states, want_states):
         got = got_states[spec.name]
         if spec.layout == ["batch", "layers_x_hidden"]:      # compact: (B, L, H) merged
@@ -53,10 +55,18 @@ def assert_matches(model, module, batch, chunks=None, steps=11):
         np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
 
 
-# The compact form is written by edgernn itself: no torch exporter is involved.
+def _per_layer(specs, want_states):
+    """torch's (B, layers, H) states as the lean form keeps them: one (1, B, H) per layer, named
+    by kind and layer (h0, c0, h1, c1, ...)."""
+    kinds = list(dict.fromkeys(spec.name.rstrip("0123456789") for spec in specs))
+    return [want_states[kinds.index(spec.name.rstrip("0123456789"))]
+            [:, int(spec.name[len(spec.name.rstrip("0123456789")):]), :][None] for spec in specs]
+
+
+# The compact and lean forms are written by edgernn itself: no torch exporter is involved.
 MATRIX = [(cell, layers, form, exporter) for cell in sorted(CELLS) for layers in (1, 2, 3)
           for form in FORMS for exporter in EXPORTERS
-          if not (form[1] == "compact" and exporter == "dynamo")]
+          if not (form[1] in ("compact", "lean") and exporter == "dynamo")]
 
 
 @pytest.mark.parametrize("cell, layers, form, exporter", MATRIX,

@@ -48,7 +48,7 @@ def build_models(folder: str | Path) -> Path:
     ckpt = Checkpoint(config=lstm, state_dict=build(lstm, seed=0).state_dict(), task="",
                       preprocessing=Normalization([0.5, -1.0, 0.0, 2.0], [2.0, 1.0, 0.5, 3.0]),
                       labels=["low", "mid", "high"])
-    export(ckpt, folder / "lstm_step.onnx", graph="step")                  # compact
+    export(ckpt, folder / "lstm_step.onnx", graph="step", ops="compact")
     export(ckpt, folder / "lstm_step_fused.onnx", graph="step", ops="fused")
     export(ckpt, folder / "lstm_step_lean.onnx", graph="step", ops="lean")
     export(ckpt, folder / "lstm_chunk.onnx", graph="chunk")
@@ -58,7 +58,7 @@ def build_models(folder: str | Path) -> Path:
     quantize(folder / "lstm_step_lean.onnx", folder / "lstm_step_int8.onnx",
              gate=Gate(horizon=100, check_metric=False), measure_latency=False)
     other = Checkpoint(config=lstm, state_dict=build(lstm, seed=1).state_dict())
-    export(other, folder / "other_weights.onnx", graph="step")
+    export(other, folder / "other_weights.onnx", graph="step", ops="compact")
     gru = ModelConfig(cell="gru", input_size=4, hidden_size=8, num_layers=1, output_size=2,
                       head="regress")
     export(build(gru, seed=0), folder / "gru_step_decomposed.onnx", ops="decomposed")
