@@ -4,11 +4,13 @@
 
 For the keyword model (LSTM 40->128x2->10, trained on its defaults) and its GRU and vanilla RNN
 variants: max |y - torch| over ``--steps`` steps with the state fed back, on ``--seeds`` streams
-of the task's frames; the max over seeds and its median. Paths: edgernn's int8 (compact and
+of the task's frames and ``--seeds`` streams of random frames (standard normal after the
+network's normalisation); the max over seeds and its median. Paths: edgernn's int8 (compact and
 lean step graphs, its default quantization), ONNX Runtime's own int8 LSTM kernel
 (``quantize_dynamic`` on the fused step graph: ``DynamicQuantizeLSTM``; its default and its most
 accurate setting, per-channel weights with reduce_range), LiteRT's
-dynamic-range int8 (benchmarks/litert_ref.py), and each one's fp32 form as a check of the
+dynamic-range int8 (ai-edge-quantizer's file of litert-torch's, benchmarks/litert_ref.py), and
+each one's fp32 form as a check of the
 harness (errors of 1e-6). runtime_bench.py imports :func:`study` for its section 5.
 """
 
@@ -109,26 +111,42 @@ def _raw(stream) -> bool:
     return not hasattr(stream, "model")
 
 
+def random_frames(pre, size: int, steps: int, seed: int) -> np.ndarray:
+    """Frames the network has not seen the like of: standard normal where it reads them
+    (after its normalisation), so every feature spans its usual range, with no task structure."""
+    x = np.random.default_rng(1000 + seed).normal(size=(steps, size)).astype(np.float32)
+    if pre is None:
+        return x
+    mean, std = pre.arrays()
+    return (x * std + mean).astype(np.float32)
+
+
 def study(seeds: int = 20, steps: int = 50, folder: Path | None = None) -> dict:
+    """Per cell: the logits' std, and for the task's frames and for random frames, each path's
+    max |y - torch| over ``steps`` fed-back steps: the max over ``seeds`` streams and its
+    median."""
     import torch
 
     from edgernn.tasks import get_task
 
     folder = folder or Path(tempfile.mkdtemp(prefix="edgernn-int8err-"))
     task = get_task("keyword")
-    frames = [task.stream(steps, seed) for seed in range(seeds)]
     doc = {}
     for cell in CELLS:
         print(f"int8 error: {cell}", file=sys.stderr)
         net, made = paths(cell, folder)
         pre = net_pre(folder / f"keyword-{cell}.pt")
+        kinds = {"task": [task.stream(steps, seed) for seed in range(seeds)],
+                 "random": [random_frames(pre, net.config.input_size, steps, seed)
+                            for seed in range(seeds)]}
         with torch.no_grad():
-            x = np.stack([pre.apply(f) if pre else f for f in frames])
+            x = np.stack([pre.apply(f) if pre else f for f in kinds["task"]])
             std = float(np.std(net.forward_steps(torch.from_numpy(x))[0].numpy()))
-        errors = {name: fed_back_error(net, make, frames, pre) for name, make in made.items()}
-        doc[cell] = {"logits_std": std, **{k: {"max": float(v.max()),
-                                               "median": float(np.median(v))}
-                                           for k, v in errors.items()}}
+        doc[cell] = {"logits_std": std}
+        for kind, frames in kinds.items():
+            errors = {name: fed_back_error(net, make, frames, pre) for name, make in made.items()}
+            doc[cell][kind] = {k: {"max": float(v.max()), "median": float(np.median(v))}
+                               for k, v in errors.items()}
     return doc
 
 
@@ -140,13 +158,14 @@ def net_pre(ckpt_path: Path):
 
 
 def show(doc: dict, seeds: int, steps: int) -> None:
-    print(f"max |y - torch| over {steps} fed-back steps, {seeds} streams of keyword frames: "
-          f"max over streams (median)")
+    print(f"max |y - torch| over {steps} fed-back steps, {seeds} streams: max over streams "
+          f"(median), on the task's frames | on random frames")
     for cell, rows in doc.items():
         print(f"  {cell} (logits std {rows['logits_std']:.2f})")
-        for name, e in rows.items():
-            if name != "logits_std":
-                print(f"    {name:44s} {e['max']:.4f} ({e['median']:.4f})")
+        for name, task in rows["task"].items():
+            rand = rows["random"][name]
+            print(f"    {name:44s} {task['max']:.4f} ({task['median']:.4f}) | "
+                  f"{rand['max']:.4f} ({rand['median']:.4f})")
 
 
 def main() -> None:

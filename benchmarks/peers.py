@@ -51,33 +51,54 @@ def ort_int8_lstm(net, tmp: Path):
     return four_node_call(int8, net.config)
 
 
-def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
-    """Per-step microseconds of every path for the keyword network with ``cell``."""
-    import litert_ref
+SIZES = ((40, 128, 10), (64, 256, 12))      # input -> hidden x 2 layers -> output
 
+
+def network(cell: str, size=SIZES[0]):
+    """The keyword network with ``cell`` at ``size`` (random weights: speed does not depend on
+    training)."""
     from edgernn.models import build
-    from edgernn.runtime import bench, kernels, load
     from edgernn.tasks import get_task
 
-    config = get_task("keyword").model.replace(cell=cell)
-    net = build(config, seed=0).eval()
-    frame = np.random.default_rng(0).normal(size=config.input_size).astype(np.float32)
-    fns = {}
-    files = _edgernn_files(net, tmp, cell)
+    i, h, o = size
+    config = get_task("keyword").model.replace(cell=cell, input_size=i, hidden_size=h,
+                                              output_size=o)
+    return build(config, seed=0).eval()
+
+
+def one_stream(cell: str, rounds: int, per: int, tmp: Path, size=SIZES[0],
+               rates: dict | None = None) -> dict:
+    """Per-step microseconds of every path for the keyword network with ``cell`` at ``size``;
+    with ``rates`` (roofline.peak_rates) each path's arithmetic bound too."""
+    import litert_ref
+    import roofline
+
+    from edgernn.runtime import bench, kernels, load
+
+    net = network(cell, size)
+    tag = f"{cell}-{'x'.join(map(str, size))}"
+    frame = np.random.default_rng(0).normal(size=net.config.input_size).astype(np.float32)
+    fns, work = {}, {}
+    files = _edgernn_files(net, tmp, tag)
     for name, path in files.items():
         stream = load(path, threads=1).stream(normalize=False)
         fns[name] = (lambda s=stream: s.step(frame))
+        work[name] = roofline.step_work(path)
     with kernels.turned_off():                       # the lean int8 file's plain functions
         stream = load(files["edgernn lean int8"], threads=1).stream(normalize=False)
     fns["edgernn lean int8, functions"] = (lambda s=stream: s.step(frame))
-    if cell == "lstm":
+    if cell == "lstm" and size == SIZES[0]:
         fns["onnxruntime int8 LSTM kernel"] = ort_int8_lstm(net, tmp)
-    for (kind, _), path in litert_ref.convert(net, tmp / f"litert-{cell}").items():
+    macs = net.config.macs_per_step()
+    for (kind, _), path in litert_ref.convert(net, tmp / f"litert-{tag}").items():
         stream = litert_ref.Stream(path)
         fns[f"litert {kind}"] = (lambda s=stream: s.step(frame))
+        work[f"litert {kind}"] = {"fp32_macs": macs * (kind == "fp32"),
+                                  "int8_macs": macs * (kind == "int8"),
+                                  "weight_bytes": path.stat().st_size}
     times = bench.interleaved(fns, rounds * per, rounds=rounds)
     us = {k: bench.median_of_medians(v) / 1e3 for k, v in times.items()}
-    return {"us": us, "ratios": {
+    out = {"us": us, "ratios": {
         "edgernn int8 / edgernn fp32 (lean)": us["edgernn lean int8"] / us["edgernn lean fp32"],
         "edgernn int8 / edgernn fp32 (compact)":
             us["edgernn compact int8"] / us["edgernn compact fp32"],
@@ -85,6 +106,10 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path) -> dict:
             us["edgernn lean int8"] / us["edgernn lean int8, functions"],
         "edgernn lean fp32 / litert fp32": us["edgernn lean fp32"] / us["litert fp32"],
         "edgernn lean int8 / litert int8": us["edgernn lean int8"] / us["litert int8"]}}
+    if rates:
+        out["bound_us"] = {k: roofline.bound_us(w, rates) for k, w in work.items()}
+        out["work"] = work
+    return out
 
 
 def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
@@ -92,12 +117,10 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
     file (one invoke for all streams), fp32 and int8."""
     import litert_ref
 
-    from edgernn.models import build
     from edgernn.runtime import bench, load
-    from edgernn.tasks import get_task
 
-    config = get_task("keyword").model.replace(cell=cell)
-    net = build(config, seed=0).eval()
+    net = network(cell)
+    config = net.config
     files = _edgernn_files(net, tmp, f"pool-{cell}")
     lite = litert_ref.convert(net, tmp / f"litert-pool-{cell}", counts)
     out = {}

@@ -14,12 +14,16 @@ medians.
 2. row-independent int8 against fp32: one stream, and per stream-step in a pool of 64;
 3. pools of 64 and 256 streams against the compute floor (2 x MACs / single-thread matmul rate);
 4. import time of edgernn.runtime and peak RSS of a streaming process;
-5. one stream next to its peers (benchmarks/peers.py), LSTM and GRU: LiteRT fp32 and int8 and
-   ONNX Runtime's own int8 LSTM kernel, with the ratios issue 20 sets targets for;
+5. one stream next to its peers (benchmarks/peers.py), LSTM, GRU and RNN at 40->128x2->10 and
+   64->256x2->12: LiteRT fp32 and int8 (the files LiteRT's own converter and quantizer write,
+   benchmarks/litert_ref.py) and ONNX Runtime's own int8 LSTM kernel;
 6. pools of 64 and 256 next to LiteRT's batched files, fp32 and int8;
 7. int8 error against PyTorch over 50 fed-back steps, 20 streams, trained keyword LSTM, GRU and
    RNN, every path (benchmarks/int8_error.py; trains three models: ``--skip-errors`` leaves it
-   out).
+   out);
+8. the roofline (benchmarks/roofline.py): this CPU's measured peak product rates, and each
+   path's multiply-accumulates, weight bytes and the lower bound the rates give, beside its
+   measured time.
 """
 
 from __future__ import annotations
@@ -205,14 +209,19 @@ def main() -> None:
 def peer_sections(doc: dict, args, tmp: Path) -> None:
     import int8_error
     import peers
+    import roofline
 
+    print("8. this CPU's peak product rates (the roofline)", file=sys.stderr)
+    doc["peak_gmacs"] = rates = roofline.peak_rates()
     print("5. one stream next to LiteRT and ONNX Runtime's int8 LSTM", file=sys.stderr)
-    doc["peers_one_stream"] = {cell: peers.one_stream(cell, args.rounds, args.per, tmp)
-                               for cell in ("lstm", "gru")}
+    doc["peers_one_stream"] = {
+        f"{cell} {'x'.join(map(str, size))}": peers.one_stream(cell, args.rounds, args.per, tmp,
+                                                               size, rates)
+        for size in peers.SIZES for cell in ("lstm", "gru", "rnn")}
     print("6. pools next to LiteRT's batched files", file=sys.stderr)
     doc["peers_pools"] = {cell: peers.pools(cell, (64, 256), max(100, args.rounds * args.per
                                                                  // 10), tmp)
-                          for cell in ("lstm", "gru")}
+                          for cell in ("lstm", "gru", "rnn")}
     if not args.skip_errors:
         print("7. int8 error against PyTorch (trains three keyword models)", file=sys.stderr)
         doc["int8_error"] = int8_error.study(folder=tmp / "trained")
@@ -221,9 +230,13 @@ def peer_sections(doc: dict, args, tmp: Path) -> None:
 def _print_peers(doc) -> None:
     import int8_error
 
-    print("\n5. one stream, one step per call, next to the peers (us; ratios)")
-    for cell, r in doc["peers_one_stream"].items():
-        print(f"   {cell}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["us"].items()))
+    print("\n5. one stream, one step per call, next to the peers: us (x the arithmetic's bound, "
+          "section 8)")
+    for name, r in doc["peers_one_stream"].items():
+        bound = r.get("bound_us", {})
+        print(f"   {name}: " + ", ".join(
+            f"{k} {v:.1f}" + (f" ({v / bound[k]:.1f}x)" if k in bound else "")
+            for k, v in r["us"].items()))
         for k, v in r["ratios"].items():
             print(f"      {k}: {v:.2f}x")
     print("\n6. pools, per stream-step (us): edgernn pool.step_many vs LiteRT batched invoke")
@@ -236,6 +249,15 @@ def _print_peers(doc) -> None:
     if "int8_error" in doc:
         print("\n7. ", end="")
         int8_error.show(doc["int8_error"], 20, 50)
+    print("\n8. roofline: this CPU's peak multiply-accumulate rates, one thread (GMAC/s)")
+    for k, v in doc["peak_gmacs"].items():
+        print(f"   {k}: {v:.1f}")
+    print("   per step: fp32 MACs / float rate + int8 MACs / best int8 rate; weight bytes")
+    for name, r in doc["peers_one_stream"].items():
+        for k, w in r.get("work", {}).items():
+            print(f"   {name} {k}: {w['fp32_macs']:,} fp32 + {w['int8_macs']:,} int8 MACs, "
+                  f"{w['weight_bytes']:,} bytes: bound {r['bound_us'][k]:.2f} us, measured "
+                  f"{r['us'][k]:.1f} us")
 
 
 def matmul_rate_gflops() -> float:

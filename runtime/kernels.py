@@ -52,6 +52,13 @@ def _native():
     lib.edgernn_cells8_product.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
                                            ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                                            ctypes.c_void_p]
+    lib.edgernn_cells8_float_product.restype = ctypes.c_int
+    lib.edgernn_cells8_float_product.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int64,
+                                                 ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                                 ctypes.c_void_p]
+    lib.edgernn_cells8_rate.restype = ctypes.c_double
+    lib.edgernn_cells8_rate.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
+                                        ctypes.c_int64]
     return lib
 
 
@@ -84,6 +91,33 @@ def product(name: str, q, w):
                                                  acc.ctypes.data):
         raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
     return acc if q.ndim == 2 else acc[0]
+
+
+def float_product(name: str, x, w):
+    """The library's float product on path ``name``: frames ``x`` (n, I) (in pairs, as a pool's
+    rows go) against ``w`` (I, G) -> (n, G), each sum a chain of fused multiply-adds. For
+    tests."""
+    import numpy as np
+
+    x = np.ascontiguousarray(np.atleast_2d(x), np.float32)
+    w = np.ascontiguousarray(w, np.float32)
+    out = np.empty((x.shape[0], w.shape[1]), np.float32)
+    lib = _native()
+    if lib is None or lib.edgernn_cells8_float_product(name.encode(), x.ctypes.data, x.shape[0],
+                                                       w.ctypes.data, w.shape[0], w.shape[1],
+                                                       out.ctypes.data):
+        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+    return out
+
+
+def rate(name: str, rows: int, k: int, calls: int) -> float:
+    """MACs per second of the integer product on path ``name`` (one activation row against
+    rows x k weights, ``calls`` times), timed inside the library. For the benchmarks."""
+    lib = _native()
+    got = lib.edgernn_cells8_rate(name.encode(), rows, k, calls) if lib else -1.0
+    if got <= 0:
+        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+    return got
 
 
 def enabled() -> bool:

@@ -378,38 +378,4 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   return s ? s : api->AddCustomOpDomain(options, domain);
 }
 
-// For edgernn's own tools (ctypes; no ONNX Runtime needed): the product paths this CPU has, the
-// one sessions registered now get, and the product itself on a named path, so that tests hold
-// every path to the exact integer sums.
-extern "C" __attribute__((visibility("default"))) const char* edgernn_cells8_paths() {
-  static std::string names;
-  if (names.empty())
-    for (int p = 0; p < kPaths; ++p)
-      if (cpu_has(Path(p))) names += std::string(names.empty() ? "" : ",") + kPathNames[p];
-  return names.c_str();
-}
-
-extern "C" __attribute__((visibility("default"))) const char* edgernn_cells8_path() {
-  return kPathNames[choose_path()];
-}
-
-// n rows of activations q (n x k) against w (rows x k, u8 around 128) into acc (n x rows), in
-// pairs as a pool's rows go.
-extern "C" __attribute__((visibility("default")))
-int edgernn_cells8_product(const char* path, const int8_t* q, int64_t n, const uint8_t* w,
-                           int64_t rows, int64_t k, int32_t* acc) {
-  for (int p = 0; p < kPaths; ++p)
-    if (strcmp(path, kPathNames[p]) == 0 && cpu_has(Path(p)) && rows >= 0 && k >= 0 && n >= 0 &&
-        k <= kMaxInputs && rows <= INT32_MAX && n <= INT32_MAX) {
-      std::vector<int8_t> s(size_t(rows * k));
-      centre(w, rows * k, s.data());
-      const bool any = holds_zero(w, rows * k);
-      for (int64_t r = 0; r < n; r += 2) {
-        const int8_t* qs[2] = {q + r * k, q + (r + 1 < n ? r + 1 : r) * k};
-        int32_t* accs[2] = {acc + r * rows, acc + (r + 1 < n ? r + 1 : r) * rows};
-        product(Path(p), any, qs, s.data(), rows, k, accs, r + 1 < n ? 2 : 1);
-      }
-      return 0;
-    }
-  return -1;
-}
+#include "tools.h"   // the library's entry points for edgernn's own tools

@@ -109,10 +109,10 @@ static void step_rows(const Weights& m, const Row* io, int n) {
     product(m.path, m.w_zero, q, m.wq, G, I, acc, n);
     for (int r = 0; r < n; ++r) scale_row(io[r].acc, m.ws, m.wb, G, io[r].xw);
   } else {                                                   // x @ W in float, k in order
-    for (int r = 0; r < n; ++r) {
-      float_product(m.path, io[r].x, m.w, I, G, io[r].xw);
-      add_row(m.wb, G, io[r].xw);
-    }
+    const float* xs[2] = {io[0].x, io[n - 1].x};
+    float* xws[2] = {io[0].xw, io[n - 1].xw};
+    float_product(m.path, xs, m.w, I, G, xws, n);
+    for (int r = 0; r < n; ++r) add_row(m.wb, G, io[r].xw);
   }
   if (m.family == DENSE) return;
   for (int r = 0; r < n; ++r) quantize_row(io[r].h, H, io[r].q);

@@ -99,6 +99,21 @@ def test_rows_in_pairs_share_the_weights_and_get_the_same_exact_sums():
                     assert np.array_equal(got, want), (name, k, n, low)
 
 
+def test_the_float_product_has_the_same_bits_on_every_path_alone_and_in_pairs():
+    """A frame's float product is a chain of fused multiply-adds in k's order on every path
+    (FMA3 on x86's AVX2 path, fmaf elsewhere), so every path, and a row alone or paired with
+    another, gives the same bits; and it is the product within float rounding."""
+    rng = np.random.default_rng(6)
+    for i, g in ((40, 512), (7, 33), (64, 100), (1, 8)):
+        x = rng.normal(size=(5, i)).astype(np.float32) * 3
+        w = rng.normal(size=(i, g)).astype(np.float32)
+        alone = np.stack([kernels.float_product("portable", row, w)[0] for row in x])
+        np.testing.assert_allclose(alone, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-4)
+        for name in kernels.paths():
+            assert np.array_equal(kernels.float_product(name, x, w), alone), (name, i, g)
+            assert np.array_equal(kernels.float_product(name, x[:1], w), alone[:1]), (name, i, g)
+
+
 def test_a_lower_path_is_forced_by_the_environment(monkeypatch):
     best = kernels.paths()[-1]
     assert kernels.path() == best
