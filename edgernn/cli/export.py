@@ -20,10 +20,11 @@ def export_options(f):
         click.option("--ops", type=click.Choice(OP_FORMS),
                      help="How a step graph writes the cell: edgernn's compact graph (one "
                           "product per layer; state (batch, layers x hidden)), edgernn's lean "
-                          "graph (one ONNX Runtime kernel per layer; state per layer), torch's "
-                          "export with ONNX LSTM/GRU/RNN operators, or torch's with MatMul and "
-                          "element-wise ops [default: the profile's; else compact for edgernn's "
-                          "networks, fused for other modules and for chunk graphs]."),
+                          "graph (one ONNX Runtime kernel per layer, which quantize makes one "
+                          "int8 kernel node; state per layer), torch's export with ONNX "
+                          "LSTM/GRU/RNN operators, or torch's with MatMul and element-wise ops "
+                          "[default: the profile's; else lean for edgernn's networks, fused for "
+                          "other modules and for chunk graphs]."),
         click.option("--profile", help="Device profile whose preferred graph and ops to "
                                        "export (see 'edgernn devices')."),
         click.option("--opset", type=click.IntRange(MIN_OPSET), default=DEFAULT_OPSET,

@@ -87,9 +87,10 @@ def export(model, out_path=None, *, example_input=None, graph: str = "step",
     """Export ``model`` (an ``nn.Module`` following the state convention, or a checkpoint path)
     to ``out_path``; with ``out_path=None`` the bytes are returned in the result only.
 
-    ``ops`` defaults to ``compact`` for edgernn's own networks' step graphs (batch-major state,
-    every cell fast alone and in pools), else ``fused``; ``lean`` (one ONNX Runtime kernel per
-    layer) is the faster single-stream form for LSTM and GRU. ``state_layout`` gives each
+    ``ops`` defaults to ``lean`` for edgernn's own networks' step graphs (one ONNX Runtime
+    kernel per layer, which ``quantize`` makes one int8 kernel node: the fast path), else
+    ``fused``; ``compact`` (one product per layer, state (batch, layers x hidden)) is the other
+    form edgernn writes itself. ``state_layout`` gives each
     state's batch axis when it cannot be inferred (see
     :func:`~edgernn.exporters.from_torch.source.resolve`). Parity with PyTorch holds when every
     element is
