@@ -12,6 +12,9 @@ activation (the head on the last layer) becomes one ``Dense8`` node:
   (bounded), so its product is 8-bit too (``W``: (G*H, I) u8); the int8 rewrite turns the first
   form into this one where it proves ``x`` bounded;
 - ``GRUCell8``/``GRUCell8Q``/``RNNCell8``/``RNNCell8Q``: the same without ``c``;
+- ``LSTMCellF(x, h, c, W, Wb, R, Rb)`` and ``LSTMCellFQ(x, h, c, W, Ws, Wb, R, Rb)`` (and the
+  GRU and RNN ones): the same with the hidden-to-hidden product in float (``R``: (H, G*H)), for a
+  layer quantized with ``--recurrent fp32`` (the vanilla RNN's default);
 - ``Dense8(x, W, Ws, B) -> x @ W^T + B`` with ``x`` bounded (``W``: (N, K) u8).
 
 8-bit values are the int8 module's: u8 around 128, activations ``QuantizeLinear(v, 1/127, 128)``,
@@ -33,8 +36,29 @@ from onnx import TensorProto, helper
 
 DOMAIN = "ai.edgernn"
 CELLS = {"LSTM": "LSTMCell8", "GRU": "GRUCell8", "RNN": "RNNCell8"}
-NAMES = frozenset(CELLS.values()) | {c + "Q" for c in CELLS.values()} | {"Dense8"}
+FLOAT_R = {"LSTM": "LSTMCellF", "GRU": "GRUCellF", "RNN": "RNNCellF"}   # R in float
+NAMES = (frozenset(CELLS.values()) | frozenset(FLOAT_R.values())
+         | {c + "Q" for c in (*CELLS.values(), *FLOAT_R.values())} | {"Dense8"})
 ZERO, TOP = 128, 127
+
+
+def inputs_of(op: str) -> list[str]:
+    """The operator's inputs in order (what its function takes)."""
+    if op == "Dense8":
+        return ["x", "W", "Ws", "B"]
+    state = ["h", "c"] if op.startswith("LSTM") else ["h"]
+    weights = ["W", "Ws", "Wb"] if op.endswith("Q") else ["W", "Wb"]
+    return ["x", *state, *weights, "R", *([] if float_r(op) else ["Rs"]), "Rb"]
+
+
+def float_r(op: str) -> bool:
+    """The cell's hidden-to-hidden product is in float (its R is float)."""
+    return "CellF" in op
+
+
+def slot(node, name: str) -> str:
+    """The name of the node's input ``name`` (W, R, ...)."""
+    return node.input[inputs_of(node.op_type).index(name)]
 
 
 def is_op(node) -> bool:
@@ -54,32 +78,40 @@ def weight_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.astype(np.uint8), np.float32(1.0 / TOP) * scale
 
 
-def write(g, fam, x: str, state: tuple, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+def write(g, fam, x: str, state: tuple, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh",
+          recurrent: str = "int8"):
     """One layer's step as a cell node (float input product), written with ``g`` (a
-    :class:`~edgernn.exporters.graph.Writer`); weights in torch's gate order. Returns (h_new,
+    :class:`~edgernn.exporters.graph.Writer`); weights in torch's gate order; the
+    hidden-to-hidden product in 8 bits, or in float with ``recurrent="fp32"``. Returns (h_new,
     new state), or None for a cell the operators do not cover (relu RNN: its state is not
     bounded), which the caller writes as plain nodes: the ``cell`` of
     :func:`edgernn.exporters.forms.lower.lower`."""
     if fam.onnx_op not in CELLS or nonlinearity != "tanh":
         return None
-    r, rs = weight_rows(w_hh)
+    if recurrent == "fp32":
+        op = FLOAT_R[fam.onnx_op]
+        rec = [g.const("R", np.ascontiguousarray(w_hh.T, np.float32))]
+    else:
+        op = CELLS[fam.onnx_op]
+        r, rs = weight_rows(w_hh)
+        rec = [g.const("R", r), g.const("Rs", rs)]
     outs = [g.name("h8")] + ([g.name("c8")] if len(state) > 1 else [])
     g.nodes.append(helper.make_node(
-        CELLS[fam.onnx_op], [x, *state, g.const("W", np.ascontiguousarray(w_ih.T)),
-                             g.const("Wb", b_ih.astype(np.float32)), g.const("R", r),
-                             g.const("Rs", rs), g.const("Rb", b_hh.astype(np.float32))],
-        outs, name=g.name(CELLS[fam.onnx_op]), domain=DOMAIN))
+        op, [x, *state, g.const("W", np.ascontiguousarray(w_ih.T)),
+             g.const("Wb", b_ih.astype(np.float32)), *rec,
+             g.const("Rb", b_hh.astype(np.float32))],
+        outs, name=g.name(op), domain=DOMAIN))
     return outs[0], tuple(outs)
 
 
 def quantized_input(node, consts: dict, wr):
     """The ``...Q`` form of a float-input cell node whose ``x`` is bounded: its input product in
     8 bits too. Returns (the node, the weights' size)."""
-    states = len(node.input) - 6
-    w = consts[node.input[1 + states]]                       # (I, G*H)
+    at = inputs_of(node.op_type).index("W")
+    w = consts[node.input[at]]                               # (I, G*H)
     wq, ws = weight_rows(np.ascontiguousarray(w.T))
     ins = list(node.input)
-    ins[1 + states:2 + states] = [wr.const("W8", wq), wr.const("Ws", ws)]
+    ins[at:at + 1] = [wr.const("W8", wq), wr.const("Ws", ws)]
     return helper.make_node(node.op_type + "Q", ins, list(node.output), name=node.name,
                             domain=DOMAIN), w.size
 
@@ -136,13 +168,11 @@ def _function(op: str, opset: int):
         return helper.make_function(DOMAIN, op, ["x", "W", "Ws", "B"], ["y"], body.nodes,
                                     [helper.make_opsetid("", opset)])
     quantized = op.endswith("Q")
-    cell = op[:-1] if quantized else op
-    lstm, gru = cell == "LSTMCell8", cell == "GRUCell8"
-    state = ["h", "c"] if lstm else ["h"]
-    weights = ["W", "Ws", "Wb"] if quantized else ["W", "Wb"]
+    lstm, gru = op.startswith("LSTM"), op.startswith("GRU")
     xw = body.int8("x", "W", "Ws", "Wb") if quantized else \
         body("Add", [body("MatMul", ["x", "W"]), "Wb"])
-    rec = body.int8("h", "R", "Rs", "Rb")
+    rec = body("Add", [body("MatMul", ["h", "R"]), "Rb"]) if float_r(op) else \
+        body.int8("h", "R", "Rs", "Rb")
     if lstm:
         i, f, g, o = body("Split", [body("Add", [xw, rec])], ["i", "f", "g", "o"], axis=-1,
                           **_equal(opset, 4))
@@ -159,8 +189,8 @@ def _function(op: str, opset: int):
     else:
         body("Tanh", [body("Add", [xw, rec])], ["h_new"])
     outputs = ["h_new", "c_new"] if lstm else ["h_new"]
-    return helper.make_function(DOMAIN, op, ["x", *state, *weights, "R", "Rs", "Rb"], outputs,
-                                body.nodes, [helper.make_opsetid("", opset)])
+    return helper.make_function(DOMAIN, op, inputs_of(op), outputs, body.nodes,
+                                [helper.make_opsetid("", opset)])
 
 
 def _equal(opset: int, parts: int) -> dict:

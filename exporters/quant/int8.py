@@ -275,12 +275,13 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
             plan.embeddings_int8 += table.size
             new_nodes.extend(wr.nodes[start:])
             continue
-        if cells8.is_cell(node):                         # one node per layer: R is u8,
-            r = consts[node.input[-3]]                   # the input product 8-bit where
-            plan.products += 2                           # x is bounded
+        if cells8.is_cell(node):                         # one node per layer: R u8 (or
+            r = consts[cells8.slot(node, "R")]           # float), the input product 8-bit
+            plan.products += 2                           # where x is bounded
             plan.weights += r.size
-            plan.weights_int8 += r.size
-            plan.count("static", r.size)
+            r8 = not cells8.float_r(node.op_type)
+            plan.weights_int8 += r.size if r8 else 0
+            plan.count("static" if r8 else "fp32", r.size)
             if _choose(node.input[0], mode, inputs, recurrent, known, data, state,
                        ranges) == "static" and not node.op_type.endswith("Q"):
                 node, size = cells8.quantized_input(node, consts, wr)
@@ -288,7 +289,7 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
                 plan.count("static", size)
             else:
                 q = node.op_type.endswith("Q")
-                size = consts[node.input[len(node.input) - (6 if q else 5)]].size
+                size = consts[cells8.slot(node, "W")].size
                 plan.count("static" if q else "fp32", size)
                 plan.weights_int8 += size if q else 0
             plan.weights += size

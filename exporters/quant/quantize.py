@@ -21,6 +21,8 @@ so no checkpoint is needed; one given is checked to hold the file's weights. The
 
 from __future__ import annotations
 
+import functools
+
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -151,17 +153,17 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     src = None
     if checkpoint is not None:
         src = _check_weights(checkpoint, contract, in_path, example_input, state_layout)
-    cells = None                            # the int8 attempt's graph: one node per layer
+    cells = {}                              # each attempt's graph: one node per layer
     if contract.graph != "step":            # its operators as they are: see _whole_notes
         base, notes = given, _whole_notes(given, contract, mode)
     else:
         base, notes = lower(given)
         if mode != "fp16" and inputs == "fp32":
-            cells = _cells(given)
+            cells = {r: _cells(given, r) for r in ("int8", "fp32")}
     if contract.graph == "step" and any(n.op_type in FUSED for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
         base, flat = flatten_states(base, contract)
-        cells = cells and flatten_states(cells, contract)[0]
+        cells = {r: g and flatten_states(g, contract)[0] for r, g in cells.items()}
         contract = flat
     fp32 = _load(given.SerializeToString(), str(in_path))
     feeds = calib_ref = None
@@ -183,7 +185,7 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
     tried = []
     for attempt in (["fp16"] if mode == "fp16" else attempts):
         stage(f"quantize: {mode} with the recurrent products {attempt}")
-        graph = cells if attempt == "int8" and cells is not None else base
+        graph = cells.get(attempt) or base
         out_proto, cov = _convert(graph, contract, mode, inputs, attempt, fp32, feeds, calib_ref,
                                   tmp)
         q_contract = contract.with_changes(quantization=cov)
@@ -278,10 +280,11 @@ def _convert(base, contract, mode, inputs, attempt, fp32, feeds, calib_ref, tmp:
     return out, cov
 
 
-def _cells(given):
-    """The step graph with each covered layer as one ``ai.edgernn`` int8 cell node (and the
-    functions that define them), or None when no layer is covered."""
-    out, _ = lower(given, cell=cells8.write)
+def _cells(given, recurrent: str):
+    """The step graph with each covered layer as one ``ai.edgernn`` cell node, its
+    hidden-to-hidden product in 8 bits or (``recurrent="fp32"``) in float, and the functions that
+    define them; None when no layer is covered."""
+    out, _ = lower(given, cell=functools.partial(cells8.write, recurrent=recurrent))
     if not any(cells8.is_cell(n) for n in out.graph.node):
         return None
     cells8.functions(out, next((o.version for o in out.opset_import

@@ -10,6 +10,8 @@
 //   LSTMCell8(x, h, c, W, Wb, R, Rs, Rb) -> (h', c')    W: (I, G*H) float, xw = x @ W + Wb
 //   LSTMCell8Q(x, h, c, W, Ws, Wb, R, Rs, Rb) -> ...    W: (G*H, I) u8, x bounded, in 8 bits
 //   GRUCell8, GRUCell8Q, RNNCell8, RNNCell8Q           the same without c
+//   LSTMCellF(x, h, c, W, Wb, R, Rb), ...CellFQ(x, h, c, W, Ws, Wb, R, Rb), GRU.., RNN..
+//                                                      R: (H, G*H) float, h @ R + Rb in float
 //   Dense8(x, W, Ws, B) -> y                           W: (N, K) u8, x bounded; y = x W^T + B
 //
 // Gates in torch's order (LSTM i f g o, GRU r z n), the RNN's tanh. h (and c) may have any shape
@@ -46,7 +48,12 @@ constexpr Kind kKinds[] = {
     {"LSTMCell8", LSTM, false}, {"LSTMCell8Q", LSTM, true}, {"GRUCell8", GRU, false},
     {"GRUCell8Q", GRU, true},   {"RNNCell8", RNN, false},   {"RNNCell8Q", RNN, true},
     {"Dense8", DENSE, true},
+    // the hidden-to-hidden product in float (quantize --recurrent fp32, the RNN's default)
+    {"LSTMCellF", LSTM, false, true}, {"LSTMCellFQ", LSTM, true, true},
+    {"GRUCellF", GRU, false, true},   {"GRUCellFQ", GRU, true, true},
+    {"RNNCellF", RNN, false, true},   {"RNNCellFQ", RNN, true, true},
 };
+constexpr int kKindCount = int(sizeof(kKinds) / sizeof(kKinds[0]));
 
 // ---------------------------------------------------------------- the node
 
@@ -89,7 +96,7 @@ std::string check_weights(const Kind& kind, const Tensor* in, const void* const*
   const Slots sl = slots_of(kind);
   for (int i : {sl.w, sl.ws, sl.wb, sl.r, sl.rs, sl.rb}) {
     if (i < 0 || in[i].data == nullptr || in[i].data == seen[i]) continue;
-    const bool u8 = i == sl.r || (i == sl.w && kind.quantized);
+    const bool u8 = (i == sl.r && !kind.float_r) || (i == sl.w && kind.quantized);
     if (u8) {
       (i == sl.r ? *r_zero : *w_zero) =
           holds_zero(static_cast<const uint8_t*>(in[i].data), in[i].size);
@@ -156,8 +163,13 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   m.wb = static_cast<const float*>(in[sl.wb].data);
   const Dims& out_dims = sizes.out.dims;
   if (!dense) {
-    m.r = centred(in[sl.r], kernel.seen[sl.r], kernel.r_centred, &scratch.r);
-    m.rs = static_cast<const float*>(in[sl.rs].data);
+    m.float_r = kind.float_r;
+    if (kind.float_r) {
+      m.rf = static_cast<const float*>(in[sl.r].data);
+    } else {
+      m.r = centred(in[sl.r], kernel.seen[sl.r], kernel.r_centred, &scratch.r);
+      m.rs = static_cast<const float*>(in[sl.rs].data);
+    }
     m.rb = static_cast<const float*>(in[sl.rb].data);
     m.r_zero = r_zero;
   }
@@ -277,7 +289,7 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   }
   k->w_zero = w_zero;
   k->r_zero = r_zero;
-  for (int i : {kind.quantized ? sl.w : -1, sl.r}) {      // the u8 weights, centred once
+  for (int i : {kind.quantized ? sl.w : -1, kind.float_r ? -1 : sl.r}) {   // u8: centred once
     if (i < 0 || constants[size_t(i)].data == nullptr) continue;
     std::vector<int8_t>& to = i == sl.r ? k->r_centred : k->w_centred;
     to.resize(size_t(constants[size_t(i)].size));
@@ -327,7 +339,7 @@ size_t outputs(const OrtCustomOp* op) { return kind_of(op).family == LSTM ? 2 : 
 int input_type(const OrtCustomOp* op, size_t i) {
   const Kind& k = kind_of(op);
   const Slots sl = slots_of(k);
-  if (int(i) == sl.r || (int(i) == sl.w && k.quantized)) return ELEMENT_UINT8;
+  if ((int(i) == sl.r && !k.float_r) || (int(i) == sl.w && k.quantized)) return ELEMENT_UINT8;
   return ELEMENT_FLOAT;
 }
 int output_type(const OrtCustomOp*, size_t) { return ELEMENT_FLOAT; }
@@ -361,8 +373,13 @@ Op make(const Kind& kind) {
   return op;
 }
 
-Op ops[] = {make(kKinds[0]), make(kKinds[1]), make(kKinds[2]), make(kKinds[3]),
-            make(kKinds[4]), make(kKinds[5]), make(kKinds[6])};
+struct Ops {
+  Op op[kKindCount];
+  Ops() {
+    for (int i = 0; i < kKindCount; ++i) op[i] = make(kKinds[i]);
+  }
+};
+Ops ops;
 
 }  // namespace
 
@@ -373,7 +390,7 @@ OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base)
   chosen = choose_path();
   OrtCustomOpDomain* domain = nullptr;
   OrtStatus* s = api->CreateCustomOpDomain("ai.edgernn", &domain);
-  for (Op& op : ops)
+  for (Op& op : ops.op)
     if (!s) s = api->CustomOpDomain_Add(domain, &op.base);
   return s ? s : api->AddCustomOpDomain(options, domain);
 }

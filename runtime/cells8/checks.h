@@ -26,6 +26,7 @@ struct Kind {
   const char* name;
   Family family;
   bool quantized;                // W is u8 and x goes to 8 bits (else W float)
+  bool float_r = false;          // R is float (H, G*H), h's product in float (else R u8)
 };
 
 // Where each input sits (-1: the operator has none).
@@ -44,7 +45,9 @@ inline Slots slots_of(const Kind& k) {
   if (k.family == LSTM) s.c = at++;
   s.w = at++;
   if (k.quantized) s.ws = at++;
-  s.wb = at++, s.r = at++, s.rs = at++, s.rb = at++;
+  s.wb = at++, s.r = at++;
+  if (!k.float_r) s.rs = at++;
+  s.rb = at++;
   s.count = at;
   return s;
 }
@@ -174,7 +177,7 @@ inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes)
     return "takes " + std::to_string(s.count) + " inputs, the node has " + std::to_string(n);
   auto name = [&](int i) { return std::string(role(k, s, i)) + " " + text(in[i]); };
   for (int i = 0; i < s.count; ++i) {
-    const bool u8 = i == s.r || (i == s.w && k.quantized);
+    const bool u8 = (i == s.r && !k.float_r) || (i == s.w && k.quantized);
     if (in[i].type && in[i].type != (u8 ? ELEMENT_UINT8 : ELEMENT_FLOAT))
       return std::string(role(k, s, i)) + " must be " + (u8 ? "uint8" : "float32") +
              ", it has element type " + std::to_string(in[i].type);
@@ -193,17 +196,20 @@ inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes)
     const Shape& r = in[s.r];
     const int gates = kGates[k.family];
     if (r.dims.size() != 2) return "R must have two axes, it is " + text(r);
-    hidden = r.dims[1];
+    // u8 R: (G*H, H), a row per output; float R: (H, G*H), as a float W
+    const int64_t r_in = r.dims[k.float_r ? 0 : 1], r_out = r.dims[k.float_r ? 1 : 0];
+    hidden = r_in;
     if (hidden == 0) return "R is empty: " + text(r);
     if (hidden > kMaxInputs)
       return name(s.r) + " takes more than " + std::to_string(kMaxInputs) + " inputs";
-    if (hidden > 0 && r.dims[0] >= 0 && r.dims[0] != gates * hidden)
-      return name(s.r) + " must have " + std::to_string(gates) + " rows per hidden unit (" +
-             std::to_string(gates * hidden) + ", " + std::to_string(hidden) + ")";
-    if (width >= 0 && r.dims[0] >= 0 && r.dims[0] != width)
+    const std::string g = std::to_string(gates * hidden), h = std::to_string(hidden);
+    if (hidden > 0 && r_out >= 0 && r_out != gates * hidden)
+      return name(s.r) + " must have " + std::to_string(gates) + " outputs per hidden unit (" +
+             (k.float_r ? h + ", " + g : g + ", " + h) + ")";
+    if (width >= 0 && r_out >= 0 && r_out != width)
       return name(s.w) + " has " + std::to_string(width) + " outputs, but " + name(s.r) +
-             " has " + std::to_string(r.dims[0]) + " rows";
-    if (width < 0) width = r.dims[0];
+             " has " + std::to_string(r_out);
+    if (width < 0) width = r_out;
   }
   for (int i : {s.ws, s.wb, s.rs, s.rb}) {
     if (i < 0 || !in[i].ranked) continue;

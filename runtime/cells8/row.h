@@ -28,7 +28,9 @@ struct Weights {
   const float* w;                // float W (I, G*H)
   const int8_t* wq;              // or 8-bit W (G*H, I), centred (product.h)
   const float *ws, *wb;
-  const int8_t* r;               // centred
+  bool float_r;                  // R float (H, G*H): h's product in float
+  const int8_t* r;               // or u8 R (G*H, H), centred
+  const float* rf;
   const float *rs, *rb;
 };
 
@@ -115,6 +117,16 @@ static void step_rows(const Weights& m, const Row* io, int n) {
     for (int r = 0; r < n; ++r) add_row(m.wb, G, io[r].xw);
   }
   if (m.family == DENSE) return;
+  if (m.float_r) {                                           // h @ R in float
+    const float* hs[2] = {io[0].h, io[n - 1].h};
+    float* recs[2] = {io[0].rec, io[n - 1].rec};
+    float_product(m.path, hs, m.rf, H, G, recs, n);
+    for (int r = 0; r < n; ++r) {
+      add_row(m.rb, G, io[r].rec);
+      finish_row(m, io[r]);
+    }
+    return;
+  }
   for (int r = 0; r < n; ++r) quantize_row(io[r].h, H, io[r].q);
   product(m.path, m.r_zero, q, m.r, G, H, acc, n);
   for (int r = 0; r < n; ++r) {

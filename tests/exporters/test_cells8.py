@@ -48,7 +48,8 @@ def _op_model(op: str, fam, hidden: int, inputs: int, lead: list, rng):
                                   rng.normal(0, 0.3, (gates * hidden, inputs)).astype(np.float32),
                                   rng.normal(0, 0.3, (gates * hidden, hidden)).astype(np.float32),
                                   rng.normal(0, 0.2, gates * hidden).astype(np.float32),
-                                  rng.normal(0, 0.2, gates * hidden).astype(np.float32))
+                                  rng.normal(0, 0.2, gates * hidden).astype(np.float32),
+                                  recurrent="fp32" if cells8.float_r(op) else "int8")
         node = wr.nodes[-1]
         if op.endswith("Q"):
             consts = {t.name: numpy_helper.to_array(t) for t in wr.inits}
@@ -86,8 +87,9 @@ def _feed(ins, batch, inputs, hidden, lead, rng, bounded_x):
 
 
 CASES = [(op, fam) for fam in ("lstm", "gru", "rnn")
-         for op in (cells8.CELLS[FAMILIES[fam].onnx_op],
-                    cells8.CELLS[FAMILIES[fam].onnx_op] + "Q")] + [("Dense8", None)]
+         for base in (cells8.CELLS, cells8.FLOAT_R)               # R in 8 bits, R in float
+         for op in (base[FAMILIES[fam].onnx_op], base[FAMILIES[fam].onnx_op] + "Q")] + \
+    [("Dense8", None)]
 
 
 @pytest.mark.parametrize("op,fam", CASES)

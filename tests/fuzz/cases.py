@@ -1,7 +1,7 @@
 """The fuzz suite's cases: ONNX files that reach edgernn's int8 kernels, good and bad.
 
 Two sources, both deterministic:
-- **crafted**: one ``ai.edgernn`` node per file, drawn by Hypothesis: any of the seven operators,
+- **crafted**: one ``ai.edgernn`` node per file, drawn by Hypothesis: any of the operators,
   sizes around the vector widths (1, 31, 32, 33, ...), weights that fit or are cut, grown,
   transposed, flattened, emptied or of another dtype, u8 weights holding every byte (0
   included), float weights with NaN or infinity, inputs declared fixed, symbolic or wrong, and
@@ -35,11 +35,7 @@ VALUES = ["grid", "huge", "nan"]
 
 def signature(op: str) -> list[str]:
     """The operator's inputs in order (what its function takes)."""
-    if op == "Dense8":
-        return ["x", "W", "Ws", "B"]
-    state = ["h", "c"] if op.startswith("LSTM") else ["h"]
-    weights = ["W", "Ws", "Wb"] if op.endswith("Q") else ["W", "Wb"]
-    return ["x", *state, *weights, "R", "Rs", "Rb"]
+    return cells8.inputs_of(op)
 
 
 def _expected(op: str, name: str, hidden: int, inputs: int, width: int) -> tuple:
@@ -48,7 +44,7 @@ def _expected(op: str, name: str, hidden: int, inputs: int, width: int) -> tuple
     if name == "W":
         return ((width, inputs), np.uint8) if quantized else ((inputs, width), np.float32)
     if name == "R":
-        return (width, hidden), np.uint8
+        return ((hidden, width), np.float32) if cells8.float_r(op) else ((width, hidden), np.uint8)
     return (width,), np.float32                                # Ws, Wb, B, Rs, Rb
 
 
@@ -96,7 +92,7 @@ def crafted(draw):
     lead = draw(st.sampled_from([[], [1]]))                    # h (B, H) or the lean (1, B, H)
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
-    width = hidden if op == "Dense8" else GATES[op.split("Cell8")[0]] * hidden
+    width = hidden if op == "Dense8" else GATES[op.split("Cell")[0]] * hidden
     names = signature(op)
     inits, graph_inputs, feed, told = [], [], {}, [op, f"H{hidden}", f"I{inputs}", f"B{rows}"]
     # at most one input of another shape or dtype, and at most one with special values: a case

@@ -1,6 +1,7 @@
-"""Write the fuzz suite's seed corpus: real lean int8 step files (LSTM, GRU, RNN), made the way
-a user makes them (``export --ops lean`` then ``quantize --recurrent int8``), from seeded small
-networks so that they stay a few kilobytes each. Run from the repository root when the file format changes:
+"""Write the fuzz suite's seed corpus: real lean int8 step files (LSTM, GRU, RNN, and the RNN
+with its default float recurrent product), made the way a user makes them (``export`` then
+``quantize``), from seeded small networks so that they stay a few kilobytes each. Run from the
+repository root when the file format changes:
 
     python -m tests.fuzz.make_corpus
 
@@ -24,16 +25,18 @@ def main() -> None:
 
     CORPUS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for cell in ("lstm", "gru", "rnn"):
+        # an RNN keeps its recurrent products fp32 unless asked (--recurrent int8): its default
+        # file has the float-R cells (RNNCellF, RNNCellFQ)
+        for cell, recurrent, name in (("lstm", "int8", "lstm"), ("gru", "int8", "gru"),
+                                      ("rnn", "int8", "rnn"), ("rnn", "auto", "rnn-float-r")):
             cfg = ModelConfig(cell=cell, input_size=5, hidden_size=16, num_layers=2,
                               output_size=3, head="classify_step")
             ckpt = save_checkpoint(Path(tmp) / f"{cell}.pt", Checkpoint(
                 config=cfg, state_dict=build(cfg, seed=7).state_dict()))
             fp32 = export(ckpt, Path(tmp) / f"{cell}.onnx", ops="lean").path
-            # an RNN keeps its recurrent products fp32 unless asked (--recurrent int8)
-            quantize(fp32, CORPUS / f"{cell}.int8.onnx", recurrent="int8",
+            quantize(fp32, CORPUS / f"{name}.int8.onnx", recurrent=recurrent,
                      gate=Gate(horizon=50, check_metric=False), measure_latency=False)
-            print(CORPUS / f"{cell}.int8.onnx")
+            print(CORPUS / f"{name}.int8.onnx")
 
 
 if __name__ == "__main__":
