@@ -90,6 +90,7 @@ def test_every_case_is_refused_at_load_or_agrees_with_the_functions(sanitized, t
                                  f"{done.stderr[-6000:]}"
     result = json.loads(done.stdout)
     counts, broken = result["counts"], result["broken"]
+    print("fuzz outcomes:", json.dumps(counts, sort_keys=True))   # docs/quantization.md quotes
     assert not broken, "\n".join(broken[:30])
     crafted = sum(n for k, n in counts.items() if k.startswith("crafted"))
     mutated = sum(n for k, n in counts.items() if k.startswith("mutated"))
