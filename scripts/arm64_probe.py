@@ -34,9 +34,13 @@ for k in (1, 31, 32, 33, 256, 257):
     w = np.stack([np.resize(np.roll(every, 37 * r + k), k) for r in range(5)]).astype(np.uint8)
     for q in (np.resize(np.roll(every, k) - 128, k), np.full(k, -128)):
         exact = (w.astype(np.int64) - 128) @ q.astype(np.int64)
+        pair = np.stack([q, q[::-1]])                     # a pool's rows go in pairs
+        exact_pair = pair.astype(np.int64) @ (w.astype(np.int64) - 128).T
         for name in kernels.paths():
             got = kernels.product(name, q.astype(np.int8), w)
             key = f"product:{name}"
             results[key] = max(results.get(key, 0), int(np.abs(got - exact).max()))
+            got = kernels.product(name, pair.astype(np.int8), w)
+            results[key] = max(results[key], int(np.abs(got - exact_pair).max()))
 np.savez(out_path, **results)
 print("ok", len(paths))

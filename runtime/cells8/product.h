@@ -7,7 +7,8 @@
 // are bit-identical to each other and to the model's plain-ONNX function (MatMulInteger). Two
 // rows of activations (a pool's) can share one pass over the weights: their sums are the same
 // integers. The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64: the
-// dot-product instructions of ARMv8.2); EDGERNN_KERNEL_PATH names a lower one (tests force each
+// dot-product instructions of ARMv8.2, the 8-bit matrix multiply of ARMv8.6);
+// EDGERNN_KERNEL_PATH names a lower one (tests force each
 // in turn, and so can a user who suspects one). The float product (a frame's, in fp32) is a chain
 // of fused multiply-adds in a fixed order, the same bits on every path too.
 #pragma once
@@ -29,10 +30,11 @@ namespace edgernn {
 
 constexpr int kWeightZero = 128;             // u8 weights are stored around 128
 
-// In order: a forced path is one below the best, never above it. A CPU has portable and at
-// most one of the others' families (x86: avx2; ARM64: neon-dotprod).
-enum Path { PORTABLE = 0, AVX2 = 1, NEON_DOT = 2, kPaths = 3 };
-constexpr const char* kPathNames[kPaths] = {"portable", "avx2", "neon-dotprod"};
+// In order: a forced path is one below the best, never above it. A CPU has portable and one
+// family of the others (x86: avx2; ARM64: neon-dotprod, and neon-i8mm on cores with ARMv8.6's
+// 8-bit matrix multiply, which has dotprod too).
+enum Path { PORTABLE = 0, AVX2 = 1, NEON_DOT = 2, NEON_I8MM = 3, kPaths = 4 };
+constexpr const char* kPathNames[kPaths] = {"portable", "avx2", "neon-dotprod", "neon-i8mm"};
 
 inline void product_plain(const int8_t* q, const int8_t* w, int64_t rows, int64_t k,
                           int32_t* acc) {
@@ -249,12 +251,48 @@ EDGERNN_DOTPROD inline void product_dotprod(const int8_t* q, const int8_t* w, in
     for (j = 0; j < rows; ++j) acc[j] += int32_t(q[i]) * int32_t(w[j * k + i]);
 }
 
+// ARMv8.6's SMMLA: a 2x8 by 8x2 product of s8 into a 2x2 block of 32-bit sums, exactly (|sum|
+// <= 8 * 128 * 128): two rows of a pool's activations against two weight rows at once, 32
+// products an instruction. A row alone takes the dot-product path (SMMLA would waste half).
+#define EDGERNN_I8MM __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
+EDGERNN_I8MM inline void product_i8mm(const int8_t* q0, const int8_t* q1, const int8_t* w,
+                                      int64_t rows, int64_t k, int32_t* acc0, int32_t* acc1) {
+  const int64_t body = k & ~int64_t(7);
+  int64_t j = 0;
+  for (; j + 2 <= rows; j += 2) {
+    const int8_t* wa = w + j * k;
+    const int8_t* wb = wa + k;
+    int32x4_t s = vdupq_n_s32(0);          // (q0.wa, q0.wb, q1.wa, q1.wb)
+    for (int64_t i = 0; i < body; i += 8)
+      s = vmmlaq_s32(s, vcombine_s8(vld1_s8(q0 + i), vld1_s8(q1 + i)),
+                     vcombine_s8(vld1_s8(wa + i), vld1_s8(wb + i)));
+    int32_t t[4];
+    vst1q_s32(t, s);
+    acc0[j] = t[0], acc0[j + 1] = t[1], acc1[j] = t[2], acc1[j + 1] = t[3];
+  }
+  for (; j < rows; ++j) {                               // an odd last row
+    int32_t a = 0, b = 0;
+    for (int64_t i = 0; i < body; ++i) a += int32_t(q0[i]) * w[j * k + i];
+    for (int64_t i = 0; i < body; ++i) b += int32_t(q1[i]) * w[j * k + i];
+    acc0[j] = a, acc1[j] = b;
+  }
+  for (int64_t i = body; i < k; ++i)                    // the tail
+    for (j = 0; j < rows; ++j) {
+      acc0[j] += int32_t(q0[i]) * int32_t(w[j * k + i]);
+      acc1[j] += int32_t(q1[i]) * int32_t(w[j * k + i]);
+    }
+}
+
 inline bool cpu_has(Path p) {
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
   static const bool dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-  return p == PORTABLE || (p == NEON_DOT && dot);
+  static const bool mm = dot && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+  return p == PORTABLE || (p == NEON_DOT && dot) || (p == NEON_I8MM && mm);
 }
 #else
 inline bool cpu_has(Path p) { return p == PORTABLE; }
@@ -285,9 +323,12 @@ inline void product(Path path, bool any_weight, const int8_t* const* q, const in
   }
 #endif
   (void)any_weight;
+#ifdef EDGERNN_ARM64
+  if (path == NEON_I8MM && n == 2) return product_i8mm(q[0], q[1], w, rows, k, acc[0], acc[1]);
+#endif
   for (int r = 0; r < n; ++r) {
 #ifdef EDGERNN_ARM64
-    if (path == NEON_DOT) {
+    if (path >= NEON_DOT) {
       product_dotprod(q[r], w, rows, k, acc[r]);
       continue;
     }

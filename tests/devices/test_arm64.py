@@ -48,9 +48,12 @@ def test_arm64_matches_x86(tmp_path):
     assert set(doc["products"]) == {r["cpu"] for r in rows}
     for cpu, paths in doc["products"].items():
         assert paths and all(d == 0 for d in paths.values()), (cpu, paths)
-        # ARMv8.2's dot product where the core has it (Neoverse-N1, max), not on A53/A72
-        dot = cpu not in ("cortex-a53", "cortex-a72")
-        assert set(paths) == ({"portable", "neon-dotprod"} if dot else {"portable"}), (cpu, paths)
+        # ARMv8.2's dot product where the core has it (Neoverse-N1, max), not on A53/A72, and
+        # ARMv8.6's 8-bit matrix multiply (a pool's row pairs) on max; each exact, pairs too
+        want = {"cortex-a53": {"portable"}, "cortex-a72": {"portable"},
+                "neoverse-n1": {"portable", "neon-dotprod"}}.get(
+                    cpu, {"portable", "neon-dotprod", "neon-i8mm"})
+        assert set(paths) == want, (cpu, paths)
     assert {r["cpu"] for r in rows} == {"cortex-a53", "cortex-a72", "neoverse-n1",
                                         "max+sme=off", "max"}
     assert {r["qemu"] for r in rows if r["cpu"] == "max"} == {"10"}
