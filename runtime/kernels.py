@@ -10,9 +10,9 @@ environment, the same file runs its functions: the same model, slower.
 
 The library's integer product has one path per instruction set (:func:`paths`: ``avx2`` on
 x86-64 with AVX2 and FMA3, ``neon-dotprod`` on ARM64 with the ARMv8.2 dot product,
-``neon-i8mm`` with ARMv8.6's 8-bit matrix multiply, ``portable`` everywhere), chosen when a session registers the kernels; ``EDGERNN_KERNEL_PATH=portable``
-forces a lower one. Every path gives the same integer sums,
-hence the same bits (tests/runtime/test_kernels.py holds each to them for every byte).
+``neon-i8mm`` with ARMv8.6's 8-bit matrix multiply, ``portable`` everywhere), chosen when a
+session registers the kernels; ``EDGERNN_KERNEL_PATH=portable`` forces a lower one. Every path
+gives the same integer sums, hence the same bits (tests/runtime/test_kernels.py holds each to them for every byte).
 """
 
 from __future__ import annotations
