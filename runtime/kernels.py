@@ -75,6 +75,16 @@ def path() -> str | None:
     return lib.edgernn_cells8_path().decode() if lib else None
 
 
+def _run(entry: str, name: str, rows, w, out) -> None:
+    """Call the library's ``entry`` on path ``name``: ``rows`` (n, K) against ``w`` into ``out``;
+    a path this CPU lacks (or no library) is a ValueError."""
+    lib = _native()
+    if lib is None or getattr(lib, entry)(name.encode(), rows.ctypes.data, rows.shape[0],
+                                          w.ctypes.data, w.shape[0], w.shape[1],
+                                          out.ctypes.data):
+        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+
+
 def product(name: str, q, w):
     """The library's integer product on path ``name``: ``q`` (k,) or (n, k) int8 activations
     (n rows go in pairs, as a pool's do), ``w`` (rows, k) u8 weights around 128 -> (rows,) or
@@ -85,11 +95,7 @@ def product(name: str, q, w):
     w = np.ascontiguousarray(w, np.uint8)
     many = np.atleast_2d(q)
     acc = np.empty((many.shape[0], w.shape[0]), np.int32)
-    lib = _native()
-    if lib is None or lib.edgernn_cells8_product(name.encode(), many.ctypes.data, many.shape[0],
-                                                 w.ctypes.data, w.shape[0], w.shape[1],
-                                                 acc.ctypes.data):
-        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+    _run("edgernn_cells8_product", name, many, w, acc)
     return acc if q.ndim == 2 else acc[0]
 
 
@@ -102,11 +108,7 @@ def float_product(name: str, x, w):
     x = np.ascontiguousarray(np.atleast_2d(x), np.float32)
     w = np.ascontiguousarray(w, np.float32)
     out = np.empty((x.shape[0], w.shape[1]), np.float32)
-    lib = _native()
-    if lib is None or lib.edgernn_cells8_float_product(name.encode(), x.ctypes.data, x.shape[0],
-                                                       w.ctypes.data, w.shape[0], w.shape[1],
-                                                       out.ctypes.data):
-        raise ValueError(f"no product path {name!r} here (this CPU has {paths()})")
+    _run("edgernn_cells8_float_product", name, x, w, out)
     return out
 
 
