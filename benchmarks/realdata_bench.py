@@ -2,8 +2,9 @@
 
     python benchmarks/realdata_bench.py [--json] [--keep DIR]
 
-For each data set (tests/realdata.py: ItalyPowerDemand, JapaneseVowels, airline passengers;
-bundled in the sktime package, no download) it runs the commands below in subprocesses:
+For each data set (tests/realdata.py: ItalyPowerDemand, JapaneseVowels, airline passengers,
+bundled in the sktime package; Mauna Loa CO2 and US real GDP, bundled in statsmodels; no
+download) it runs the commands below in subprocesses:
 
     edgernn train --data FILE RECIPE -o m.pt --json
     edgernn export m.pt -o m.onnx

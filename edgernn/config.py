@@ -129,7 +129,7 @@ class TrainConfig:
     min_delta: float = 1e-6       # ... better by at least this much
     seed: int = 0
     time_budget: float | None = None  # seconds; stop after the epoch that crosses it (off: None)
-    difference: bool = False      # forecast: model one-step changes, return levels
+    difference: bool | None = None  # forecast: model one-step changes (None: the trend test)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience", "warmup_steps", "seed"):

@@ -115,6 +115,7 @@ class DataRef:
     feature_names: list[str] | None = None
     splits: dict = field(default_factory=dict)     # part -> sequences
     variable_length: bool = False
+    trend: str = ""                    # forecast: what the trend test found and chose
 
     def describe(self) -> str:
         """One line for tables and messages."""
@@ -147,7 +148,8 @@ class DataRef:
                    feature_names=names,
                    splits=_expect(d, "splits", dict, where, optional=True, default={}),
                    variable_length=_expect(d, "variable_length", bool, where, optional=True,
-                                           default=False))
+                                           default=False),
+                   trend=_expect(d, "trend", str, where, optional=True, default=""))
 
 
 def _data_ref(d: dict, key: str, where: str) -> DataRef | None:

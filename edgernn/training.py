@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from edgernn.errors import ConfigError
 from edgernn.progress import Progress, log
 from edgernn.tasks import Split, Task, TaskData
 from edgernn.tasks.base import apply_normalization
-from edgernn.tasks.forecast import Differencing
+from edgernn.tasks.forecast import Differencing, choose_difference
 
 torch = require("torch", "training")
 
@@ -173,9 +173,14 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     difference = None
     train_split, val_split = data.train, data.val
     net_pre, net_post = pre, post
+    if training.difference and task.name != "forecast":
+        raise ConfigError("--difference is for forecasting (task forecast)")
+    if task.name == "forecast":
+        chosen, why = choose_difference(data, training.difference)
+        data.ref = replace(data.ref, trend=why)
+        log(why, verbose)
+        training = training.replace(difference=chosen)
     if training.difference:
-        if task.name != "forecast":
-            raise ConfigError("--difference is for forecasting (task forecast)")
         difference = Differencing.fit(data.train)
         train_split, val_split = difference.split(data.train), difference.split(data.val)
         net_pre = net_post = difference.norm

@@ -14,6 +14,8 @@ last value for forecasting.
   activities; 40 + 40. Multivariate, fixed length.
 - ``airline``: monthly airline passengers 1949-1960 (Box & Jenkins): 144 values with a clear
   trend and growing seasonality.
+- ``co2`` and ``realgdp`` (statsmodels): Mauna Loa CO2 and US real GDP, trending series that a
+  model of levels forecasts far worse than the last value.
 """
 
 from __future__ import annotations
@@ -79,11 +81,31 @@ def basic_motions(folder) -> Path:
     return _classification("load_basic_motions", folder, "basic_motions")
 
 
-def airline(folder) -> Path:
-    series = _sktime().load_airline()
-    path = Path(folder) / "airline.csv"
-    path.write_text("passengers\n" + "\n".join(f"{v:g}" for v in series.to_numpy()) + "\n")
+def _series_csv(path: Path, name: str, values) -> Path:
+    path.write_text(f"{name}\n" + "\n".join(f"{v:g}" for v in values) + "\n")
     return path
+
+
+def airline(folder) -> Path:
+    return _series_csv(Path(folder) / "airline.csv", "passengers",
+                       _sktime().load_airline().to_numpy())
+
+
+def co2(folder) -> Path:
+    """Mauna Loa CO2 (statsmodels): weekly ppm 1958-2001, as monthly means (gaps carried
+    forward): 526 values with a trend and a yearly swing."""
+    from statsmodels.datasets import co2 as data
+
+    monthly = data.load_pandas().data["co2"].resample("MS").mean().ffill()
+    return _series_csv(Path(folder) / "co2.csv", "co2", monthly.round(3).to_numpy())
+
+
+def realgdp(folder) -> Path:
+    """US real GDP, quarterly 1959-2009 (statsmodels' macrodata): 203 values, values ~1e4."""
+    from statsmodels.datasets import macrodata
+
+    return _series_csv(Path(folder) / "realgdp.csv", "realgdp",
+                       macrodata.load_pandas().data["realgdp"].to_numpy())
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -136,6 +158,10 @@ RECIPES = {
                                   "--layers", "1", "--epochs", "200", "--patience", "40"]),
     "japanese_vowels": (japanese_vowels, ["--task", "classify", "--hidden", "64", "--layers",
                                           "1", "--epochs", "60", "--patience", "60"]),
+    # no --difference: the trend test on the training split chooses differences by itself
     "airline": (airline, ["--task", "forecast", "--hidden", "32", "--epochs", "200",
-                          "--patience", "40", "--difference"]),
+                          "--patience", "40"]),
+    # the defaults alone, as a user first runs them
+    "co2": (co2, ["--task", "forecast"]),
+    "realgdp": (realgdp, ["--task", "forecast"]),
 }

@@ -104,6 +104,8 @@ def _print(doc: dict) -> None:
                 rows.append(["trained on", DataRef.from_dict(c["dataset"], "dataset").describe()])
             if c.get("difference"):
                 rows.append(["forecasts", "through one-step differences, returns levels"])
+            if (c.get("dataset") or {}).get("trend"):
+                rows.append(["trend", c["dataset"]["trend"]])
             rows += [[f"parity {p['metric']}",
                       f"{p['measured']:.3g} {'<=' if p['measured'] <= p['tolerance'] else '>'} "
                       f"{p['tolerance']:.3g} vs {p['reference']}"

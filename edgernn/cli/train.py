@@ -77,9 +77,10 @@ def train_options(f):
         click.option("--time-budget", type=Finite(0), default=0, show_default="off",
                      help="Stop after the epoch that passes this many seconds (0: off). A "
                           "budget makes the result depend on the machine's speed."),
-        click.option("--difference", is_flag=True, default=None,
-                     help="forecast: model one-step changes and forecast levels from them; for "
-                          "series with a trend."),
+        click.option("--difference/--no-difference", default=None,
+                     help="forecast: model one-step changes and forecast levels from them (for "
+                          "series with a trend), or model levels. [default: decided by an "
+                          "augmented Dickey-Fuller test on the training split]"),
         click.option("--size", type=Finite(0, min_open=True), default=1.0,
                      show_default=True, help="Scale of the generated data set."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -110,7 +111,9 @@ def print_summary(result) -> None:
                f" -> {c.output_size} ({c.head})")
     click.echo(table(rows, ["figure", "value"]))
     if not result.reached:
-        click.echo(f"\nthe test {t.metric} is not at the useful level: {t.advice()}")
+        behind = t.behind(result)
+        what = f"{behind}; " if behind else f"the test {t.metric} is not at the useful level: "
+        click.echo(f"\n{what}{t.advice(result)}")
 
 
 def _print_seq2seq(result) -> None:

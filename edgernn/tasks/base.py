@@ -133,9 +133,14 @@ class Task:
         them), and a line saying what was changed for it ("" when nothing was)."""
         return self.model, self.training, ""
 
-    def advice(self) -> str:
-        """What to change when the test metric stays under the useful level."""
+    def advice(self, result=None) -> str:
+        """What to change when ``result``'s test metric stays under the useful level."""
         return "try more --epochs, a larger --hidden, or more data"
+
+    def behind(self, result) -> str:
+        """The words for a model that does not even beat its baseline (worse than the naive
+        forecast, below the majority class), or "" when it does."""
+        return ""
 
     def reached(self, value: float, split: Split | None = None) -> bool:
         """Whether ``value`` of the metric is the useful level this task's defaults reach."""

@@ -4,9 +4,10 @@ Generated streams are noisy mixtures of periodic signals with a slow drift and a
 coupling, like vibration or temperature sensors. The metric is the mean absolute error of the
 one-step forecast, in the data's own units, next to the naive last-value forecast.
 
-A series with a trend leaves the range it was trained on; ``TrainConfig(difference=True)``
-(``edgernn train --difference``) models the one-step changes instead (:class:`Differencing`),
-and the exported graph turns them back into levels.
+A series with a trend leaves the range it was trained on; such a series is modelled through
+its one-step changes instead (:class:`Differencing`), and the exported graph turns them back
+into levels. :func:`choose_difference` decides from the training split unless
+``TrainConfig(difference=True/False)`` (``--difference`` / ``--no-difference``) says.
 """
 
 from __future__ import annotations
@@ -151,6 +152,22 @@ class ForecastTask(Task):
             return False
         return value <= self.threshold * self.baseline(split)["naive_mae"]
 
+    def behind(self, result) -> str:
+        naive = result.baseline.get("naive_mae")
+        if naive is None or result.test_metric < naive:
+            return ""
+        return (f"test MAE {result.test_metric:.4g} is worse than the naive last-value "
+                f"forecast ({naive:.4g})")
+
+    def advice(self, result=None) -> str:
+        if result is not None and result.difference is None:
+            return ("the model forecasts levels: if the series trends or wanders out of the "
+                    "range it was trained on, --difference models its changes; else try more "
+                    "--epochs, a larger --hidden or a longer --bptt")
+        return ("the model forecasts through changes: try more --epochs, a larger --hidden or "
+                "a longer --bptt; a series stationary around one level may do better with "
+                "--no-difference")
+
 
 @dataclass(frozen=True)
 class Differencing:
@@ -171,6 +188,22 @@ class Differencing:
     def levels(self, split: Split, outputs: np.ndarray) -> np.ndarray:
         """Next-level forecasts (raw units) from the network's normalised change outputs."""
         return split.x + invert_normalization(outputs, self.norm)
+
+
+def choose_difference(data: TaskData, given: bool | None) -> tuple[bool, str]:
+    """Whether to model changes, and the line that says why: ``given`` (``--difference`` /
+    ``--no-difference``) wins; otherwise the augmented Dickey-Fuller test on the training
+    split's streams (:mod:`edgernn.tasks.trend`)."""
+    if given is not None:
+        return given, ("differences (--difference)" if given else "levels (--no-difference)")
+    from edgernn.tasks import trend
+
+    if data.stream is not None:                  # one stream: its training part, uncut
+        streams = [data.stream[:data.val.start + 1]]
+    else:
+        x, lengths = data.train.x, data.train.lengths
+        streams = [x[i] if lengths is None else x[i, :lengths[i]] for i in range(len(x))]
+    return trend.decide(streams, data.ref.feature_names if data.ref else None)
 
 
 def changes(x: np.ndarray) -> np.ndarray:

@@ -140,7 +140,14 @@ class ClassifyTask(Task):
             f"{model.hidden_size}x1, batch {batch}, up to {epochs} epochs, patience "
             f"{training.patience} (options you give override these)")
 
-    def advice(self) -> str:
+    def behind(self, result) -> str:
+        majority = result.baseline.get("majority_accuracy")
+        if majority is None or result.test_metric > majority:
+            return ""
+        return (f"test accuracy {result.test_metric:.3f} is below the majority class "
+                f"({majority:.3f}): the model learnt no more than the most frequent label")
+
+    def advice(self, result=None) -> str:
         return ("on a small set try --hidden 32 --layers 1 --batch-size 8 with more --epochs "
                 "and --patience; on a large one a larger --hidden; --cell gru often trains "
                 "faster")
