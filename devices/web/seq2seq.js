@@ -159,15 +159,17 @@ export class Seq2SeqModel {
         const order = Array.from({ length: k * V }, (_, i) => i)
           .sort((a, b) => (flat[b] - flat[a]) || (a - b)).slice(0, 2 * k);
         const live = [];
-        for (const idx of order) {
+        for (const [rank, idx] of order.entries()) {
           const total = flat[idx];
           if (!Number.isFinite(total)) break;
           const parent = Math.floor(idx / V), token = idx % V;
-          if (token === this.eos) finished[n].push([history[n][parent], total, true]);
-          else live.push([parent, token, total]);
-          if (live.length === k || finished[n].length >= k) break;
+          if (token === this.eos) {
+            if (rank < k) finished[n].push([history[n][parent], total, true]);   // an end past the beam is not taken
+          } else live.push([parent, token, total]);
+          if (live.length === k) break;
         }
-        if (finished[n].length >= k || !live.length) { done[n] = true; continue; }
+        finished[n] = kept(finished[n], k);
+        if (!live.length || settled(finished[n], live, history[n], k)) { done[n] = true; continue; }
         const next = [];
         for (let j = 0; j < k; j++) {
           if (j < live.length) {
@@ -193,8 +195,10 @@ export class Seq2SeqModel {
     return sources.map((_, n) => {
       let hyps = finished[n];
       if (!done[n]) hyps = hyps.concat(history[n].map((h, j) => [h, scores[n][j], false]).filter((h) => Number.isFinite(h[1])));
+      // an output the model ended comes before one cut at maxLen, whatever its score
       const ranked = hyps.map(([tokens, logProb, ended]) => this._translation(tokens, logProb, ended))
-        .map((h, i) => [h, i]).sort((a, b) => (b[0].score - a[0].score) || (a[1] - b[1])).map(([h]) => h);
+        .map((h, i) => [h, i]).sort((a, b) => (b[0].finished - a[0].finished) || (b[0].score - a[0].score) || (a[1] - b[1]))
+        .map(([h]) => h);
       const best = ranked[0];
       best.hypotheses = ranked.slice(0, nBest);
       return best;
@@ -205,6 +209,23 @@ export class Seq2SeqModel {
     const length = tokens.length + (finished ? 1 : 0);
     return { text: this.target.decode(tokens), tokens: tokens.slice(), score: logProb / Math.max(1, length), logProb, finished };
   }
+}
+
+/** A finished hypothesis's score: log-probability per output token, the end token counted. */
+const normScore = ([tokens, logProb]) => logProb / (tokens.length + 1);
+
+/** The `k` best finished hypotheses by score, ties in the order they finished (runtime/seq2seq.py's _kept). */
+function kept(finished, k) {
+  return finished.map((h, i) => [h, i]).sort((a, b) => (normScore(b[0]) - normScore(a[0])) || (a[1] - b[1]))
+    .slice(0, k).map(([h]) => h);
+}
+
+/** Whether the search can stop: `k` ended and no live hypothesis would beat the worst of them by ending next (runtime/seq2seq.py's _settled). */
+function settled(finished, live, history, k) {
+  if (finished.length < k) return false;
+  if (k === 1) return true;
+  const worst = normScore(finished[finished.length - 1]);
+  return live.every(([parent, , total]) => total / (history[parent].length + 2) <= worst);
 }
 
 /** The pair that `contract` (read from `bytes` at `where`) belongs to: its partner fetched from beside it. */

@@ -66,7 +66,10 @@ def test_a_batch_decodes_as_each_input_alone(models, name, beam):
 def _reference_beam(models, name, text, k, max_len):
     """Beam search the plain way: every hypothesis its own session call with its own state
     arrays, no batching and no row reordering. The same rules as the runtime: from the 2k
-    best extensions, end-token ones finish, the best k others go on; stop at k finished."""
+    best extensions, end-token ones among the first k finish and the best k others go on; the
+    k best finished (log-probability per token, end included) are kept; stop once k have
+    finished and no live one would score above the worst of them by ending next (greedy: at
+    the first end). An output the model ended ranks before one cut at max_len."""
     pair = load(models / f"{name}.onnx")
     enc = ort.InferenceSession(str(models / f"{name}.onnx"))
     dec = ort.InferenceSession(str(models / f"{name}.decoder.onnx"))
@@ -92,19 +95,23 @@ def _reference_beam(models, name, text, k, max_len):
                 cands.append((total + logp[t], tokens, t, nxt))
         cands.sort(key=lambda c: -c[0])              # stable: ties keep beam-then-token order
         new = []
-        for total, tokens, t, nxt in cands[:2 * k]:
+        for rank, (total, tokens, t, nxt) in enumerate(cands[:2 * k]):
             if t == pair.eos:
-                finished.append((tokens, total, True))
+                if rank < k:
+                    finished.append((tokens, total, True))
             else:
                 new.append((tokens + [t], total, nxt))
-            if len(new) == k or len(finished) >= k:
+            if len(new) == k:
                 break
-        if len(finished) >= k or not new:
+        finished = sorted(finished, key=lambda h: -h[1] / (len(h[0]) + 1))[:k]
+        if not new or len(finished) >= k and (k == 1 or all(
+                total / (len(tokens) + 1) <= finished[-1][1] / (len(finished[-1][0]) + 1)
+                for tokens, total, _ in new)):
             break
         live = new
     else:
         finished += [(tokens, total, False) for tokens, total, _ in live]
-    return sorted(finished, key=lambda h: -(h[1] / max(1, len(h[0]) + h[2])))
+    return sorted(finished, key=lambda h: (not h[2], -(h[1] / max(1, len(h[0]) + h[2]))))
 
 
 @pytest.mark.parametrize("name", SEQ2SEQ)
