@@ -209,7 +209,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     result = TrainResult(model=model, task=task, data=data, config=config, training=training,
                          preprocessing=pre, postprocessing=post,
-                         baseline=task.baseline(data.test), difference=difference)
+                         baseline=task.baselines(data), difference=difference)
     best_loss, best_state, stale, step = math.inf, None, 0, 0
     start = time.perf_counter()
     log(f"training {config.name} {config.hidden_size}x{config.num_layers} on '{task.name}' "

@@ -73,6 +73,12 @@ def gunpoint(folder) -> Path:
     return _classification("load_gunpoint", folder, "gunpoint")
 
 
+def arrow_head(folder) -> Path:
+    """ArrowHead (UCR): 251-step outlines of projectile points, 3 classes; 36 training, 175
+    test. 1-NN with Euclidean distance: 0.800 (the archive's published figure)."""
+    return _classification("load_arrow_head", folder, "arrow_head")
+
+
 def japanese_vowels(folder) -> Path:
     return _classification("load_japanese_vowels", folder, "japanese_vowels", nested=True)
 

@@ -161,3 +161,14 @@ def test_stages_ask_for_the_data_when_the_file_is_gone_or_changed(tmp_path):
     np.savez(wrong, x_train=np.zeros((5, 24, 3), np.float32), y_train=np.zeros(5, int))
     out = run_cli("validate", ckpt, onnx, "--data", wrong)
     assert out.returncode == 1 and "has 3 features per frame but" in out.stderr
+
+
+def test_train_prints_1nn_beside_the_majority_class_arrow_head(tmp_path):
+    """The baselines train prints for a set of equal-length series: the majority class and
+    1-NN over the whole series, which gives the UCR archive's published 0.800 on ArrowHead."""
+    from edgernn.tasks import get_task
+
+    task = get_task("classify")
+    data = task.load(realdata.arrow_head(tmp_path))
+    assert task.baselines(data) == {"majority_accuracy": pytest.approx(69 / 175),
+                                    "one_nn_accuracy": pytest.approx(0.800)}

@@ -128,6 +128,10 @@ class Task:
         """Reference figures a trained model should beat (e.g. a naive forecast)."""
         return {}
 
+    def baselines(self, data: TaskData) -> dict[str, float]:
+        """The baselines ``train`` prints beside the test metric; may use the training split."""
+        return self.baseline(data.test)
+
     def sized(self, data: TaskData) -> tuple[ModelConfig, TrainConfig, str]:
         """The default model and training for ``data`` (options the user gives override
         them), and a line saying what was changed for it ("" when nothing was)."""

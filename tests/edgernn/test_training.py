@@ -144,3 +144,20 @@ def test_variable_length_classification_reads_each_sequence_at_its_last_real_ste
     assert np.array_equal(task.predictions(out, data.test),
                           task.predictions(predict(result.model, noisy, result.preprocessing),
                                            noisy))
+
+
+def test_the_1nn_baseline_is_the_nearest_labelled_series():
+    from edgernn.tasks.keyword import one_nn_accuracy
+
+    task = get_task("keyword")
+    data = task.generate(seed=0, size=0.05)
+    x = np.concatenate([data.train.x, data.val.x]).reshape(-1, data.train.x[0].size)
+    y = np.concatenate([data.train.y, data.val.y])
+    mean = data.train.x.reshape(-1, data.train.x.shape[-1]).mean(0)
+    std = data.train.x.reshape(-1, data.train.x.shape[-1]).std(0) + 1e-8
+    scale = np.tile(1 / std, data.train.x.shape[1])
+    shift = np.tile(mean, data.train.x.shape[1])
+    want = np.mean([y[np.argmin((((x - shift) * scale - (t.reshape(-1) - shift) * scale) ** 2)
+                                .sum(1))] == label for t, label in zip(data.test.x, data.test.y)])
+    assert one_nn_accuracy(data) == pytest.approx(want)
+    assert task.baselines(data)["one_nn_accuracy"] == pytest.approx(want)
