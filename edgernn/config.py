@@ -28,7 +28,7 @@ class ModelConfig:
     head: str = "classify_last"
     nonlinearity: str = "tanh"    # "rnn" cells only
     bidirectional: bool = False   # whole-sequence models only: they cannot be streamed
-    dropout: float = 0.0          # between stacked layers, during training
+    dropout: float = 0.0          # training: embeddings, between layers, before the head
     embedding_dim: int = 0        # > 0: the input is token ids, embedded (lm, text classifiers)
 
     def __post_init__(self):
@@ -130,6 +130,7 @@ class TrainConfig:
     seed: int = 0
     time_budget: float | None = None  # seconds; stop after the epoch that crosses it (off: None)
     difference: bool | None = None  # forecast: model one-step changes (None: the trend test)
+    select: str = "loss"          # the best epoch (kept, and early stopping): "loss" or "metric"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience", "warmup_steps", "seed"):
@@ -148,6 +149,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.clip_norm <= 0:
             raise ConfigError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if self.select not in ("loss", "metric"):
+            raise ConfigError(f"select {self.select!r} is unknown; expected loss or metric")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule {self.schedule!r} is unknown; expected cosine or constant")
         if self.bptt is not None and self.bptt < 1:

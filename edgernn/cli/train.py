@@ -59,7 +59,8 @@ def train_options(f):
         click.option("--bidirectional", is_flag=True, default=None,
                      help="Bidirectional layers (whole-sequence use only; cannot stream)."),
         click.option("--dropout", type=Finite(0, 1, max_open=True),
-                     help="Dropout between stacked layers."),
+                     help="Dropout while training: on embedded tokens, between stacked layers "
+                          "and on the recurrent outputs before the head."),
         click.option("--head", type=click.Choice(HEADS), help="Output head."),
         click.option("--epochs", type=click.IntRange(1), help="Maximum epochs."),
         click.option("--batch-size", type=click.IntRange(1)),
@@ -67,7 +68,8 @@ def train_options(f):
         click.option("--bptt", type=click.IntRange(1),
                      help="Truncated BPTT window in steps (stream tasks)."),
         click.option("--patience", type=click.IntRange(1),
-                     help="Early stopping: epochs without a better validation loss, counted "
+                     help="Early stopping: epochs without a better validation loss (accuracy "
+                          "for text classifiers), counted "
                           "once the warm-up is over [default: the task's, 5 or 4]."),
         click.option("--min-delta", type=Finite(0),
                      help="Early stopping: how much lower a validation loss must be to count as "

@@ -161,3 +161,29 @@ def test_the_1nn_baseline_is_the_nearest_labelled_series():
                                 .sum(1))] == label for t, label in zip(data.test.x, data.test.y)])
     assert one_nn_accuracy(data) == pytest.approx(want)
     assert task.baselines(data)["one_nn_accuracy"] == pytest.approx(want)
+
+
+def test_the_best_epoch_can_be_chosen_by_the_metric():
+    task = get_task("keyword")
+    data = task.generate(seed=0, size=0.02)
+    result = fit(task, data, task.model.replace(hidden_size=8, num_layers=1, dropout=0.3),
+                 task.training.replace(epochs=6, patience=6, warmup_steps=0, select="metric"),
+                 verbose=False)
+    accuracy = [h.val_metric for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(accuracy))     # the first of the best
+    with pytest.raises(ConfigError, match="select 'accuracy' is unknown"):
+        TrainConfig(select="accuracy")
+
+
+def test_dropout_is_training_only():
+    import torch
+
+    from edgernn.models import build
+
+    config = get_task("keyword").model.replace(hidden_size=8, num_layers=1, dropout=0.5)
+    net, plain = build(config, seed=0), build(config.replace(dropout=0.0), seed=0)
+    x = torch.randn(2, 5, config.input_size)
+    net.train()
+    assert not torch.equal(net(x)[0], net(x)[0])                 # masks differ call to call
+    net.eval()
+    assert torch.equal(net(x)[0], plain.eval()(x)[0])            # the same weights, no mask
