@@ -95,3 +95,27 @@ assert real.__spec__.name == "edgernn.exporters.quant.quantize"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:x|×| ?(?:s|ms|µs|minutes|MB|KB|GB|%))?(?![\w.])")
+SOURCE = re.compile(r"benchmarks/\w+\.py|`make \w+`|`?make \w+|edgernn \w+|tests/[\w/]+\.py")
+
+
+def _measured(block: str) -> list[str]:
+    """Decimal figures and quantities with units in ``block``: versions (2.13.0, 3.11), an
+    address, thresholds after >=/<= and shapes (40->128x2) are not measurements."""
+    text = re.sub(r"`[^`]*`", "", block)                      # code: names, shapes, options
+    text = re.sub(r"\d+(?:\.\d+){2,}|Python \d+\.\d+|[≥≤] ?\d+(?:\.\d+)?", "", text)
+    return [m.group(0) for m in FIGURE.finditer(text)
+            if "." in m.group(0) or not m.group(0).isdigit()]
+
+
+def test_every_figure_the_readme_quotes_names_where_it_comes_from():
+    """Each paragraph or table row of the README that quotes a measured figure names the
+    benchmark, make target, command or test that prints it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for part in re.split(r"\n\s*\n", readme)
+              for b in (part.splitlines() if part.lstrip().startswith("|") else [part])]
+    bare = [(figures, block[:80]) for block in blocks
+            if (figures := _measured(block)) and not SOURCE.search(block)]
+    assert not bare, bare
