@@ -42,7 +42,7 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.tasks import get_task
 
     known = (set(MODEL_OVERRIDES) | set(TRAINING_OVERRIDES) | set(SEQ2SEQ_ONLY)
-             | set(TEXT_OPTIONS) | {"embedding"})
+             | set(TEXT_OPTIONS) | {"embedding", "embeddings"})
     unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown training option(s) {', '.join(sorted(unknown))}; known: "
@@ -60,8 +60,9 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
 
     is_text = data is not None and str(data).lower().endswith(TEXT_SUFFIXES) and \
         task_name in ("classify", "keyword")
-    if (text or overrides.get("embedding")) and not is_text:
-        name = next((k for k in (*TEXT_OPTIONS, "embedding") if overrides.get(k) is not None))
+    if (text or overrides.get("embedding") or overrides.get("embeddings")) and not is_text:
+        name = next((k for k in (*TEXT_OPTIONS, "embedding", "embeddings")
+                     if overrides.get(k) is not None))
         raise ConfigError(f"--{name.replace('_', '-')} is for --task classify on a text file "
                           f"(.csv, .tsv, .jsonl)"
                           + (" or for --task seq2seq" if name in ("tokens", "embedding") else ""))
@@ -77,6 +78,8 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
                               if overrides.get(k) is not None})
     if overrides.get("embedding"):
         config = config.replace(embedding_dim=overrides["embedding"])
+    if overrides.get("embeddings"):
+        config = _pretrained(dataset, config, overrides, seed, verbose)
     given = {k: overrides.get(k) for k in TRAINING_OVERRIDES}
     given["time_budget"] = given["time_budget"] or None          # 0 means off
     given["seed"] = seed
@@ -84,6 +87,23 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.training import fit          # torch loads only once the data is known good
 
     return fit(task, dataset, config, training, verbose=verbose)
+
+
+def _pretrained(dataset, config, overrides: dict, seed: int, verbose: bool):
+    """The model config for the vectors of ``--embeddings``, which ``dataset`` then carries
+    as the embedding's first weights."""
+    from edgernn.errors import ConfigError
+    from edgernn.tasks.vectors import read_vectors
+
+    vectors = read_vectors(overrides["embeddings"], dataset.tokenizer, seed)
+    dim = vectors.matrix.shape[1]
+    if overrides.get("embedding") and overrides["embedding"] != dim:
+        raise ConfigError(f"--embedding {overrides['embedding']} differs from the {dim} values a "
+                          f"token has in {vectors.path.name}; drop --embedding")
+    dataset.embedding_init = vectors.matrix
+    if verbose:
+        log(vectors.describe(len(dataset.tokenizer)))
+    return config.replace(embedding_dim=dim)
 
 
 def _train_seq2seq(data, seed: int, size: float, verbose: bool, overrides: dict):

@@ -192,6 +192,13 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     from edgernn.models import build
 
     model = build(config, seed=training.seed)
+    if data.embedding_init is not None:
+        if model.embedding is None or tuple(model.embedding.weight.shape) != \
+                data.embedding_init.shape:
+            raise ConfigError(f"pretrained embeddings of shape {data.embedding_init.shape} do "
+                              f"not fit this model's token embedding")
+        with torch.no_grad():
+            model.embedding.weight.copy_(torch.from_numpy(data.embedding_init))
     opt = torch.optim.AdamW(model.parameters(), lr=training.lr,
                             weight_decay=training.weight_decay)
     windows = _windows(train.x.shape[1], training.bptt)

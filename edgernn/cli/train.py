@@ -45,6 +45,9 @@ def train_options(f):
                           "[default: 200]."),
         click.option("--embedding", type=click.IntRange(1),
                      help="Token embedding width [default: 64]."),
+        click.option("--embeddings", type=click.Path(dir_okay=False, path_type=Path),
+                     help="classify on texts: pretrained word vectors to start the token "
+                          "embedding from (word2vec or GloVe text format); sets its width."),
         click.option("--target-tokens", type=click.Choice(SPLITS),
                      help="seq2seq: how targets split, when not as --tokens (e.g. characters "
                           "in, space-separated phonemes out)."),
@@ -148,6 +151,7 @@ def command(output, as_json, **options):
     from edgernn.cli.checks import readable, writable
 
     readable(options.get("data"), "--data")
+    readable(options.get("embeddings"), "--embeddings")
     writable(output, "--output", inputs={"the training data": options.get("data")})
     result = run_training(**options)
     if hasattr(result, "save"):                       # seq2seq: its own checkpoint

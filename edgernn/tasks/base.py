@@ -74,6 +74,7 @@ class TaskData:
     tokenizer: object = None             # a Vocabulary: texts in, token ids (text classifiers)
     ref: DataRef = field(default_factory=lambda: DataRef("builtin", "generated"))
     stream: np.ndarray | None = None     # the whole series, in order, when the data is one
+    embedding_init: np.ndarray | None = None   # (tokens, dim) pretrained vectors to start from
 
     @property
     def source(self) -> str:
