@@ -13,8 +13,8 @@ it prints test accuracy of the fp32 and int8 files, mean and standard deviation 
 ``--splits`` seeded 80/10/10 splits (``--seed 0..4``), next to the standard strong baseline on
 the same splits (tests/textdata.py's ``tfidf_baseline``: TF-IDF of word 1-2 grams and
 character 2-5 grams, logistic regression with C tuned on the validation split), and says
-whether edgernn is above or below it. On split 0, on one thread with the paths measured in alternating
-rounds (medians of round medians): texts per second and latency per text through the step
+whether edgernn is above or below it. On split 0, on one thread with the paths measured in
+alternating rounds (medians of round medians): texts per second and latency per text through the step
 graph (streamed token by token in one feed), the sequence graph (one call) and PyTorch eager;
 and tokens per second streamed one step at a time. The same defaults with --bidirectional (a
 whole-text model: a sequence graph; its int8 keeps the fused layers fp32) get the same rows.
