@@ -152,7 +152,8 @@ def command(output, as_json, **options):
 
     readable(options.get("data"), "--data")
     readable(options.get("embeddings"), "--embeddings")
-    writable(output, "--output", inputs={"the training data": options.get("data")})
+    writable(output, "--output", inputs={"the training data": options.get("data"),
+                                         "the embeddings file": options.get("embeddings")})
     result = run_training(**options)
     if hasattr(result, "save"):                       # seq2seq: its own checkpoint
         result.save(output)

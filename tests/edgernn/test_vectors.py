@@ -86,3 +86,8 @@ def test_the_cli_takes_embeddings_for_texts_only(tmp_path):
     out = run_cli("train", "--task", "classify", "--data", data, "--embeddings",
                   tmp_path / "missing.txt", "-o", tmp_path / "m.pt")
     assert out.returncode != 0 and "missing.txt" in out.stderr and "Traceback" not in out.stderr
+    before = path.read_bytes()                  # -o onto the vectors: refused, the file kept
+    out = run_cli("train", "--task", "classify", "--data", data, "--text-column", "review",
+                  "--label-column", "verdict", "--embeddings", path, "-o", path)
+    assert out.returncode != 0 and "is the embeddings file this command reads" in out.stderr
+    assert path.read_bytes() == before
