@@ -10,7 +10,7 @@ HEAVY = ("torch", "onnx", "onnxscript", "matplotlib", "tritonclient", "grpc")
 
 @pytest.mark.parametrize("module", ["edgernn", "edgernn.runtime", "edgernn.contract",
                                     "edgernn.cli", "edgernn.runtime.remote",
-                                    "edgernn.serving", "edgernn.frontend"])
+                                    "edgernn.serving", "edgernn.frontend", "edgernn.wav"])
 def test_import_pulls_in_no_host_dependency(module):
     code = (f"import sys, {module}\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
