@@ -12,6 +12,8 @@ WEB    := devices/web/node_modules/.installed
 $(STAMP): pyproject.toml constraints.txt setup.py runtime/cells8/*
 	# A C++ compiler for the int8 kernels (runtime/cells8, built by pip install): apt, as root
 	command -v g++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
+	# espeak-ng says the built-in spoken keywords (edgernn/tasks/speech.py): apt, as root
+	command -v espeak-ng >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# Triton's CPU server binary and Python backend, without the package's numpy<2 pin

@@ -36,6 +36,11 @@ class MissingDependencyError(EdgeRNNError, ImportError):
         )
 
 
+class MissingProgramError(EdgeRNNError):
+    """A program edgernn runs (not a Python package) is not installed; the message says how to
+    install it."""
+
+
 class ConfigError(EdgeRNNError, ValueError):
     """A configuration value is invalid."""
 
