@@ -1,0 +1,105 @@
+"""A Speech Commands-style folder of WAV files (edgernn/tasks/wavfolder.py): real files written
+and read back, the split rules, and the folders a user may give by mistake."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from edgernn.errors import DataError
+from edgernn.tasks import wavfolder
+from edgernn.tasks.speech import Clips
+
+RATE = 16000
+
+
+def _clips(n_per: int = 6, labels=("no", "yes"), seed: int = 0) -> Clips:
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(len(labels)), n_per)
+    audio = (rng.uniform(-0.5, 0.5, (len(y), RATE)) * (y[:, None] + 1) / 2).astype(np.float32)
+    return Clips(audio, y, tuple(labels))
+
+
+def _wav(path, x: np.ndarray, rate: int, channels: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.repeat(np.round(x * 32767).astype("<i2")[:, None], channels, 1)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def test_written_clips_read_back_in_their_labels(tmp_path):
+    clips = _clips()
+    root = wavfolder.write(clips, tmp_path / "sc")
+    got = wavfolder.load(root)
+    assert got.labels == ("no", "yes") and got.rate == RATE
+    assert sum(len(v) for v in got.y.values()) == len(clips.y)
+    for part in wavfolder.SPLITS:
+        for x, k, rel in zip(got.audio[part], got.y[part], got.files[part]):
+            i = int(rel.split("clip")[1][:5])
+            assert rel.startswith(clips.labels[k] + "/") and clips.y[i] == k
+            np.testing.assert_allclose(x, clips.audio[i], rtol=0, atol=1 / 32768)
+    with pytest.raises(DataError, match="already holds files"):
+        wavfolder.write(clips, root)
+
+
+def test_the_lists_choose_the_splits_and_a_speaker_stays_in_one(tmp_path):
+    root = wavfolder.write(_clips(), tmp_path / "sc")
+    (root / "validation_list.txt").write_text("no/clip00000_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text(
+        "yes/clip00006_nohash_0.wav\nyes/clip00007_nohash_0.wav\n")
+    got = wavfolder.load(root)
+    assert got.files["val"] == ["no/clip00000_nohash_0.wav"] and len(got.files["test"]) == 2
+    assert len(got.files["train"]) == 9
+    plain = tmp_path / "speakers"
+    for k in range(40):                          # 20 speakers, two clips each
+        _wav(plain / ("yes" if k % 2 else "no") / f"spk{k // 2:02d}_nohash_{k % 2}.wav",
+             np.zeros(100), RATE)
+    split_of = {rel.rsplit("/")[-1].split("_nohash_")[0]: part
+                for part, rels in wavfolder.load(plain).files.items() for rel in rels}
+    for part, rels in wavfolder.load(plain).files.items():
+        assert all(split_of[r.rsplit("/")[-1].split("_nohash_")[0]] == part for r in rels)
+
+
+def test_other_rates_channels_and_lengths_fit_one_second(tmp_path):
+    root = tmp_path / "sc"
+    tone = np.sin(np.arange(4000) / 3.0) * 0.5
+    _wav(root / "a" / "x_nohash_0.wav", tone, 8000, channels=2)           # 0.5 s at 8 kHz
+    _wav(root / "b" / "y_nohash_0.wav", np.full(24000, 0.25), RATE)       # 1.5 s
+    _wav(root / wavfolder.NOISE / "hum.wav", tone, 8000)
+    got = wavfolder.load(root)
+    x = np.concatenate([v for v in got.audio.values()])
+    assert x.shape == (2, RATE) and len(got.noise) == 1 and len(got.noise[0]) == 8000
+    a = x[np.concatenate(list(got.y.values())) == 0][0]
+    assert np.abs(a[:7900]).max() > 0.4 and np.all(a[8100:] == 0)           # padded at the end
+    before = got.sha256
+    _wav(root / "b" / "y_nohash_0.wav", np.full(24000, 0.2), RATE)
+    assert wavfolder.load(root).sha256 != before
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda r: None, "no such folder"),
+    (lambda r: _wav(r / "yes" / "a.wav", np.zeros(10), RATE), "1 label folder"),
+    (lambda r: (_wav(r / "yes" / "a.wav", np.zeros(10), RATE), (r / "no").mkdir()),
+     "the label folder\\(s\\) no hold no .wav"),
+    (lambda r: (_wav(r / "yes" / "a.wav", np.zeros(10), RATE),
+                (r / "no").mkdir(), (r / "no" / "b.wav").write_text("x")), "no/b.wav: not a PCM"),
+    (lambda r: (_wav(r / "yes" / "a.wav", np.zeros(10), RATE),
+                _wav(r / "no" / "b.wav", np.zeros(10), RATE),
+                (r / "testing_list.txt").write_text("yes/gone.wav\n")), "names 1 file"),
+    (lambda r: (_wav(r / "yes" / "a.wav", np.zeros(10), RATE),
+                _wav(r / "no" / "b.wav", np.zeros(10), RATE),
+                (r / "testing_list.txt").write_text("yes/a.wav\nno/b.wav\n")),
+     "leave some for training"),
+])
+def test_a_folder_it_cannot_use_gets_one_clear_error(tmp_path, make, says):
+    root = tmp_path / "sc"
+    if "no such" not in says:
+        root.mkdir()
+    make(root)
+    with pytest.raises(DataError, match=says):
+        wavfolder.load(root)
