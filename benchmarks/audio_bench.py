@@ -10,6 +10,10 @@
    (L x 2K) product for pre-processing and DFT together) and ONNX's ``DFT`` operator after the
    same folded pre-processing. Microseconds per step of 1 and 10 hops, and the real-time factor
    (time per 10 ms of audio / 10 ms).
+3. Next to silero-vad's own ONNX file (its wheel's, run as its wrapper runs it: 512 new samples
+   and the 64 before them a call, state fed back, one thread), in the same alternating rounds:
+   the cost of one second of audio. edgernn's front end alone sets the floor under what an
+   edgernn voice-activity model can cost per second, 10 ms a step.
 """
 
 from __future__ import annotations
@@ -89,6 +93,35 @@ def main() -> None:
         for k, v in us.items():
             print(f"   {hops:2d} hop(s) {k:15s} {v:7.1f} us per step, real-time factor "
                   f"{v / (hops * fb.hop_ms * 1000):.4f}, {v / base:.2f}x the product")
+    _next_to_silero(fb, samples, args)
+
+
+def _next_to_silero(fb: Fbank, samples: np.ndarray, args) -> None:
+    from tests.runtime.models import published_vad
+
+    path = published_vad()
+    if path is None:
+        print("3. silero-vad is not installed (pip install silero-vad): no comparison")
+        return
+    vad = audiodata.session(__import__("onnx").load(str(path)))
+    chunk = np.concatenate([np.zeros(64, np.float32), samples[:512]])[None]
+    vad_feeds = {"input": chunk, "state": np.zeros((2, 1, 128), np.float32),
+                 "sr": np.array(16000, np.int64)}
+    feeds = {hops: {"pcm": samples[None, :hops * fb.hop], TAIL: np.zeros((1, fb.tail),
+                                                                          np.float32)}
+             for hops in (1, 3, 10)}
+    fns = {"silero": lambda: vad.run(None, vad_feeds)}
+    for hops in feeds:
+        fns[hops] = (lambda s=audiodata.session(front_end_model(fb, hops)), f=feeds[hops]:
+                     s.run(None, f))
+    ns = bench.interleaved(fns, args.calls, rounds=args.rounds)
+    silero = bench.median_of_medians(ns["silero"]) / 1e3 * 16000 / 512     # us per second
+    print("3. one second of audio, 1 thread (median of round medians)")
+    print(f"   silero-vad ONNX, 512 samples (32 ms) a call: {silero / 1e3:6.2f} ms")
+    for hops in feeds:
+        ours = bench.median_of_medians(ns[hops]) / 1e3 * 1000 / (hops * fb.hop_ms)
+        print(f"   edgernn front end, {hops * fb.hop_ms:3.0f} ms a step:        "
+              f"{ours / 1e3:6.2f} ms ({ours / silero:.2f}x silero-vad, before any layer)")
 
 
 if __name__ == "__main__":
