@@ -36,6 +36,7 @@ class Checkpoint:
     edgernn_version: str = ""
     dataset: DataRef | None = None           # the data it was trained on
     difference: Normalization | None = None  # forecast: it models changes with these statistics
+    audio: object = None                     # AudioFeatures: it reads samples through a front end
 
     def build_model(self):
         """The network with these weights, in eval mode."""
@@ -80,6 +81,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "training": dict(ckpt.training),
         "dataset": asdict(ckpt.dataset) if ckpt.dataset else None,
         "difference": asdict(ckpt.difference) if ckpt.difference else None,
+        "audio": ckpt.audio.to_dict() if ckpt.audio is not None else None,
     }
     path = Path(path)
     save_torch(payload, path)
@@ -166,11 +168,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             dataset=(DataRef.from_dict(payload["dataset"], "checkpoint dataset")
                      if payload.get("dataset") else None),
             difference=_norm(payload.get("difference")),
+            audio=_audio(payload.get("audio")),
         )
         ckpt.build_model()  # the weights must fit the config
     except (KeyError, TypeError, ConfigError, ContractError, RuntimeError) as exc:
         raise CheckpointError(f"{path} is damaged: {type(exc).__name__}: {exc}") from None
     return ckpt
+
+
+def _audio(d):
+    if d is None:
+        return None
+    from edgernn.tasks.audio import AudioFeatures
+
+    return AudioFeatures.from_dict(d, "checkpoint audio")
 
 
 def _norm(d):

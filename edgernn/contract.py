@@ -171,7 +171,10 @@ class Contract:
     """What an edgernn ONNX file promises its runtime.
 
     ``dataset`` names the data the model was trained on (later stages resolve their data from
-    it). ``difference``, when set, says the graph forecasts through differences: it keeps the
+    it). ``audio``, when set, says the graph takes hops of samples in [-1, 1] and computes the
+    log-mel features itself with these options (:class:`edgernn.frontend.Fbank`), the window's
+    overlap kept as the state ``audio_tail``. ``difference``, when set, says the graph
+    forecasts through differences: it keeps the
     previous frame as one more state, feeds the network the change since that frame
     (normalised with these statistics) and returns the next *level*, so callers and runtimes
     see levels and need nothing extra.
@@ -195,6 +198,7 @@ class Contract:
     difference: Normalization | None = None  # the graph models differences (see below)
     seq2seq: Seq2SeqSpec | None = None       # one graph of an encoder-decoder pair
     tokenizer: Vocabulary | None = None      # texts to token ids (text classifiers)
+    audio: dict | None = None                # the graph's front end: edgernn.frontend.Fbank
     version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -296,4 +300,19 @@ class Contract:
             difference=one("difference", Normalization),
             seq2seq=one("seq2seq", Seq2SeqSpec),
             tokenizer=one("tokenizer", Vocabulary),
+            audio=_audio(data, where),
         )
+
+
+def _audio(data: dict, where: str) -> dict | None:
+    """The front end's options, checked as :class:`edgernn.frontend.Fbank` checks them."""
+    from edgernn.errors import ConfigError
+    from edgernn.frontend import Fbank
+
+    value = _expect(data, "audio", dict, where, optional=True)
+    if value is None:
+        return None
+    try:
+        return Fbank.from_dict(value).to_dict()
+    except (ConfigError, TypeError) as exc:
+        raise ContractError(f"{where}: audio: {exc}") from None

@@ -62,6 +62,7 @@ class TrainResult:
     baseline: dict = field(default_factory=dict)
     seconds: float = 0.0
     difference: Differencing | None = None
+    audio: object = None                 # AudioFeatures: trained on the front end's features
 
     @property
     def reached(self) -> bool:
@@ -77,7 +78,7 @@ class TrainResult:
                      "epochs": len(self.history), "seconds": round(self.seconds, 2)},
             training={**asdict(self.training), "data": self.data.source},
             dataset=self.data.ref,
-            difference=self.difference.norm if self.difference else None)
+            difference=self.difference.norm if self.difference else None, audio=self.audio)
 
     def summary(self) -> dict:
         return {"task": self.task.name, "model": self.config.to_dict(),
@@ -147,8 +148,11 @@ def predict(model, split: Split, pre: Normalization | None, chunk: int = 256) ->
 
 
 def evaluate(model, task: Task, split: Split, pre, post,
-             difference: Differencing | None = None) -> float:
-    """The task metric on ``split`` (levels, for a model of differences)."""
+             difference: Differencing | None = None, audio=None) -> float:
+    """The task metric on ``split`` (levels, for a model of differences; from the front end's
+    features, for a model of samples)."""
+    if audio is not None:
+        return task.score(predict(model, audio.split(split), audio.norm), split, post)
     if difference is None:
         return task.score(predict(model, split, pre), split, post)
     levels = difference.levels(split, predict(model, difference.split(split), difference.norm))
@@ -184,6 +188,16 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         difference = Differencing.fit(data.train)
         train_split, val_split = difference.split(data.train), difference.split(data.val)
         net_pre = net_post = difference.norm
+    audio = None
+    if data.audio is not None:                 # samples: the network reads log-mel features
+        from edgernn.tasks.audio import AudioFeatures
+
+        audio = AudioFeatures.fit(data.train, data.audio)
+        train_split, val_split = audio.split(data.train), audio.split(data.val)
+        pre, net_pre = None, audio.norm
+        log(f"audio: {data.audio.mel_bins} log-mel bins every {data.audio.hop_ms:g} ms "
+            f"({data.audio.frame_ms:g} ms {data.audio.window} window), computed in the graph",
+            verbose)
     train = _Tensors.of(train_split, net_pre, net_post)
     val = _Tensors.of(val_split, net_pre, net_post)
     whole = config.bidirectional and config.head == "classify_last"   # packed, by length
@@ -216,7 +230,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     result = TrainResult(model=model, task=task, data=data, config=config, training=training,
                          preprocessing=pre, postprocessing=post,
-                         baseline=task.baselines(data), difference=difference)
+                         baseline=task.baselines(data), difference=difference, audio=audio)
     best_loss, best_state, stale, step = math.inf, None, 0, 0
     start = time.perf_counter()
     log(f"training {config.name} {config.hidden_size}x{config.num_layers} on '{task.name}' "
@@ -257,7 +271,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         with torch.no_grad():
             val_out = _outputs(model, val.x, None, per_step, val.lengths)[0]
             val_loss = float(task.loss(val_out, val.y, val.mask))
-        val_metric = evaluate(model, task, data.val, pre, post, difference)
+        val_metric = evaluate(model, task, data.val, pre, post, difference, audio)
         entry = EpochLog(epoch, float(np.mean(losses)) if losses else float("nan"), val_loss,
                          val_metric, float(np.mean(norms)) if norms else 0.0,
                          float(np.max(norms)) if norms else 0.0, sched.get_last_lr()[0],
@@ -287,7 +301,7 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - start
-    result.test_metric = evaluate(model, task, data.test, pre, post, difference)
+    result.test_metric = evaluate(model, task, data.test, pre, post, difference, audio)
     log(f"done in {result.seconds:.1f}s ({result.stop_reason}); best epoch {result.best_epoch}; "
         f"test {task.metric} {result.test_metric:.4f}", verbose)
     return result

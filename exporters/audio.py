@@ -24,6 +24,7 @@ from edgernn.exporters.graph import Writer
 from edgernn.frontend import LOG_FLOOR, Fbank
 
 TAIL = "audio_tail"
+PREFIX = "audio_"          # the front end's node names begin so (exporters.quant.int8 reads it)
 AUDIO_KEY = "edgernn.audio"      # the metadata entry holding the options, as JSON
 
 
@@ -31,6 +32,14 @@ def write(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int) -> tuple[str,
     """Nodes from ``pcm`` and ``tail`` to (features, new tail): see the module's docstring."""
     if hops < 1:
         raise ValueError(f"a step takes at least one hop of samples, not {hops}")
+    first = len(g.nodes)
+    features, new_tail = _nodes(g, pcm, tail, fbank, hops)
+    for node in g.nodes[first:]:                    # named as the front end's: quantize keeps
+        node.name = PREFIX + node.name              # their products in float
+    return features, new_tail
+
+
+def _nodes(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int) -> tuple[str, str]:
     length, hop, keep = fbank.frame_length, fbank.hop, fbank.tail
     buffer = g.one("Concat", [tail, pcm], axis=1)                     # (B, keep + hops*hop)
     index = np.arange(hops)[:, None] * hop + np.arange(length)[None, :]

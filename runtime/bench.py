@@ -207,10 +207,16 @@ def torch_step_latency(checkpoint, *, steps: int = 1000) -> dict | None:
     from edgernn.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
-    model = load_checkpoint(checkpoint).build_model()
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model()
     cfg = model.config
     x = (torch.zeros(1, 1, dtype=torch.int64) if cfg.tokens
          else torch.randn(1, 1, cfg.input_size))
+    if ckpt.audio is not None:                   # samples in, through the same front end
+        from edgernn.exporters.from_torch.audio_front import AudioFront
+
+        model = AudioFront(model, ckpt.audio).eval()
+        x = 0.1 * torch.randn(1, 1, ckpt.audio.fbank.hop)
     state = [None]
 
     def step():

@@ -39,7 +39,10 @@ def files(tmp_path_factory, forecast_checkpoint):
 # (id, arguments with {placeholders}, exit code, what the message must say, needs a mount)
 CASES = [
     ("train: data missing", "train --task forecast --data {missing}", 1, "does not exist", None),
-    ("train: data is a folder", "train --data {dir}", 1, "is a directory", None),
+    ("train: data is a folder with no label folders", "train --data {dir}", 1,
+     "a classifier needs at least two, one sub-folder of .wav files per label", None),
+    ("train: forecast data is a folder", "train --task forecast --data {dir}", 1,
+     "is a directory", None),
     ("train: CSV not UTF-8", "train --task forecast --data {latin1}", 1, "is not UTF-8", None),
     ("train: empty CSV", "train --task forecast --data {empty_csv}", 1, "holds no data rows",
      None),

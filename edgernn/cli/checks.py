@@ -12,13 +12,15 @@ from pathlib import Path
 from edgernn.errors import ConfigError, DataError
 
 
-def readable(path: Path | None, what: str) -> None:
+def readable(path: Path | None, what: str, folder: bool = False) -> None:
+    """``path`` exists and can be read; a folder only where ``folder`` allows one (--data: a
+    folder of WAV clips)."""
     if path is None or str(path) == "-":
         return
     path = Path(path)
     if not path.exists():
         raise DataError(f"{what} {path} does not exist")
-    if path.is_dir():
+    if path.is_dir() and not folder:
         raise DataError(f"{what} {path} is a directory; pass a file")
     if not os.access(path, os.R_OK):
         raise DataError(f"{what} {path} is not readable (permission denied)")

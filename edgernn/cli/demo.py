@@ -37,7 +37,7 @@ def command(out, horizon, profile, as_json, **options):
     from edgernn.devices import get_profile
 
     folder_writable(out, "--out")
-    readable(options.get("data"), "--data")
+    readable(options.get("data"), "--data", folder=True)
     if profile:
         get_profile(profile)                       # an unknown profile stops here, not later
 

@@ -6,6 +6,7 @@ the header must name the same ones, in the same order.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -17,30 +18,41 @@ from edgernn.errors import DataError
 from edgernn.tasks.base import not_numpy
 from edgernn.csvio import fields, is_header, numbers
 
-FORMATS = ("csv", "jsonl", "npy", "text")
+FORMATS = ("csv", "jsonl", "npy", "text", "wav", "pcm")
 
 
-def guess_format(source: str, explicit: str | None, text_model: bool) -> str:
+def guess_format(source: str, explicit: str | None, text_model: bool,
+                 audio: bool = False) -> str:
+    """The format given, else the file's suffix's; stdin is text, raw 16-bit samples for a
+    model with an audio front end, else CSV."""
     if explicit:
         return explicit
     if source != "-":
         suffix = Path(source).suffix.lower()
-        return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}.get(
-            suffix, "text" if text_model else "csv")
-    return "text" if text_model else "csv"
+        return {".npy": "npy", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text",
+                ".wav": "wav"}.get(suffix, "text" if text_model else "csv")
+    return "text" if text_model else "pcm" if audio else "csv"
 
 
 class FrameReader:
     """Iterates ``(line, frame)``: ``line`` is the 1-based line (the row index for .npy)."""
 
-    def __init__(self, source: str, fmt: str, feature_names: list[str] | None = None):
-        self.source, self.fmt, self.expected = source, fmt, feature_names
+    def __init__(self, source: str, fmt: str, feature_names: list[str] | None = None,
+                 audio: dict | None = None):
+        self.source, self.fmt, self.expected, self.audio = source, fmt, feature_names, audio
         self.header: list[str] | None = None
         self.where = "stdin" if source == "-" else source
+        if fmt in ("wav", "pcm") and audio is None:
+            raise DataError(f"{self.where}: this model takes frames of features, not audio; "
+                            f"a {fmt.upper()} input needs a model trained on WAV clips "
+                            f"(edgernn train --data FOLDER)")
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         if self.fmt == "npy":
             yield from self._npy()
+            return
+        if self.fmt in ("wav", "pcm"):
+            yield from self._hops()
             return
         stream = sys.stdin if self.source == "-" else self._open()
         try:
@@ -84,6 +96,31 @@ class FrameReader:
         except OSError as exc:
             raise DataError(f"cannot read {path}: {exc.strerror}") from None
 
+    def _hops(self):
+        """Hops of samples (the model's front end's), numbered from 1; the last one padded
+        with zeros. WAV: read and resampled whole; pcm: raw 16-bit little-endian mono at the
+        model's rate, read a hop at a time (arecord -f S16_LE -r 16000 -c 1 | ...)."""
+        rate, hop = self.audio["sample_rate"], int(round(
+            self.audio["sample_rate"] * self.audio["hop_ms"] / 1000))
+        if self.fmt == "wav":
+            from edgernn.wav import read
+
+            samples = read(self.source, rate=rate)[0]
+            for i, start in enumerate(range(0, len(samples), hop), start=1):
+                yield i, _padded(samples[start:start + hop], hop)
+            return
+        stream = sys.stdin.buffer if self.source == "-" else open(self.source, "rb")
+        try:
+            for i in itertools.count(1):
+                chunk = stream.read(2 * hop)
+                if not chunk:
+                    return
+                even = chunk[:len(chunk) // 2 * 2]
+                yield i, _padded(np.frombuffer(even, "<i2").astype(np.float32) / 32768, hop)
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
     def _npy(self):
         path = Path(self.source)
         if not path.is_file():
@@ -119,3 +156,7 @@ class FrameReader:
                             f"but the model was trained on {', '.join(self.expected)} (in that "
                             f"order); reorder or rename the columns")
         self.header = names
+
+
+def _padded(x: np.ndarray, n: int) -> np.ndarray:
+    return x if len(x) == n else np.concatenate([x, np.zeros(n - len(x), np.float32)])

@@ -102,6 +102,12 @@ def _print(doc: dict) -> None:
                 from edgernn.contract import DataRef
 
                 rows.append(["trained on", DataRef.from_dict(c["dataset"], "dataset").describe()])
+            if c.get("audio"):
+                a = c["audio"]
+                rows.append(["audio front end",
+                             f"{a['sample_rate']} Hz samples in, {a['mel_bins']} log-mel bins, "
+                             f"{a['frame_ms']:g} ms {a['window']} window every {a['hop_ms']:g} "
+                             f"ms, in the graph (its overlap: state audio_tail)"])
             if c.get("difference"):
                 rows.append(["forecasts", "through one-step differences, returns levels"])
             if (c.get("dataset") or {}).get("trend"):

@@ -154,9 +154,10 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     if state_file and state_file.exists():
         stream.load(state_file)
     text_model = bool(model.vocabulary) and model.input_dtype == np.int64
-    fmt = guess_format(source, fmt, text_model)
+    audio = model.contract.audio
+    fmt = guess_format(source, fmt, text_model, audio is not None)
     names = model.contract.dataset.feature_names if model.contract.dataset else None
-    reader = FrameReader(source, fmt, names)
+    reader = FrameReader(source, fmt, names, audio)
     skip = stream.steps if resume else 0
     durable = Durable(stream, state_file, save_every, save_seconds)
     rng = np.random.default_rng(seed)

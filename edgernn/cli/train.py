@@ -150,7 +150,7 @@ def command(output, as_json, **options):
     from edgernn.checkpoint import save_checkpoint
     from edgernn.cli.checks import readable, writable
 
-    readable(options.get("data"), "--data")
+    readable(options.get("data"), "--data", folder=True)
     readable(options.get("embeddings"), "--embeddings")
     writable(output, "--output", inputs={"the training data": options.get("data"),
                                          "the embeddings file": options.get("embeddings")})

@@ -77,7 +77,7 @@ def command(checkpoint, artifacts, atol, rtol, drift_tol, horizon, batch, steps,
     from edgernn.cli.checks import readable, writable
 
     readable(checkpoint, "checkpoint")
-    readable(data, "--data")
+    readable(data, "--data", folder=True)
     for artifact in artifacts:
         readable(artifact, "artifact")
         if record:

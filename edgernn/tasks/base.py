@@ -75,6 +75,7 @@ class TaskData:
     ref: DataRef = field(default_factory=lambda: DataRef("builtin", "generated"))
     stream: np.ndarray | None = None     # the whole series, in order, when the data is one
     embedding_init: np.ndarray | None = None   # (tokens, dim) pretrained vectors to start from
+    audio: object = None                 # a Fbank: the frames are hops of samples (WAV clips)
 
     @property
     def source(self) -> str:
@@ -234,6 +235,12 @@ def split_by_fraction(n: int, fractions=(0.8, 0.1)) -> tuple[slice, slice, slice
 
 
 def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes; of a folder of WAV clips, its content hash
+    (:func:`edgernn.tasks.wavfolder.digest`)."""
+    if Path(path).is_dir():
+        from edgernn.tasks.wavfolder import digest as folder_digest
+
+        return folder_digest(path)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

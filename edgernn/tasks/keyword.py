@@ -79,8 +79,14 @@ class ClassifyTask(Task):
     def load(self, path, **text) -> TaskData:
         """The user's data: an .npz of frames, or texts and labels in a .csv, .tsv or .jsonl
         (``text``: the options of :func:`edgernn.tasks.text.load_text`)."""
+        from pathlib import Path
+
         from edgernn.csvio import TEXT_SUFFIXES
 
+        if Path(path).is_dir():                    # WAV clips, one sub-folder per label
+            from edgernn.tasks.audio import load_folder
+
+            return load_folder(path)
         if str(path).lower().endswith(TEXT_SUFFIXES):
             from edgernn.tasks.text import load_text
 
@@ -167,6 +173,8 @@ class ClassifyTask(Task):
         classes = int(max(data.train.y.max(), data.val.y.max(), data.test.y.max())) + 1
         if data.labels:
             classes = max(classes, len(data.labels))
+        if data.audio is not None:                       # samples: the front end's features
+            return config.replace(input_size=data.audio.mel_bins, output_size=classes)
         if data.tokenizer is not None:                   # texts: token ids, embedded
             return config.replace(input_size=len(data.tokenizer), output_size=classes,
                                   embedding_dim=config.embedding_dim or TEXT_EMBEDDING)
@@ -209,9 +217,11 @@ def one_nn_accuracy(data: TaskData) -> float | None:
     """Test accuracy of the nearest labelled sequence (training and validation splits) by
     Euclidean distance over the whole series, each channel scaled by the training split's
     statistics: the time-series classifiers' standard first baseline (the UCR archive's 1-NN
-    ED). None for token inputs, sequences of different lengths, or past NN_BUDGET."""
+    ED). None for token inputs, samples (audio), sequences of different lengths, or past
+    NN_BUDGET."""
     ref = [s for s in (data.train, data.val) if len(s)]
-    if data.tokenizer is not None or any(s.lengths is not None for s in (*ref, data.test)):
+    if data.tokenizer is not None or data.audio is not None or any(
+            s.lengths is not None for s in (*ref, data.test)):
         return None
     x = np.concatenate([s.x for s in ref]).astype(np.float64)
     y = np.concatenate([s.y for s in ref])

@@ -53,7 +53,7 @@ def resolve_data(task_name: str, recorded: DataRef | None, data_path=None, *, st
         data = task.generate(seed=recorded.seed or 0, size=recorded.size or 1.0)
     else:
         path = Path(recorded.path)
-        if not path.is_file():
+        if not path.exists():
             raise DataNeeded(f"{model} was trained on {recorded.path}, which is not there any "
                              f"more; pass --data FILE with the data to {stage} on")
         now = file_sha256(path)
@@ -110,8 +110,9 @@ def data_for_checkpoint(ckpt, data_path=None, *, stage: str, model: str) -> Task
     if not ckpt.task and data_path is None:
         return None
     cfg = ckpt.config
+    width = ckpt.audio.fbank.hop if ckpt.audio is not None else cfg.input_size  # samples a hop
     return resolve_data(ckpt.task, ckpt.dataset, data_path, stage=stage, model=model,
-                        features=None if cfg.tokens else cfg.input_size,
+                        features=None if cfg.tokens else width,
                         vocabulary=ckpt.vocabulary,
                         classes=cfg.output_size if cfg.head.startswith("classify") else None,
                         tokenizer=ckpt.tokenizer, labels=ckpt.labels)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.errors import DataError
-from edgernn.tasks.base import file_sha256
 from edgernn.wav import read
 
 NOISE = "_background_noise_"
@@ -80,7 +79,7 @@ def load(folder, rate: int = 16000, seconds: float = 1.0) -> WavFolder:
     return WavFolder(
         audio={p: np.stack(v) if v else np.zeros((0, n), np.float32) for p, v in audio.items()},
         y={p: np.asarray(v, np.int64) for p, v in y.items()}, labels=labels, rate=rate,
-        sha256=_digest(root, [p for lab in labels for p in clips[lab]] + noise_files),
+        sha256=digest(root),
         noise=[read(p, rate=rate)[0] for p in noise_files], files=files)
 
 
@@ -106,10 +105,16 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     return x[:n] if len(x) >= n else np.concatenate([x, np.zeros(n - len(x), np.float32)])
 
 
-def _digest(root: Path, paths: list[Path]) -> str:
+def digest(folder) -> str:
+    """The folder's content hash: every .wav file's path and bytes, and the two lists."""
+    root = Path(folder)
+    paths = sorted(p for p in root.rglob("*.wav") if p.is_file())
+    paths += [root / name for name in LISTS.values() if (root / name).is_file()]
     h = hashlib.sha256()
-    for p in sorted(paths + [root / name for name in LISTS.values() if (root / name).is_file()]):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + file_sha256(p).encode())
+    for p in sorted(paths):
+        with open(p, "rb") as fh:
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" +
+                     hashlib.sha256(fh.read()).hexdigest().encode())
     return h.hexdigest()
 
 

@@ -32,10 +32,13 @@ class StepGraph:
     the declared inputs and outputs. A form adds its layers and registers its states."""
 
     def __init__(self, model, name: str):
+        from edgernn.exporters.from_torch.audio_front import AudioFront
         from edgernn.exporters.from_torch.difference import Differenced
 
         self.wrapper = model if isinstance(model, Differenced) else None
-        self.net = self.wrapper.core if self.wrapper is not None else model
+        self.audio = model.audio if isinstance(model, AudioFront) else None
+        inner = self.wrapper or (model if self.audio is not None else None)
+        self.net = inner.core if inner is not None else model
         self.cfg, self.name = self.net.config, name
         self.g = Writer()
         self.params = {k: _np(v) for k, v in self.net.state_dict().items()}
@@ -47,12 +50,17 @@ class StepGraph:
                 p[f"rnn.bias_ih_l{layer}"], p[f"rnn.bias_hh_l{layer}"])
 
     def frame(self) -> str:
-        """The first layer's input: the frame, its change (differencing) or its embedding."""
+        """The first layer's input: the frame, its change (differencing), its features (a hop of
+        samples) or its embedding."""
         from edgernn.exporters.from_torch.difference import step_graph_in
 
         x = "x"
         if self.wrapper is not None:
             x = step_graph_in(self.g, x, *self.wrapper.normalizations)
+        if self.audio is not None:
+            from edgernn.exporters.from_torch import audio_front
+
+            x = audio_front.step_graph_in(self.g, x, self.audio)
         if self.cfg.tokens:
             x = self.g.one("Gather", [self.g.const("embedding", self.params["embedding.weight"]),
                                       x], axis=0)
@@ -72,11 +80,17 @@ class StepGraph:
             step_graph_out(g, "x", y, "y", *self.wrapper.normalizations)
             states += [(STATE_NAMES[0], cfg.input_size, ["batch", "features"]),
                        (STATE_NAMES[1], 1, ["batch", "seen"])]
+        width = cfg.input_size
+        if self.audio is not None:
+            from edgernn.tasks.audio import STATE
+
+            states.append((STATE, self.audio.fbank.tail, ["batch", "samples"]))
+            width = self.audio.fbank.hop
         self.states = states
         shape = lambda n: n if isinstance(n, list) else ["batch", n]      # noqa: E731
         x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])
                   if cfg.tokens else
-                  helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", cfg.input_size]))
+                  helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width]))
         inputs = [x_type] + [helper.make_tensor_value_info(s, TensorProto.FLOAT, shape(n))
                              for s, n, _ in states]
         outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT,

@@ -300,7 +300,9 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
     return Contract(
         graph=graph,
         inputs=[TensorSpec("x", lead + list(x.shape[len(lead):]), dtype,
-                           "token ids" if dtype == "int64" else "frames (data units)")],
+                           "token ids" if dtype == "int64" else
+                           "hops of samples in [-1, 1]" if ckpt and ckpt.audio is not None else
+                           "frames (data units)")],
         outputs=[TensorSpec("y", y_lead + list(y_tail), "float32", meaning)],
         states=states,
         provenance=Provenance(edgernn_version=__version__,
@@ -317,6 +319,7 @@ def _contract(src: Source, graph, ops, exporter, proto, x, y_tail: list, time_ou
         tokenizer=ckpt.tokenizer if ckpt else None,
         dataset=ckpt.dataset if ckpt else None,
         difference=ckpt.difference if ckpt else None,
+        audio=ckpt.audio.fbank.to_dict() if ckpt and ckpt.audio is not None else None,
     )
 
 

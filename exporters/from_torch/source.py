@@ -139,6 +139,11 @@ def _in_data_units(core, ckpt: Checkpoint):
     from edgernn.contract import Normalization
     from edgernn.exporters.from_torch.fold import Normalized, folded
 
+    if ckpt.audio is not None:                 # samples in: the front end computes features
+        from edgernn.exporters.from_torch.audio_front import AudioFront
+
+        wrapped = AudioFront(core, ckpt.audio).eval()
+        return wrapped, wrapped
     if ckpt.difference is not None:
         from edgernn.exporters.from_torch.difference import Differenced
 
@@ -244,6 +249,9 @@ def _example(module, config, example_input) -> torch.Tensor:
         return example
     if config is not None:
         gen = torch.Generator().manual_seed(0)
+        if getattr(module, "frame_size", None):          # a hop of samples (AudioFront)
+            return 0.1 * torch.randn(EXAMPLE_BATCH, EXAMPLE_STEPS, module.frame_size,
+                                     generator=gen)
         if config.tokens:
             return torch.randint(0, config.input_size, (EXAMPLE_BATCH, EXAMPLE_STEPS),
                                  generator=gen)

@@ -36,6 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgernn.cells import BY_ONNX_OP
+from edgernn.exporters.audio import PREFIX as FRONT_END     # the audio front end stays float
 from edgernn.exporters.quant import cells8
 from edgernn.exporters.graph import (Writer, drop_unused_initializers, producers,
                                     replace_nodes)
@@ -307,6 +308,10 @@ def rewrite(proto, contract, *, mode: str = "dynamic", inputs: str = "fp32",
         w, bias = found
         plan.products += 1
         plan.weights += w.size
+        if node.name.startswith(FRONT_END):          # the audio front end's spectrum and mel
+            plan.count("fp32", w.size)                 # products: 8 bits would change the
+            new_nodes.append(node)                     # features (docs/audio.md)
+            continue
         parts = _parts(node.input[0], producer, widths)
         kinds = {_choose(v, mode, inputs, recurrent, known, data, state, ranges)
                  for v, _ in parts}

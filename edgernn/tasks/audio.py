@@ -1,0 +1,124 @@
+"""Audio classification from WAV clips: the frames are hops of raw samples, the network reads the
+front end's log-mel features (edgernn/frontend.py), and the exported step graph computes them.
+
+The data's frames are ``(clips, steps, hop)`` samples in [-1, 1]. Training computes the
+features once (:class:`AudioFeatures`, the same arithmetic as the graph's, in PyTorch) and
+trains the network on them, normalised per mel bin with the training split's statistics. The
+checkpoint keeps the front end's options and those statistics; the exporters wrap the network
+in :class:`edgernn.exporters.from_torch.audio_front.AudioFront`, which takes samples, so that
+export's, validate's and the quantize gate's checks feed samples to both sides, as a device
+does.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgernn.contract import Normalization
+from edgernn.frontend import LOG_FLOOR, Fbank
+from edgernn.tasks.base import Split, TaskData, file_ref
+
+STATE = "audio_tail"
+
+
+def log_mel(fbank: Fbank, pcm, tail=None):
+    """PyTorch: ``pcm`` (B, T, hop) samples and the previous ``tail`` (B, frame - hop), zeros
+    when None -> (log-mel features (B, T, mel), new tail): the graph's arithmetic
+    (:func:`edgernn.exporters.audio.write`)."""
+    import torch
+
+    batch, steps, hop = pcm.shape
+    if tail is None:
+        tail = pcm.new_zeros(batch, fbank.tail)
+    buffer = torch.cat([tail, pcm.reshape(batch, steps * hop)], dim=1)
+    index = (torch.arange(steps)[:, None] * hop +
+             torch.arange(fbank.frame_length)[None, :])                 # (T, L)
+    frames = buffer[:, index]                                           # (B, T, L)
+    basis, banks = _constants(fbank)
+    parts = frames @ basis
+    square = parts * parts
+    power = square[..., :fbank.bins] + square[..., fbank.bins:]
+    mel = power @ banks
+    return torch.log(torch.clamp(mel, min=LOG_FLOOR)), buffer[:, steps * hop:]
+
+
+@functools.lru_cache(maxsize=8)
+def _constants(fbank: Fbank):
+    """The spectrum basis and mel banks as tensors, made once per set of options."""
+    import torch
+
+    return torch.from_numpy(fbank.spectrum_basis()), torch.from_numpy(fbank.mel_banks())
+
+
+@dataclass
+class AudioFeatures:
+    """The front end a model was trained behind, and its features' statistics."""
+
+    fbank: Fbank
+    norm: Normalization
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def fit(cls, train: Split, fbank: Fbank) -> "AudioFeatures":
+        x = features(fbank, train.x)
+        flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        std = np.maximum(flat.std(0), 1e-3)
+        made = cls(fbank, Normalization(flat.mean(0).tolist(), std.tolist()))
+        made._cache[id(train)] = (train, Split(x, train.y, train.lengths, train.start))
+        return made
+
+    def split(self, s: Split) -> Split:
+        """``s`` with its frames of samples turned into features (kept for the next call)."""
+        hit = self._cache.get(id(s))
+        if hit is not None and hit[0] is s:
+            return hit[1]
+        out = Split(features(self.fbank, s.x), s.y, s.lengths, s.start)
+        self._cache[id(s)] = (s, out)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"fbank": self.fbank.to_dict(), "features": {"mean": list(self.norm.mean),
+                                                            "std": list(self.norm.std)}}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "AudioFeatures":
+        return cls(Fbank.from_dict(d["fbank"]), Normalization.from_dict(d["features"], where))
+
+
+def features(fbank: Fbank, frames: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, T, hop) samples -> (N, T, mel) float32 log-mel features, each clip from silence."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(frames), batch):
+            pcm = torch.from_numpy(np.ascontiguousarray(frames[i:i + batch], np.float32))
+            out.append(log_mel(fbank, pcm)[0].numpy())
+    return np.concatenate(out) if out else np.zeros((0, frames.shape[1], fbank.mel_bins),
+                                                    np.float32)
+
+
+def load_folder(path, fbank: Fbank | None = None) -> TaskData:
+    """A folder of WAV clips, one sub-folder per label (:mod:`edgernn.tasks.wavfolder`), as
+    frames of one hop of samples each: (clips, steps, hop)."""
+    from edgernn.errors import DataError
+    from edgernn.tasks import wavfolder
+
+    fbank = fbank or Fbank()
+    folder = wavfolder.load(path, rate=fbank.sample_rate)
+    splits = {}
+    for part in wavfolder.SPLITS:
+        audio = folder.audio[part]
+        steps = audio.shape[1] // fbank.hop
+        splits[part] = Split(np.ascontiguousarray(
+            audio[:, :steps * fbank.hop].reshape(len(audio), steps, fbank.hop)), folder.y[part])
+    for part in ("val", "test"):
+        if not len(splits[part].y):
+            raise DataError(f"{path}: no clip fell in the {part} split; add "
+                            f"validation_list.txt and testing_list.txt, or more speakers")
+    data = TaskData(**splits, labels=list(folder.labels), audio=fbank)
+    data.ref = file_ref(path, data, fbank.hop)
+    return data
