@@ -111,6 +111,13 @@ def test_edgernn_run_reads_a_wav_file_and_raw_samples(trained, tmp_path):
                            input=raw, capture_output=True, timeout=120)
     assert piped.returncode == 0, piped.stderr[-2000:]
     assert [json.loads(v) for v in piped.stdout.splitlines()] == lines
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    out = run_cli("run", model, bad)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"Error: {bad}: not a PCM WAV file edgernn can read (file does not start with RIFF id); "
+        f"convert it with: ffmpeg -i IN -ac 1 -ar 16000 -c:a pcm_s16le OUT.wav")
 
 
 def test_a_frame_model_refuses_audio_in_one_message(tmp_path):

@@ -46,6 +46,11 @@ class FrameReader:
             raise DataError(f"{self.where}: this model takes frames of features, not audio; "
                             f"a {fmt.upper()} input needs a model trained on WAV clips "
                             f"(edgernn train --data FOLDER)")
+        self.samples = None
+        if fmt == "wav":                 # read whole here: a file it cannot read is refused
+            from edgernn.wav import read     # before any step, as a file, not as a line
+
+            self.samples = read(source, rate=audio["sample_rate"])[0]
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         if self.fmt == "npy":
@@ -100,14 +105,10 @@ class FrameReader:
         """Hops of samples (the model's front end's), numbered from 1; the last one padded
         with zeros. WAV: read and resampled whole; pcm: raw 16-bit little-endian mono at the
         model's rate, read a hop at a time (arecord -f S16_LE -r 16000 -c 1 | ...)."""
-        rate, hop = self.audio["sample_rate"], int(round(
-            self.audio["sample_rate"] * self.audio["hop_ms"] / 1000))
-        if self.fmt == "wav":
-            from edgernn.wav import read
-
-            samples = read(self.source, rate=rate)[0]
-            for i, start in enumerate(range(0, len(samples), hop), start=1):
-                yield i, _padded(samples[start:start + hop], hop)
+        hop = int(round(self.audio["sample_rate"] * self.audio["hop_ms"] / 1000))
+        if self.samples is not None:
+            for i, start in enumerate(range(0, len(self.samples), hop), start=1):
+                yield i, _padded(self.samples[start:start + hop], hop)
             return
         stream = sys.stdin.buffer if self.source == "-" else open(self.source, "rb")
         try:
