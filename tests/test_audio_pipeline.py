@@ -61,12 +61,12 @@ def test_the_file_takes_samples_and_says_so(trained):
 
 def test_validate_and_quantize_feed_samples_to_both_sides(trained, tmp_path):
     _, ckpt, model, _ = trained
-    out = run_cli("validate", ckpt, model, "--json")
+    out = run_cli("validate", ckpt, model, "--horizon", "2000", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     metric = json.loads(out.stdout)["artifacts"][0]["metric"]
     assert metric["changed"] == 0
     q = tmp_path / "m.int8.onnx"
-    out = run_cli("quantize", model, "-o", q, "--json")
+    out = run_cli("quantize", model, "-o", q, "--horizon", "2000", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["passed"]
     products = {n.name: n.op_type for n in onnx.load(q).graph.node if n.name.startswith("audio_")}
