@@ -33,6 +33,7 @@ import numpy as np
 from edgernn.errors import ConfigError
 
 WINDOWS = ("povey", "hanning", "hamming", "rectangular")   # Kaldi's names
+TAIL = "audio_tail"       # the state that carries the window's overlap from step to step
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,7 @@ class Fbank:
         if not math.isfinite(self.pcm_scale) or self.pcm_scale <= 0:
             out.append(f"pcm_scale {self.pcm_scale} must be a positive number")
         nyquist = self.sample_rate / 2
-        high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
-        if not 0 <= self.low_freq < high <= nyquist:
+        if not 0 <= self.low_freq < self.top_hz <= nyquist:
             out.append(f"low_freq {self.low_freq} and high_freq {self.high_freq} must give "
                        f"0 <= low < high <= {nyquist:g} Hz")
         return out
@@ -98,6 +98,12 @@ class Fbank:
     def tail(self) -> int:
         """Samples a stream carries from one step to the next."""
         return self.frame_length - self.hop
+
+    @property
+    def top_hz(self) -> float:
+        """The mel filters' top: ``high_freq`` Hz, or that many Hz below Nyquist when <= 0."""
+        nyquist = self.sample_rate / 2
+        return self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
 
     @property
     def fft_size(self) -> int:
@@ -157,9 +163,7 @@ class Fbank:
         def mel(f):
             return 1127.0 * np.log(1.0 + np.asarray(f, np.float64) / 700.0)
 
-        nyquist = self.sample_rate / 2
-        high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
-        low_mel, high_mel = mel(self.low_freq), mel(high)
+        low_mel, high_mel = mel(self.low_freq), mel(self.top_hz)
         delta = (high_mel - low_mel) / (self.mel_bins + 1)
         freqs = mel(np.arange(self.bins) * self.sample_rate / self.fft_size)
         out = np.zeros((self.bins, self.mel_bins))

@@ -21,9 +21,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgernn.exporters.graph import Writer
-from edgernn.frontend import LOG_FLOOR, Fbank
+from edgernn.frontend import LOG_FLOOR, TAIL, Fbank
 
-TAIL = "audio_tail"
 PREFIX = "audio_"          # the front end's node names begin so (exporters.quant.int8 reads it)
 AUDIO_KEY = "edgernn.audio"      # the metadata entry holding the options, as JSON
 

@@ -21,8 +21,6 @@ from edgernn.contract import Normalization
 from edgernn.frontend import LOG_FLOOR, Fbank
 from edgernn.tasks.base import Split, TaskData, file_ref
 
-STATE = "audio_tail"
-
 
 def log_mel(fbank: Fbank, pcm, tail=None):
     """PyTorch: ``pcm`` (B, T, hop) samples and the previous ``tail`` (B, frame - hop), zeros

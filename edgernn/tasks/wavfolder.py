@@ -110,11 +110,11 @@ def digest(folder) -> str:
     root = Path(folder)
     paths = sorted(p for p in root.rglob("*.wav") if p.is_file())
     paths += [root / name for name in LISTS.values() if (root / name).is_file()]
+    from edgernn.tasks.base import file_sha256
+
     h = hashlib.sha256()
     for p in sorted(paths):
-        with open(p, "rb") as fh:
-            h.update(p.relative_to(root).as_posix().encode() + b"\0" +
-                     hashlib.sha256(fh.read()).hexdigest().encode())
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + file_sha256(p).encode())
     return h.hexdigest()
 
 

@@ -37,8 +37,8 @@ class StepGraph:
 
         self.wrapper = model if isinstance(model, Differenced) else None
         self.audio = model.audio if isinstance(model, AudioFront) else None
-        inner = self.wrapper or (model if self.audio is not None else None)
-        self.net = inner.core if inner is not None else model
+        wrapped = isinstance(model, (Differenced, AudioFront))
+        self.net = model.core if wrapped else model
         self.cfg, self.name = self.net.config, name
         self.g = Writer()
         self.params = {k: _np(v) for k, v in self.net.state_dict().items()}
@@ -82,9 +82,9 @@ class StepGraph:
                        (STATE_NAMES[1], 1, ["batch", "seen"])]
         width = cfg.input_size
         if self.audio is not None:
-            from edgernn.tasks.audio import STATE
+            from edgernn.frontend import TAIL
 
-            states.append((STATE, self.audio.fbank.tail, ["batch", "samples"]))
+            states.append((TAIL, self.audio.fbank.tail, ["batch", "samples"]))
             width = self.audio.fbank.hop
         self.states = states
         shape = lambda n: n if isinstance(n, list) else ["batch", n]      # noqa: E731

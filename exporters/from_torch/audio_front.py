@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgernn.tasks.audio import STATE, AudioFeatures, log_mel
+from edgernn.frontend import TAIL
+from edgernn.tasks.audio import AudioFeatures, log_mel
 
-STATE_NAMES = (STATE,)
+STATE_NAMES = (TAIL,)
 
 
 class AudioFront(nn.Module):
@@ -69,10 +70,10 @@ def step_graph_in(graph, x: str, audio: AudioFeatures) -> str:
 
     from edgernn.exporters.audio import write
 
-    feats, tail = write(graph, x, STATE, audio.fbank, hops=1)            # (B, 1, mel)
+    feats, tail = write(graph, x, TAIL, audio.fbank, hops=1)            # (B, 1, mel)
     axis = graph.const("axis1", np.array([1], np.int64))
     flat = graph.one("Squeeze", [feats, axis])
     mean, std = audio.norm.arrays()
-    graph.nodes.append(helper.make_node("Identity", [tail], [f"{STATE}_out"], name="keep_tail"))
+    graph.nodes.append(helper.make_node("Identity", [tail], [f"{TAIL}_out"], name="keep_tail"))
     return graph.one("Mul", [graph.one("Sub", [flat, graph.const("feature_mean", mean)]),
                              graph.const("feature_inv_std", (1.0 / std).astype(np.float32))])
