@@ -111,6 +111,9 @@ def test_edgernn_run_reads_a_wav_file_and_raw_samples(trained, tmp_path):
                            input=raw, capture_output=True, timeout=120)
     assert piped.returncode == 0, piped.stderr[-2000:]
     assert [json.loads(v) for v in piped.stdout.splitlines()] == lines
+    whole = subprocess.run([sys.executable, "-m", "edgernn", "run", str(model), "-"],
+                           input=wav.read_bytes(), capture_output=True, timeout=120)
+    assert whole.returncode == 1 and b"holds a WAV file, not raw samples" in whole.stderr
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")
     out = run_cli("run", model, bad)
@@ -118,6 +121,13 @@ def test_edgernn_run_reads_a_wav_file_and_raw_samples(trained, tmp_path):
     assert out.stderr.strip().splitlines()[-1] == (
         f"Error: {bad}: not a PCM WAV file edgernn can read (file does not start with RIFF id); "
         f"convert it with: ffmpeg -i IN -ac 1 -ar 16000 -c:a pcm_s16le OUT.wav")
+
+
+def test_train_does_not_write_into_its_data_folder(trained):
+    folder = trained[0]
+    out = run_cli("train", "--task", "keyword", "--data", folder, "-o", folder / "yes" / "m.pt")
+    assert out.returncode == 1 and "is inside the training data folder" in out.stderr
+    assert not (folder / "yes" / "m.pt").exists()
 
 
 def test_a_frame_model_refuses_audio_in_one_message(tmp_path):

@@ -105,7 +105,9 @@ class FrameReader:
         """Hops of samples (the model's front end's), numbered from 1; the last one padded
         with zeros. WAV: read and resampled whole; pcm: raw 16-bit little-endian mono at the
         model's rate, read a hop at a time (arecord -f S16_LE -r 16000 -c 1 | ...)."""
-        hop = int(round(self.audio["sample_rate"] * self.audio["hop_ms"] / 1000))
+        from edgernn.frontend import Fbank
+
+        hop = Fbank.from_dict(self.audio).hop
         if self.samples is not None:
             for i, start in enumerate(range(0, len(self.samples), hop), start=1):
                 yield i, _padded(self.samples[start:start + hop], hop)
@@ -116,6 +118,10 @@ class FrameReader:
                 chunk = stream.read(2 * hop)
                 if not chunk:
                     return
+                if i == 1 and chunk[:4] == b"RIFF":       # a header read as samples: refuse
+                    raise DataError(f"{self.where} holds a WAV file, not raw samples; pass it "
+                                    f"by its path (edgernn run MODEL FILE.wav), or send raw "
+                                    f"16-bit samples (arecord -t raw ...)")
                 even = chunk[:len(chunk) // 2 * 2]
                 yield i, _padded(np.frombuffer(even, "<i2").astype(np.float32) / 32768, hop)
         finally:

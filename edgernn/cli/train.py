@@ -149,8 +149,14 @@ def command(output, as_json, **options):
     """
     from edgernn.checkpoint import save_checkpoint
     from edgernn.cli.checks import readable, writable
+    from edgernn.errors import DataError
 
     readable(options.get("data"), "--data", folder=True)
+    data = options.get("data")
+    if data is not None and Path(data).is_dir() and \
+            Path(data).resolve() in Path(output).resolve().parents:
+        raise DataError(f"--output {output} is inside the training data folder {data}; write "
+                        f"the checkpoint somewhere else, so no clip is overwritten")
     readable(options.get("embeddings"), "--embeddings")
     writable(output, "--output", inputs={"the training data": options.get("data"),
                                          "the embeddings file": options.get("embeddings")})
