@@ -96,6 +96,15 @@ def test_the_runtime_streams_samples_as_the_torch_reference_computes(trained):
     again = load(model).stream()
     again.restore(saved)                                       # the tail travels too
     assert np.array_equal(again.step(clip[40]), ys[0])
+    clips = wavfolder.load(folder).audio["test"][:3].reshape(3, 100, 160)
+    pool = load(model).pool()
+    ids = [pool.open() for _ in clips]
+    for t in range(100):
+        pooled = pool.step({i: clips[k, t] for k, i in enumerate(ids)})
+    for k, i in enumerate(ids):                                # a pool's row == that clip alone
+        alone = load(model).stream()
+        last = [alone.step(hop) for hop in clips[k]][-1]
+        assert np.array_equal(pooled[i], last)
 
 
 def test_edgernn_run_reads_a_wav_file_and_raw_samples(trained, tmp_path):
