@@ -24,6 +24,21 @@ def run_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedPro
                           text=True, env=full_env, input=input, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> Path:
+    """The runtime test models (tests/runtime/models.py), shared by the runtime, browser
+    and durable tests: pre-built (device install, EDGERNN_TEST_MODELS) or built here."""
+    ready = os.environ.get("EDGERNN_TEST_MODELS")
+    if ready:
+        return Path(ready)
+    pytest.importorskip("torch", reason="building test models needs torch; set "
+                                        "EDGERNN_TEST_MODELS to a folder made by "
+                                        "'python -m tests.runtime.models DIR'")
+    from tests.runtime.models import build_models
+
+    return build_models(tmp_path_factory.mktemp("models"))
+
+
 @pytest.fixture
 def cli():
     return run_cli

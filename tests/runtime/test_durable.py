@@ -74,8 +74,8 @@ def _steps(model, state) -> int | None:
     return stream.steps
 
 
-@pytest.mark.parametrize("sig, runs", [(signal.SIGKILL, 50), (signal.SIGTERM, 20)],
-                         ids=["SIGKILL x50", "SIGTERM x20"])
+@pytest.mark.parametrize("sig, runs", [(signal.SIGKILL, 25), (signal.SIGTERM, 10)],
+                         ids=["SIGKILL x25", "SIGTERM x10"])
 def test_state_survives_kills_and_resuming_reproduces_the_run(models, frames, tmp_path, sig,
                                                               runs):
     path, lines = frames

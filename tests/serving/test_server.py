@@ -23,7 +23,7 @@ from edgernn.serving import Server
 from tests.serving.conftest import frames, repository
 from tests.tolerances import BATCHED_EXACT
 
-SEQUENCES, STEPS, THREADS = 256, 200, 16
+SEQUENCES, STEPS, THREADS = 256, 60, 16
 
 
 def drive(remote, data: dict[int, np.ndarray], threads: int = THREADS) -> dict:

@@ -32,11 +32,9 @@ DECODE = """async ([url, texts, beam]) => {
 
 
 @pytest.fixture(scope="module")
-def pairs(site, tmp_path_factory):
-    from tests.runtime.models import build_seq2seq
-
-    d = tmp_path_factory.mktemp("web-s2s")
-    build_seq2seq(d)
+def pairs(site, models):
+    """The pairs the runtime tests use (the session's models), beside the page's files."""
+    d = models
     for name in SEQ2SEQ:
         for f in (f"{name}.onnx", f"{name}.decoder.onnx"):
             shutil.copyfile(d / f, site[0] / f)
