@@ -118,6 +118,28 @@ def _windows(length: int, bptt: int | None):
     return [(t, min(t + step, length)) for t in range(0, length, step)]
 
 
+def _batches(rng, n: int, lengths: np.ndarray | None, size: int) -> list[np.ndarray]:
+    """One epoch's batches of sequence indices, in a random order. Sequences of different
+    lengths are sorted by length within pools of 32 random batches before they are cut into
+    batches (as torchtext's bucket iterator does), so each batch holds sequences of similar
+    length and runs to its own longest: a text set whose lengths run from 5 to 200 tokens
+    trains about 2x faster than on batches padded to 200. Pools keep the batches random."""
+    order = rng.permutation(n)
+    if lengths is not None:
+        pool = size * 32
+        order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
+                                for chunk in np.split(order, range(pool, n, pool))])
+    batches = [order[i:i + size] for i in range(0, len(order), size)]
+    return batches if lengths is None else [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _trimmed(steps: int, x, y, mask):
+    """A batch cut to its first ``steps`` steps (targets too, when they have a time axis)."""
+    timed = y.dim() >= 2 and y.shape[1] == x.shape[1]
+    return x[:, :steps], (y[:, :steps] if timed else y), (None if mask is None else
+                                                           mask[:, :steps])
+
+
 def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
@@ -243,13 +265,15 @@ def fit(task: Task, data: TaskData | None = None, config: ModelConfig | None = N
         bar = Progress(batches * len(windows), f"epoch {epoch:3d}/{training.epochs}",
                        enabled=verbose)
         losses, norms = [], []
-        order = rng.permutation(len(train.x))
-        for b in range(batches):
-            idx = torch.from_numpy(order[b * training.batch_size:(b + 1) * training.batch_size])
+        for idx in _batches(rng, len(train_split), train_split.lengths,
+                            training.batch_size):
+            idx = torch.from_numpy(idx)
             xb, yb, state = train.x[idx], train.y[idx], None
             mb = None if train.mask is None else train.mask[idx]
             lb = None if train.lengths is None else train.lengths[idx]
-            for t0_, t1_ in windows:
+            if lb is not None:                  # run to this batch's longest, not the data's
+                xb, yb, mb = _trimmed(int(lb.max()), xb, yb, mb)
+            for t0_, t1_ in (windows if lb is None else _windows(xb.shape[1], training.bptt)):
                 mw = None if mb is None else mb[:, t0_:t1_]
                 out, state = _outputs(model, xb[:, t0_:t1_], state, per_step, lb)
                 target = yb[:, t0_:t1_] if training.bptt else yb
