@@ -8,7 +8,8 @@ best weights are kept), and per-epoch loss, gradient-norm and metric logs on std
 
 Sequences of different lengths are trained with a mask: padding never reaches the loss, and a
 classifier reads each sequence's last real step (a bidirectional one runs packed, so each
-sequence is read as if alone at its own length). The same data, seed and options give the same
+sequence is read as if alone at its own length); batches group sequences of similar length
+and run to their own longest. The same data, seed and options give the same
 weights; a time budget, when set, is the one thing that can make a run stop earlier.
 """
 
