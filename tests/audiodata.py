@@ -1,8 +1,8 @@
 """Real speech and the reference front end, shared by tests/exporters/test_audio.py and
 benchmarks/audio_bench.py.
 
-- :func:`speech`: three seconds of silero-vad's test recording (tests/data/speech, MIT), as
-  floats in [-1, 1).
+- :func:`speech`: three seconds (2 to 5) of silero-vad's test recording (tests/data/speech,
+  MIT), as floats in [-1, 1); :func:`recording`: its first 12 seconds.
 - :func:`kaldi`: Kaldi's filterbank as sherpa-onnx computes it (kaldi-native-fbank, no torch).
 - :func:`stream`: edgernn's front-end graph in ONNX Runtime, fed a chunk of hops at a time.
 """
@@ -18,13 +18,17 @@ import onnxruntime as ort
 from edgernn.exporters.audio import TAIL, front_end_model
 from edgernn.frontend import Fbank
 
-SPEECH = Path(__file__).parent / "data" / "speech" / "silero_test_2s_5s.wav"
+SPEECH = Path(__file__).parent / "data" / "speech" / "silero_test_0s_12s.wav"
 
 
-def speech() -> np.ndarray:
+def recording() -> np.ndarray:
     with wave.open(str(SPEECH)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
         return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+
+
+def speech() -> np.ndarray:
+    return recording()[2 * 16000:5 * 16000]
 
 
 def kaldi(samples: np.ndarray, fb: Fbank) -> np.ndarray:

@@ -21,11 +21,13 @@ def train_options(f):
                      type=click.Choice(TASK_NAMES),
                      help="What to learn: classify (one label per sequence; 'keyword' is it on "
                           "the built-in keyword clips), forecast (the next frame), charlm "
-                          "(the next character) or seq2seq (an output text for an input text; "
-                          "built-in: dates to ISO 8601)."),
+                          "(the next character), vad (speech or silence every 10 ms of audio) "
+                          "or seq2seq (an output text for an input text; built-in: dates to "
+                          "ISO 8601)."),
         click.option("--data", type=click.Path(path_type=Path),
                      help="Your own data instead of the built-in data set (.npz; .csv for "
-                          "forecast; .txt for charlm; source<TAB>target lines for seq2seq). "
+                          "forecast; .txt for charlm; source<TAB>target lines for seq2seq; a "
+                          "folder of WAV files for keyword and vad). "
                           "See the README for the layout."),
         click.option("--tokens", type=click.Choice(SPLITS),
                      help="Text: characters, space-separated words, or words and punctuation "

@@ -1,8 +1,8 @@
 """Tasks (kinds of problem) and their built-in data sets.
 
 ``classify`` (sequence classification), ``forecast`` (one-step forecasting) and ``charlm``
-(character language model) run on the user's ``--data`` or on their built-in generated data
-set; ``keyword`` names the classification task on its built-in keyword-spotting clips, as it
+(character language model) and ``vad`` (voice activity, every 10 ms of raw audio) run on the
+user's ``--data`` or on their built-in generated data set; ``keyword`` names the classification task on its built-in keyword-spotting clips, as it
 always has.
 """
 
@@ -13,9 +13,10 @@ from edgernn.tasks.base import Split, Task, TaskData
 from edgernn.tasks.charlm import CharLMTask
 from edgernn.tasks.forecast import ForecastTask
 from edgernn.tasks.keyword import ClassifyTask
+from edgernn.tasks.vad import VadTask
 
 TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask("keyword"), ClassifyTask("classify"),
-                                              ForecastTask(), CharLMTask())}
+                                              ForecastTask(), CharLMTask(), VadTask())}
 DEFAULT_TASK = "keyword"
 # Sequence to sequence (edgernn/tasks/seq2seq.py) pairs texts with an encoder-decoder model: not
 # a Task of frames and labels, but a task kind train, export and run take all the same.

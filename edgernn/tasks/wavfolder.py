@@ -106,10 +106,11 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def digest(folder) -> str:
-    """The folder's content hash: every .wav file's path and bytes, and the two lists."""
+    """The folder's content hash: every .wav file's path and bytes, the two lists, and a voice
+    activity folder's speech.csv."""
     root = Path(folder)
     paths = sorted(p for p in root.rglob("*.wav") if p.is_file())
-    paths += [root / name for name in LISTS.values() if (root / name).is_file()]
+    paths += [root / name for name in (*LISTS.values(), "speech.csv") if (root / name).is_file()]
     from edgernn.tasks.base import file_sha256
 
     h = hashlib.sha256()

@@ -1,6 +1,6 @@
 """The audio front end in ONNX (edgernn/frontend.py, exporters/audio.py) against Kaldi's
 filterbank as sherpa-onnx computes it (kaldi-native-fbank), on real speech no one here recorded
-(tests/data/speech: three seconds of silero-vad's test recording, MIT).
+(tests/data/speech: seconds 2 to 5 of silero-vad's test recording, MIT).
 
 Tolerance: 1e-4 relative on the log-mel values, as the issue asks. Kaldi pre-processes a frame
 step by step and takes a float FFT; edgernn folds the steps and the DFT into one float32
