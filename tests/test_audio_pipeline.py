@@ -23,6 +23,7 @@ pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="espeak-ng is not installed (make test installs it)")
 
+from edgernn.runtime.events import events as find_events  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 
 
@@ -110,14 +111,17 @@ def test_the_runtime_streams_samples_as_the_torch_reference_computes(trained):
 def test_edgernn_run_reads_a_wav_file_and_raw_samples(trained, tmp_path):
     folder, _, model, _ = trained
     wav = next((folder / "yes").glob("*.wav"))
-    lines = [json.loads(v) for v in run_cli("run", model, wav).stdout.splitlines()]
+    lines = [json.loads(v) for v in run_cli("run", model, wav, "--every-hop").stdout.splitlines()]
     assert len(lines) == 100 and lines[-1]["step"] == 100 and "label" in lines[-1]
+    # by default, events: each a run of one keyword's label, in seconds (runtime/events.py)
+    events = [json.loads(v) for v in run_cli("run", model, wav).stdout.splitlines()]
+    assert events == [e.to_dict() for e in find_events([v["label"] for v in lines], 0.01)]
     import wave
 
     with wave.open(str(wav)) as w:
         raw = w.readframes(w.getnframes())
-    piped = subprocess.run([sys.executable, "-m", "edgernn", "run", str(model), "-"],
-                           input=raw, capture_output=True, timeout=120)
+    piped = subprocess.run([sys.executable, "-m", "edgernn", "run", str(model), "-",
+                            "--every-hop"], input=raw, capture_output=True, timeout=120)
     assert piped.returncode == 0, piped.stderr[-2000:]
     assert [json.loads(v) for v in piped.stdout.splitlines()] == lines
     whole = subprocess.run([sys.executable, "-m", "edgernn", "run", str(model), "-"],

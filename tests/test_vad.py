@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("torch")
 
 from edgernn.runtime import load  # noqa: E402
+from edgernn.runtime.events import events  # noqa: E402
 from edgernn.tasks import get_task  # noqa: E402
 from edgernn.tasks.speech import HOP, mixtures, speech_hops  # noqa: E402
 from tests import audiodata  # noqa: E402
@@ -63,11 +64,16 @@ def test_a_model_of_the_builtin_mixtures_labels_every_10_ms_of_real_speech(train
     chunk = load(d / "chunk.onnx").stream()
     z = np.concatenate([chunk.feed(hops[i:i + 3]) for i in range(0, len(hops), 3)])
     np.testing.assert_allclose(z, y, atol=1e-5)
+    labels = [step.labels[i] for i in y.argmax(-1)]
+    run = run_cli("run", d / "step.onnx", audiodata.SPEECH, "--every-hop")
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["label"] for line in run.stdout.splitlines()] == labels
+    # by default, stretches of speech with their times (runtime/events.py's rules)
     run = run_cli("run", d / "step.onnx", audiodata.SPEECH)
     assert run.returncode == 0, run.stderr
-    rows = [json.loads(line) for line in run.stdout.splitlines()]
-    assert len(rows) == len(hops) and {r["label"] for r in rows} <= {"silence", "speech"}
-    assert [r["label"] for r in rows] == [step.labels[i] for i in y.argmax(-1)]
+    got = [json.loads(line) for line in run.stdout.splitlines()]
+    assert got == [e.to_dict() for e in events(labels, 0.01)]
+    assert all(e["event"] == "speech" and 0 <= e["start"] < e["end"] <= 12.0 for e in got)
 
 
 def _folder(root, seconds=2.0, count=6):

@@ -24,6 +24,7 @@ from edgernn.cli.common import Finite, foreign_kwargs, foreign_options
 from edgernn.cli.frames import FORMATS, FrameReader, guess_format
 from edgernn.csvio import BOM
 from edgernn.errors import DataError, EdgeRNNError
+from edgernn.runtime.events import Events
 
 _SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 
@@ -93,19 +94,24 @@ atexit.register(_HELD.close)
               help="Encoder-decoder models: hypotheses kept per step (1: greedy).")
 @click.option("--max-len", type=click.IntRange(1),
               help="Encoder-decoder models: the longest output [default: the model's].")
+@click.option("--every-hop", is_flag=True,
+              help="Audio models: print each hop's output, not events with start and end "
+                   "times.")
 @click.option("--json", "probabilities", is_flag=True,
               help="Text classifiers: every label's probability on each line.")
 @foreign_options
 def command(model_path, source, fmt, state_file, save_every, save_seconds, resume, raw, profile,
-            threads, temperature, top_k, seed, beam, max_len, probabilities, state_pairs,
-            constant_values, dim_sizes):
+            threads, temperature, top_k, seed, beam, max_len, every_hop, probabilities,
+            state_pairs, constant_values, dim_sizes):
     """Stream frames from SOURCE (a file, or - for stdin) and print one JSON line per step.
 
     Each line has the step number and the output; classifiers add the label, forecasters the
     forecast in data units, language models the next character. Output is flushed per step.
     An encoder-decoder (seq2seq) model reads one input text a line and prints its output,
     with its length-normalised score (--beam for beam search); a text classifier reads one
-    text a line and prints its label (--json: and every label's probability).
+    text a line and prints its label (--json: and every label's probability). A model that
+    takes audio prints events as they end, {"event": "speech", "start": 0.03, "end": 2.01} in
+    seconds (runtime/events.py has the rules; --every-hop: a line a hop instead).
 
     \b
     Examples:
@@ -158,6 +164,10 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     fmt = guess_format(source, fmt, text_model, audio is not None)
     names = model.contract.dataset.feature_names if model.contract.dataset else None
     reader = FrameReader(source, fmt, names, audio)
+    if every_hop and audio is None:
+        raise click.UsageError("--every-hop is for models that take audio")
+    found = None if audio is None or every_hop else Events(audio["hop_ms"] / 1000,
+                                                           first_step=stream.steps)
     skip = stream.steps if resume else 0
     durable = Durable(stream, state_file, save_every, save_seconds)
     rng = np.random.default_rng(seed)
@@ -183,13 +193,17 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                 except EdgeRNNError as exc:
                     raise DataError(f"line {line} of {reader.where}: {exc}") from None
                 last_good = line
-                click.echo(json.dumps(step_record(stream, y, rng=rng, temperature=temperature,
-                                                  top_k=top_k)))
+                if found is None:
+                    click.echo(json.dumps(step_record(stream, y, rng=rng,
+                                                      temperature=temperature, top_k=top_k)))
+                else:
+                    _echo_events(found.push(stream.label(y)))
                 sys.stdout.flush()
                 durable.maybe()
                 signals.check()
         except _Stop as stop:
             durable.save()
+            _echo_events(found.close() if found else [])
             click.echo(f"stopped by signal {signal.Signals(stop.signum).name} after step "
                        f"{stream.steps}" + (f"; state saved to {state_file}" if state_file
                                             else ""), err=True)
@@ -210,6 +224,13 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
             + "; nothing was streamed" + (" and the state file was left as it was"
                                           if state_file else ""))
     durable.save()
+    _echo_events(found.close() if found else [])
+
+
+def _echo_events(events) -> None:
+    for event in events:
+        click.echo(json.dumps(event.to_dict()))
+    sys.stdout.flush()
 
 
 def _text_lines(model, source: str, answer) -> None:
