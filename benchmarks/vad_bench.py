@@ -9,8 +9,10 @@
    MIT test recording). The reference is silero-vad's wheel as its users run it:
    ``get_speech_timestamps`` with its defaults (threshold 0.5, pauses under 100 ms merged, 30 ms
    of padding), as speech or silence for each 10 ms hop. edgernn's label is the exported
-   file's most likely class at each hop (edgernn.runtime, streamed, no smoothing); webrtcvad
-   (PyPI) labels the same 10 ms hops in each of its four modes. Printed: the share of hops
+   file's most likely class at each hop (edgernn.runtime, streamed), and the hops inside the
+   events ``edgernn run`` prints from those labels (runtime/events.py: silero-vad's rules
+   for pauses and short events, without its padding); webrtcvad (PyPI) labels the same 10 ms
+   hops in each of its four modes. Printed: the share of hops
    that agree, and F1 of speech with silero-vad as the reference.
 3. Cost of one second of audio, one thread, batch 1, the paths in alternating rounds (median
    of round medians): silero-vad's ONNX file as its wrapper runs it (512 new samples and 64
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgernn.runtime import bench, load  # noqa: E402
+from edgernn.runtime.events import events  # noqa: E402
 from edgernn.wav import read  # noqa: E402
 from tests import audiodata  # noqa: E402
 
@@ -69,11 +72,19 @@ def silero_hops(samples: np.ndarray) -> np.ndarray:
     return out
 
 
-def edgernn_hops(path: Path, samples: np.ndarray) -> np.ndarray:
+def edgernn_labels(path: Path, samples: np.ndarray) -> list[str]:
     model = load(path)
     steps = len(samples) // HOP
     y = model.stream().feed(samples[:steps * HOP].reshape(steps, HOP))
-    return np.array([model.labels[int(i)] == "speech" for i in y.argmax(-1)])
+    return [model.labels[int(i)] for i in y.argmax(-1)]
+
+
+def event_hops(labels: list[str]) -> np.ndarray:
+    """The hops inside the events ``edgernn run`` prints for these labels."""
+    out = np.zeros(len(labels), bool)
+    for e in events(labels, HOP / RATE):
+        out[round(e.start * RATE / HOP):round(e.end * RATE / HOP)] = True
+    return out
 
 
 def webrtc_hops(samples: np.ndarray, mode: int) -> np.ndarray | None:
@@ -106,15 +117,19 @@ def main() -> None:
         reference = silero_hops(samples)
         print(f"2. {args.wav.name}: {len(samples) / RATE:.1f} s, {len(reference)} hops of 10 ms, "
               f"silero-vad says speech on {reference.mean():.1%}")
-        rows = {f"edgernn {k}": edgernn_hops(files[k], samples) for k in ("fp32", "int8")}
+        rows = {}
+        for k in ("fp32", "int8"):
+            labels = edgernn_labels(files[k], samples)
+            rows[f"edgernn {k}"] = np.array([v == "speech" for v in labels])
+            rows[f"edgernn {k}, run's events"] = event_hops(labels)
         for mode in range(4):
             got = webrtc_hops(samples, mode)
             if got is not None:
                 rows[f"webrtcvad mode {mode}"] = got
-        print(f"   {'':22s} {'agreement':>9s} {'F1':>6s} (silero-vad the reference)")
+        print(f"   {'':28s} {'agreement':>9s} {'F1':>6s} (silero-vad the reference)")
         for name, hops in rows.items():
             agree, f1 = scores(hops, reference)
-            print(f"   {name:22s} {agree:9.3f} {f1:6.3f}")
+            print(f"   {name:28s} {agree:9.3f} {f1:6.3f}")
         cost(files, samples, args)
 
 
