@@ -107,6 +107,9 @@ def load_folder(path, fbank: Fbank | None = None) -> TaskData:
 
     fbank = fbank or Fbank()
     folder = wavfolder.load(path, rate=fbank.sample_rate)
+    labels = list(folder.labels)
+    if folder.noise:
+        labels = with_noise(folder)
     splits = {}
     for part in wavfolder.SPLITS:
         audio = folder.audio[part]
@@ -117,6 +120,49 @@ def load_folder(path, fbank: Fbank | None = None) -> TaskData:
         if not len(splits[part].y):
             raise DataError(f"{path}: no clip fell in the {part} split; add "
                             f"validation_list.txt and testing_list.txt, or more speakers")
-    data = TaskData(**splits, labels=list(folder.labels), audio=fbank)
+    data = TaskData(**splits, labels=labels, audio=fbank)
     data.ref = file_ref(path, data, fbank.hop)
     return data
+
+
+SILENCE = "_silence_"
+SILENCE_SHARE = 0.1           # silence clips added to each split, as a share of its clips
+NOISY_SHARE, NOISE_VOLUME = 0.8, 0.1
+
+
+def with_noise(folder, seed: int = 0) -> list[str]:
+    """Speech Commands' recipe for ``_background_noise_`` (TensorFlow's speech-commands
+    example, its defaults): every split gets a ``_silence_`` class of one-second stretches of
+    the noise files at a random volume up to full, 10 % as many as its clips (unless the
+    folder already has ``_silence_``); and 80 % of the training clips get a stretch of noise
+    mixed in at a volume up to 0.1. Mixed once, with a fixed seed, so the same folder gives
+    the same data. Returns the labels."""
+    rng = np.random.default_rng(seed)
+    n = folder.audio["train"].shape[1]
+    noise = [v for v in folder.noise if len(v) >= n] or [np.resize(v, n) for v in folder.noise]
+
+    def stretches(count: int) -> np.ndarray:
+        out = np.zeros((count, n), np.float32)
+        for i in range(count):
+            v = noise[int(rng.integers(len(noise)))]
+            at = int(rng.integers(len(v) - n + 1))
+            out[i] = v[at:at + n]
+        return out
+
+    labels = list(folder.labels)
+    if SILENCE not in labels:
+        labels.append(SILENCE)
+    silence = labels.index(SILENCE)
+    train = folder.audio["train"].copy()
+    noisy = np.flatnonzero(rng.random(len(train)) < NOISY_SHARE)
+    volume = rng.uniform(0, NOISE_VOLUME, (len(noisy), 1)).astype(np.float32)
+    train[noisy] = np.clip(train[noisy] + stretches(len(noisy)) * volume, -1.0, 1.0)
+    folder.audio["train"] = train
+    if SILENCE not in folder.labels:
+        for part in folder.audio:
+            count = int(np.ceil(SILENCE_SHARE * len(folder.audio[part])))
+            quiet = stretches(count) * rng.uniform(0, 1, (count, 1)).astype(np.float32)
+            folder.audio[part] = np.concatenate([folder.audio[part], quiet])
+            folder.y[part] = np.concatenate([folder.y[part], np.full(count, silence,
+                                                                     folder.y[part].dtype)])
+    return labels

@@ -103,3 +103,32 @@ def test_a_folder_it_cannot_use_gets_one_clear_error(tmp_path, make, says):
     make(root)
     with pytest.raises(DataError, match=says):
         wavfolder.load(root)
+
+
+def test_background_noise_makes_a_silence_class_and_is_mixed_into_training_clips(tmp_path):
+    from edgernn.tasks.audio import SILENCE, load_folder
+
+    root = wavfolder.write(_clips(n_per=20), tmp_path / "sc")
+    (root / "validation_list.txt").write_text("".join(
+        f"{lab}/clip{k:05d}_nohash_0.wav\n" for lab, k in (("no", 0), ("yes", 20))))
+    (root / "testing_list.txt").write_text("no/clip00001_nohash_0.wav\n")
+    clean = wavfolder.load(root)
+    hum = 0.3 * np.sin(2 * np.pi * 50 * np.arange(3 * RATE) / RATE)
+    _wav(root / wavfolder.NOISE / "hum.wav", hum, RATE)
+    data = load_folder(root)
+    assert data.labels == ["no", "yes", SILENCE]
+    for part, s in (("train", data.train), ("val", data.val), ("test", data.test)):
+        n = len(clean.y[part])
+        extra = int(np.ceil(0.1 * n))                       # 10 % silence in every split
+        assert len(s) == n + extra and (s.y[n:] == 2).all() and (s.y[:n] == clean.y[part]).all()
+        quiet = s.x[n:].reshape(extra, -1)
+        assert np.abs(quiet).max() <= 0.3 + 1e-4 and quiet.std() > 0
+        mixed = s.x[:n].reshape(n, -1)
+        changed = np.abs(mixed - clean.audio[part][:, :mixed.shape[1]]).max(1) > 1e-6
+        if part == "train":                                 # about 80 % get noise, volume <= 0.1
+            assert 0.6 <= changed.mean() <= 0.95, changed.mean()
+            assert np.abs(mixed - clean.audio[part][:, :mixed.shape[1]]).max() <= 0.03 + 1e-4
+        else:
+            assert not changed.any()                        # held-out clips stay as recorded
+    again = load_folder(root)                               # the same folder, the same data
+    assert np.array_equal(again.train.x, data.train.x)
