@@ -17,7 +17,9 @@
 3. Cost of one second of audio, one thread, batch 1, the paths in alternating rounds (median
    of round medians): silero-vad's ONNX file as its wrapper runs it (512 new samples and 64
    before them a call), and edgernn's exported files through edgernn.runtime, 10 ms a call
-   (step graph, fp32 and int8) and 30 and 100 ms a call (chunk graph).
+   (step graph, fp32 and int8) and 30 and 100 ms a call (chunk graph); and the same network
+   exported without its front end behind kaldi-native-fbank computing each hop's frame by
+   hand, as an app without edgernn's front end does.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgernn.runtime import bench, load  # noqa: E402
+from edgernn.frontend import Fbank  # noqa: E402
 from edgernn.runtime.events import events  # noqa: E402
 from edgernn.wav import read  # noqa: E402
 from tests import audiodata  # noqa: E402
@@ -57,7 +60,37 @@ def make_files(folder: Path, ckpt: Path | None) -> dict[str, Path]:
     _cli("export", ckpt, "-o", files["fp32"])
     _cli("export", ckpt, "--graph", "chunk", "-o", files["chunk"])
     _cli("quantize", files["fp32"], "--checkpoint", ckpt, "-o", files["int8"])
+    files["features"] = feature_model(ckpt, folder / "vad.features.onnx")
     return files
+
+
+def feature_model(ckpt_path: Path, out: Path) -> Path:
+    """The same network without its front end: a step takes the hop's 40 log-mel values that a
+    hand-written front end computes, normalised in the graph as the audio model's are."""
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.exporters import export
+
+    ckpt = load_checkpoint(ckpt_path)
+    ckpt.preprocessing, ckpt.audio = ckpt.audio.norm, None
+    return export(ckpt, out).path
+
+
+class HandFrontEnd:
+    """What an app does without edgernn's front end: kaldi-native-fbank (sherpa-onnx's front
+    end) turns each 10 ms hop into a frame, and the feature model takes it."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import kaldi_native_fbank as knf
+
+        self.fb = Fbank()
+        self.bank = knf.OnlineFbank(audiodata.kaldi_options(self.fb))
+        self.bank.accept_waveform(RATE, [0.0] * self.fb.tail)        # the same zero start
+        self.stream = load(path, threads=threads).stream()
+
+    def step(self, hop: np.ndarray) -> np.ndarray:
+        self.bank.accept_waveform(RATE, (hop * self.fb.pcm_scale).tolist())
+        frame = self.bank.get_frame(self.bank.num_frames_ready - 1)
+        return self.stream.step(np.asarray(frame, np.float32))
 
 
 def silero_hops(samples: np.ndarray) -> np.ndarray:
@@ -122,6 +155,11 @@ def main() -> None:
             labels = edgernn_labels(files[k], samples)
             rows[f"edgernn {k}"] = np.array([v == "speech" for v in labels])
             rows[f"edgernn {k}, run's events"] = event_hops(labels)
+        hand = HandFrontEnd(files["features"])
+        y = np.stack([hand.step(h) for h in samples[:len(reference) * HOP].reshape(-1, HOP)])
+        ours = load(files["fp32"]).stream().feed(samples[:len(reference) * HOP].reshape(-1, HOP))
+        print(f"   the same network behind kaldi-native-fbank: outputs within "
+              f"{float(np.abs(y - ours).max()):.1e} of the file with the front end inside")
         for mode in range(4):
             got = webrtc_hops(samples, mode)
             if got is not None:
@@ -149,8 +187,10 @@ def cost(files: dict[str, Path], samples: np.ndarray, args) -> None:
     for name, key, hops in (("edgernn fp32, 10 ms a call", "fp32", 1),
                             ("edgernn int8, 10 ms a call", "int8", 1),
                             ("edgernn fp32, 30 ms a call", "chunk", 3),
-                            ("edgernn fp32, 100 ms a call", "chunk", 10)):
-        stream = load(files[key], threads=1).stream()
+                            ("edgernn fp32, 100 ms a call", "chunk", 10),
+                            ("kaldi-native-fbank + network, 10 ms", "features", 1)):
+        stream = (HandFrontEnd(files[key], threads=1) if key == "features" else
+                  load(files[key], threads=1).stream())
         x = samples[:hops * HOP].reshape(hops, HOP)
         fns[name] = (lambda s=stream, x=x: s.feed(x)) if hops > 1 else \
             (lambda s=stream, x=x[0]: s.step(x))

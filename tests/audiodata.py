@@ -31,9 +31,8 @@ def speech() -> np.ndarray:
     return recording()[2 * 16000:5 * 16000]
 
 
-def kaldi(samples: np.ndarray, fb: Fbank) -> np.ndarray:
-    """kaldi-native-fbank on the samples preceded by the stream's zero tail (module docstring
-    of edgernn.frontend), on the same options, dither off."""
+def kaldi_options(fb: Fbank):
+    """kaldi-native-fbank's options for ``fb``, dither off."""
     import kaldi_native_fbank as knf
 
     o = knf.FbankOptions()
@@ -43,7 +42,15 @@ def kaldi(samples: np.ndarray, fb: Fbank) -> np.ndarray:
     f.window_type, f.snip_edges = fb.window, True
     o.mel_opts.num_bins, o.mel_opts.low_freq = fb.mel_bins, fb.low_freq
     o.mel_opts.high_freq = fb.high_freq
-    bank = knf.OnlineFbank(o)
+    return o
+
+
+def kaldi(samples: np.ndarray, fb: Fbank) -> np.ndarray:
+    """kaldi-native-fbank on the samples preceded by the stream's zero tail (module docstring
+    of edgernn.frontend), on the same options, dither off."""
+    import kaldi_native_fbank as knf
+
+    bank = knf.OnlineFbank(kaldi_options(fb))
     padded = np.concatenate([np.zeros(fb.tail, np.float32), samples]) * fb.pcm_scale
     bank.accept_waveform(fb.sample_rate, padded.tolist())
     bank.input_finished()

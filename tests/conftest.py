@@ -17,6 +17,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def pytest_collection_modifyitems(items):
+    """Modules with a long test (marked slow or arm64) run first, each module's tests kept
+    together (module fixtures are set up once). With pytest -n, a long test that starts last
+    is the run's tail, while short tests fill in beside long ones started first."""
+    long = {str(it.path) for it in items
+            if it.get_closest_marker("slow") or it.get_closest_marker("arm64")}
+    items.sort(key=lambda it: str(it.path) not in long)
+
+
 def run_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
     """Run ``edgernn ARGS`` through its real entry point, in a subprocess."""
     full_env = {**os.environ, **(env or {})}

@@ -20,8 +20,9 @@ import onnx
 import pytest
 
 pytest.importorskip("torch")
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="espeak-ng is not installed (make test installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                 reason="espeak-ng is not installed (make test installs it)")]
 
 from edgernn.runtime.events import events as find_events  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402

@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
+pytestmark = pytest.mark.slow
 
 from edgernn.csvio import read_records  # noqa: E402
 from edgernn.runtime import load  # noqa: E402

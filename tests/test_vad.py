@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.slow
 
 from edgernn.runtime import load  # noqa: E402
 from edgernn.runtime.events import events  # noqa: E402

@@ -20,6 +20,8 @@ from edgernn.seq2seq import Seq2SeqConfig, fit  # noqa: E402
 from edgernn.tasks.seq2seq import load as load_data  # noqa: E402
 from edgernn.tasks.seq2seq import scores  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
         "fifteen sixteen seventeen eighteen nineteen").split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()

@@ -18,6 +18,8 @@ import pytest
 
 from edgernn.runtime import load
 
+pytestmark = pytest.mark.slow
+
 N, EVERY = 120, 10
 
 

@@ -18,8 +18,9 @@ FRAME = 5
 
 @pytest.fixture(scope="session")
 def serve_models(tmp_path_factory) -> dict[str, Path]:
-    """fp32 step graphs of each cell (compact, lean), two int8 ones, and Silero VAD's published
-    stateful model (when its package is installed)."""
+    """fp32 step graphs of each cell (compact, lean), two int8 ones, a GRU behind edgernn's
+    audio front end, and Silero VAD's published stateful model (when its package is
+    installed)."""
     from edgernn.checkpoint import Checkpoint, save_checkpoint
     from edgernn.config import ModelConfig
     from edgernn.contract import Normalization
@@ -44,6 +45,16 @@ def serve_models(tmp_path_factory) -> dict[str, Path]:
     out["int8_lean"] = d / "int8_lean.onnx"          # one ai.edgernn node per layer
     quantize(out["lstm_lean"], out["int8_lean"], recurrent="int8", force=True,
              measure_latency=False, gate=Gate(horizon=200, check_metric=False))
+    # a model that hears: 160 samples a step through the front end, the overlap as state
+    from edgernn.frontend import Fbank
+    from edgernn.tasks.audio import AudioFeatures
+
+    cfg = ModelConfig(cell="gru", input_size=40, hidden_size=16, num_layers=1, output_size=2,
+                      head="classify_step")
+    ckpt = save_checkpoint(d / "audio.pt", Checkpoint(
+        config=cfg, state_dict=build(cfg, seed=3).state_dict(), labels=["silence", "speech"],
+        audio=AudioFeatures(Fbank(), Normalization([-8.0] * 40, [3.0] * 40))))
+    out["audio"] = export(ckpt, d / "audio.onnx").path
     vad = published_vad()
     if vad is not None:
         out["silero"] = vad
@@ -64,12 +75,13 @@ def repository(folder: Path, models: dict[str, Path], **options) -> Path:
 @pytest.fixture(scope="module")
 def server(serve_models, tmp_path_factory):
     """One server for a module: fp32 (2 instances), int8 (plain operators and edgernn's cell
-    nodes), and a model with a 1 s idle timeout."""
+    nodes), a model with a 1 s idle timeout, and one that takes audio."""
     repo = tmp_path_factory.mktemp("repo")
     write_repository(serve_models["lstm"], repo, Options(name="fp32", instances=2))
     write_repository(serve_models["int8"], repo, Options(name="int8"))
     write_repository(serve_models["int8_lean"], repo, Options(name="int8_lean"))
     write_repository(serve_models["gru"], repo, Options(name="idle", idle_seconds=1.0))
+    write_repository(serve_models["audio"], repo, Options(name="audio"))
     log = open(repo / "server.log", "wb")
     with Server(repo, log=log, exit_seconds=1).start() as s:
         yield s

@@ -65,6 +65,21 @@ def test_interleaved_sequences_equal_local_streams(server, serve_models, name, w
     assert worst <= BATCHED_EXACT, worst
 
 
+def test_audio_streams_carry_the_window_overlap_as_implicit_state(server, serve_models):
+    """Real speech in 10 ms hops, 8 sequences interleaved (each starting at its own offset of
+    the recording): the front end's overlap (audio_tail) is the server's implicit state beside
+    the GRU's, so each sequence's outputs equal its local stream's."""
+    from tests import audiodata
+
+    speech = audiodata.recording()
+    data = {k: speech[k * 4000:k * 4000 + 40 * 160].reshape(40, 160) for k in range(8)}
+    served = drive(connect(server.grpc_url, "audio"), data, threads=4)
+    model = load(serve_models["audio"])
+    assert [s.name for s in model.contract.states] == ["h0", "audio_tail"]
+    worst = max(float(np.abs(served[k] - model.stream().feed(x)).max()) for k, x in data.items())
+    assert worst <= BATCHED_EXACT, worst
+
+
 def test_start_resets_the_sequence(server):
     remote = connect(server.grpc_url, "fp32")
     x = frames(1, 10)
