@@ -41,7 +41,7 @@ from edgernn.runtime.events import events  # noqa: E402
 from edgernn.wav import read  # noqa: E402
 from tests import audiodata  # noqa: E402
 
-RATE, HOP = 16000, 160
+RATE, HOP = Fbank().sample_rate, Fbank().hop
 
 
 def _cli(*args) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.errors import MissingProgramError
+from edgernn.frontend import Fbank
 from edgernn.wav import read
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -132,7 +133,7 @@ have from or one had by word but not what all were we when your can said there u
 which she do how their if will up other about out many then them these so some her would make
 like him into time has look two more write go see number no way could people my than first
 water been call who oil its now find long down day did get come made may part""".split())
-HOP = 160                             # labels are per 10 ms at 16 kHz
+HOP = Fbank().hop                     # labels are per hop of the front end (10 ms)
 
 
 @dataclass

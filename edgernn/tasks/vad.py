@@ -44,7 +44,7 @@ class VadTask(ClassifyTask):
     data_help = HELP
 
     def __init__(self):
-        pass
+        super().__init__(self.name)
 
     def generate(self, seed: int = 0, size: float = 1.0) -> TaskData:
         from edgernn.tasks.speech import mixtures
@@ -83,10 +83,11 @@ class VadTask(ClassifyTask):
             raise DataError(f"{files[int(np.argmin(steps))]} is shorter than one 10 ms hop")
         x = np.zeros((len(files), max(steps), fbank.hop), np.float32)
         y = np.zeros((len(files), max(steps)), np.int64)
+        per_second = 1000.0 / fbank.hop_ms                  # hops a second
         for i, (p, a, t) in enumerate(zip(files, audio, steps)):
             x[i, :t] = a[:t * fbank.hop].reshape(t, fbank.hop)
             for start, end in segments.get(p.name, []):
-                y[i, int(start * 100):int(np.ceil(end * 100))] = 1
+                y[i, int(start * per_second):int(np.ceil(end * per_second))] = 1
         lengths = np.array(steps, np.int64)
         parts = [Split(x[s], y[s], None if (lengths == max(steps)).all() else lengths[s])
                  for s in split_by_fraction(len(files))]
