@@ -24,7 +24,8 @@ import numpy as np
 from edgernn.errors import ConfigError
 
 WEB = Path(__file__).resolve().parent / "web"
-RUNTIME = ("edgernn.js", "contract.js", "errors.js", "snapshot.js", "sha256.js", "seq2seq.js")
+RUNTIME = ("edgernn.js", "contract.js", "errors.js", "snapshot.js", "sha256.js", "seq2seq.js",
+           "events.js", "listen.js", "hops.worklet.js")
 PAGE = ("index.html", "page.js")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_VERSION = "1.30.0"

@@ -5,9 +5,12 @@
 //   charlm:   the surprise per character of a text stream, and autocomplete as you type;
 //   other models: their first outputs.
 // Per-step latency (p50/p99 of the last 500 steps) is shown below the plot. ?rate=N sets
-// the steps per second (0: as fast as it goes). window.edgernnPage tells tests where it is.
+// the steps per second (0: as fast as it goes). A model that hears (the audio front end in its
+// graph) also listens to the microphone, and lists the events it hears as they end.
+// window.edgernnPage tells tests where it is.
 
 import { load } from "./edgernn.js";
+import { listen } from "./listen.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -215,6 +218,42 @@ async function wholeTextPage(model, signal) {
   page.ready = true;
 }
 
+// A model that hears: a button starts the microphone (listen.js) in place of the looped signal,
+// on a fresh stream, and the events it hears are listed as they end. ?record=1 keeps every hop
+// heard and its label (page.heard, page.hopLabels) for tests.
+function microphone(model, stepped, loop) {
+  const button = $("listen"), record = params.has("record");
+  button.hidden = false;
+  let mic = null;
+  const shown = (e) => {
+    page.events.push(e);
+    $("events").hidden = false;
+    $("events").insertAdjacentHTML("beforeend", `<li>${e.event}: ${e.start.toFixed(2)} s to ${e.end.toFixed(2)} s</li>`);
+  };
+  async function start() {
+    loop.pause();
+    page.events = []; page.hopLabels = record ? [] : null;
+    $("events").innerHTML = "";
+    mic = await listen(model.stream(), {
+      onStep(y, hop, label, ms) { if (record) page.hopLabels.push(label); stepped(y, hop, ms); },
+      onEvent: shown, onError: fail, record });
+    page.heard = mic.heard;
+    page.listening = true;
+    button.textContent = "stop listening";
+  }
+  async function stop() {
+    const was = mic;
+    mic = null;
+    await was.stop();
+    page.listening = false;
+    button.textContent = "listen to the microphone";
+  }
+  button.onclick = () => {
+    button.disabled = true;
+    (mic ? stop() : start()).catch(fail).finally(() => { button.disabled = false; });
+  };
+}
+
 // ------------------------------------------------------------------ the loop
 
 async function main() {
@@ -232,16 +271,9 @@ async function main() {
   const rate = Number(params.get("rate") ?? signal.rate ?? 100);
   const resets = new Set(signal.resets || []);
   let paused = false;
-  $("pause").onclick = () => { paused = !paused; $("pause").textContent = paused ? "resume" : "pause"; };
-  page.ready = true;
-  const started = performance.now();
-  for (let t = 0; ; t = (t + 1) % signal.frames.length) {
-    while (paused) await new Promise((r) => setTimeout(r, 100));
-    if (resets.has(t)) await stream.reset();
-    const frame = signal.frames[t];
-    const t0 = performance.now();
-    const y = await stream.step(frame);
-    const dt = performance.now() - t0;
+  const setPaused = (p) => { paused = p; $("pause").textContent = paused ? "resume" : "pause"; };
+  $("pause").onclick = () => setPaused(!paused);
+  function stepped(y, frame, dt) {                  // one step, from the signal or the microphone
     page.latencies.push(dt); if (page.latencies.length > 500) page.latencies.shift();
     page.steps += 1;
     show.show(y, frame);
@@ -250,9 +282,22 @@ async function main() {
       $("latency").textContent = `${page.steps} steps · per step p50 ${(1000 * percentile(page.latencies, 0.5)).toFixed(0)} µs, ` +
         `p99 ${(1000 * percentile(page.latencies, 0.99)).toFixed(0)} µs (last ${page.latencies.length}) · onnxruntime-web wasm`;
     }
-    const due = rate > 0 ? started + (page.steps * 1000) / rate : 0;
+  }
+  if (c.audio) microphone(model, stepped, { pause: () => setPaused(true) });
+  page.ready = true;
+  const started = performance.now();
+  let done = 0;
+  for (let t = 0; ; t = (t + 1) % signal.frames.length) {
+    while (paused) await new Promise((r) => setTimeout(r, 100));
+    if (resets.has(t)) await stream.reset();
+    const frame = signal.frames[t];
+    const t0 = performance.now();
+    const y = await stream.step(frame);
+    stepped(y, frame, performance.now() - t0);
+    done += 1;
+    const due = rate > 0 ? started + (done * 1000) / rate : 0;
     const wait = due - performance.now();
-    await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : (page.steps % 20 ? r() : setTimeout(r, 0))));
+    await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : (done % 20 ? r() : setTimeout(r, 0))));
   }
 }
 
