@@ -3,8 +3,9 @@
     python benchmarks/vad_bench.py [--wav FILE] [--model vad.pt] [--calls 3000] [--rounds 10]
 
 1. The model, as a user makes it: ``edgernn train --task vad`` (built-in espeak-ng mixtures,
-   nothing from the recording), ``export`` (step graph, and ``--graph chunk`` for steps of
-   several hops) and ``quantize``; or the checkpoint ``--model`` names.
+   nothing from the recording) and ``export`` with no options (the task's default, a chunk
+   graph, which ``edgernn run`` feeds 30 ms a call); then ``export --graph step`` (one hop a
+   call) and ``quantize`` on it (int8 takes step graphs); or the checkpoint ``--model`` names.
 2. Agreement with silero-vad on ``--wav`` (default: tests/data/speech, 12 s of silero-vad's own
    MIT test recording). The reference is silero-vad's wheel as its users run it:
    ``get_speech_timestamps`` with its defaults (threshold 0.5, pauses under 100 ms merged, 30 ms
@@ -16,8 +17,9 @@
    that agree, and F1 of speech with silero-vad as the reference.
 3. Cost of one second of audio, one thread, batch 1, the paths in alternating rounds (median
    of round medians): silero-vad's ONNX file as its wrapper runs it (512 new samples and 64
-   before them a call), and edgernn's exported files through edgernn.runtime, 10 ms a call
-   (step graph, fp32 and int8) and 30 and 100 ms a call (chunk graph); and the same network
+   before them a call), and edgernn's exported files through edgernn.runtime: the default
+   file at 30 ms a call (what ``edgernn run`` does) and 100 ms, and the step graph at 10 ms a
+   call, fp32 and int8; and the same network
    exported without its front end behind kaldi-native-fbank computing each hop's frame by
    hand, as an app without edgernn's front end does.
 """
@@ -55,11 +57,11 @@ def make_files(folder: Path, ckpt: Path | None) -> dict[str, Path]:
     if ckpt is None:
         ckpt = folder / "vad.pt"
         _cli("train", "--task", "vad", "-o", ckpt)
-    files = {"fp32": folder / "vad.onnx", "chunk": folder / "vad.chunk.onnx",
-             "int8": folder / "vad.int8.onnx"}
-    _cli("export", ckpt, "-o", files["fp32"])
-    _cli("export", ckpt, "--graph", "chunk", "-o", files["chunk"])
-    _cli("quantize", files["fp32"], "--checkpoint", ckpt, "-o", files["int8"])
+    files = {"default": folder / "vad.onnx", "step": folder / "vad.step.onnx",
+             "int8": folder / "vad.step.int8.onnx"}
+    _cli("export", ckpt, "-o", files["default"])
+    _cli("export", ckpt, "--graph", "step", "-o", files["step"])
+    _cli("quantize", files["step"], "--checkpoint", ckpt, "-o", files["int8"])
     files["features"] = feature_model(ckpt, folder / "vad.features.onnx")
     return files
 
@@ -151,23 +153,24 @@ def main() -> None:
         print(f"2. {args.wav.name}: {len(samples) / RATE:.1f} s, {len(reference)} hops of 10 ms, "
               f"silero-vad says speech on {reference.mean():.1%}")
         rows = {}
-        for k in ("fp32", "int8"):
+        for k in ("default", "int8"):
             labels = edgernn_labels(files[k], samples)
-            rows[f"edgernn {k}"] = np.array([v == "speech" for v in labels])
-            rows[f"edgernn {k}, run's events"] = event_hops(labels)
+            name = "default fp32" if k == "default" else "step int8"
+            rows[f"edgernn {name}"] = np.array([v == "speech" for v in labels])
+            rows[f"edgernn {name}, run's events"] = event_hops(labels)
         hand = HandFrontEnd(files["features"])
         y = np.stack([hand.step(h) for h in samples[:len(reference) * HOP].reshape(-1, HOP)])
-        ours = load(files["fp32"]).stream().feed(samples[:len(reference) * HOP].reshape(-1, HOP))
+        ours = load(files["step"]).stream().feed(samples[:len(reference) * HOP].reshape(-1, HOP))
         print(f"   the same network behind kaldi-native-fbank: outputs within "
               f"{float(np.abs(y - ours).max()):.1e} of the file with the front end inside")
         for mode in range(4):
             got = webrtc_hops(samples, mode)
             if got is not None:
                 rows[f"webrtcvad mode {mode}"] = got
-        print(f"   {'':28s} {'agreement':>9s} {'F1':>6s} (silero-vad the reference)")
+        print(f"   {'':36s} {'agreement':>9s} {'F1':>6s} (silero-vad the reference)")
         for name, hops in rows.items():
             agree, f1 = scores(hops, reference)
-            print(f"   {name:28s} {agree:9.3f} {f1:6.3f}")
+            print(f"   {name:36s} {agree:9.3f} {f1:6.3f}")
         cost(files, samples, args)
 
 
@@ -184,10 +187,10 @@ def cost(files: dict[str, Path], samples: np.ndarray, args) -> None:
                  "state": np.zeros((2, 1, 128), np.float32), "sr": np.array(RATE, np.int64)}
         fns["silero-vad ONNX, 32 ms a call"] = lambda: vad.run(None, feeds)
         per_second["silero-vad ONNX, 32 ms a call"] = RATE / 512
-    for name, key, hops in (("edgernn fp32, 10 ms a call", "fp32", 1),
-                            ("edgernn int8, 10 ms a call", "int8", 1),
-                            ("edgernn fp32, 30 ms a call", "chunk", 3),
-                            ("edgernn fp32, 100 ms a call", "chunk", 10),
+    for name, key, hops in (("edgernn default, 30 ms a call", "default", 3),
+                            ("edgernn default, 100 ms a call", "default", 10),
+                            ("edgernn step fp32, 10 ms a call", "step", 1),
+                            ("edgernn step int8, 10 ms a call", "int8", 1),
                             ("kaldi-native-fbank + network, 10 ms", "features", 1)):
         stream = (HandFrontEnd(files[key], threads=1) if key == "features" else
                   load(files[key], threads=1).stream())
@@ -200,7 +203,7 @@ def cost(files: dict[str, Path], samples: np.ndarray, args) -> None:
     base = next(iter(ms.values()))
     print("3. one second of audio, 1 thread, batch 1 (median of round medians)")
     for name, v in ms.items():
-        print(f"   {name:32s} {v:6.2f} ms per second of audio ({v / base:.2f}x the first row)")
+        print(f"   {name:36s} {v:6.2f} ms per second of audio ({v / base:.2f}x the first row)")
 
 
 if __name__ == "__main__":

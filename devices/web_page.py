@@ -130,9 +130,10 @@ def write_page(model_path, out_dir, *, data_path=None, steps: int = 600, ort=Non
                           f"edgernn export")
     if contract.graph == "sequence" and contract.tokenizer is not None:
         return _write_whole_text_page(model_path, contract, Path(out_dir), data_path, ort)
-    if contract.graph != "step":
-        raise ConfigError(f"{model_path} is a '{contract.graph}' graph; the page streams one "
-                          f"step per call: export a step graph (edgernn export --graph step)")
+    if contract.graph not in ("step", "chunk"):
+        raise ConfigError(f"{model_path} is a '{contract.graph}' graph; the page streams its "
+                          f"state from call to call: export a step or chunk graph (edgernn "
+                          f"export --graph step)")
     bad = [s.name for s in contract.states if s.dtype != "float32"]
     if bad:
         raise ConfigError(f"state {bad[0]} is not float32; the web runtime keeps float32 state "

@@ -34,6 +34,9 @@ from edgernn.errors import ConfigError
 
 WINDOWS = ("povey", "hanning", "hamming", "rectangular")   # Kaldi's names
 TAIL = "audio_tail"       # the state that carries the window's overlap from step to step
+# hops a call of a chunk graph where no one says (edgernn run, the web page's listen.js): a
+# one-hop call's cost is mostly the call's own, and 30 ms is about silero-vad's 32 ms a call
+CALL_HOPS = 3
 
 
 @dataclass(frozen=True)

@@ -139,13 +139,14 @@ class DemoResult:
     export: object                # ExportResult
     validate: object              # ValidationReport
     streaming: dict | None        # engine -> p50/p99 microseconds (None: not streamable)
-    quantize: object              # QuantizeReport
+    quantize: object              # QuantizeReport (None: a chunk graph, not quantized)
     mode: str
 
     def to_dict(self) -> dict:
         return {"train": self.train.summary(), "checkpoint": str(self.checkpoint),
                 "export": self.export.to_dict(), "validate": self.validate.to_dict(),
-                "streaming": self.streaming, "quantize": self.quantize.to_dict()}
+                "streaming": self.streaming,
+                "quantize": self.quantize.to_dict() if self.quantize else None}
 
 
 def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
@@ -165,7 +166,8 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
     log(f"[1/5] train '{train_options.get('task_name', 'keyword')}'")
     result = train(**train_options)
     ckpt_path = save_checkpoint(out / "model.pt", result.checkpoint())
-    graph, ops = form_for(profile, None, None, result.config.streamable)
+    graph, ops = form_for(profile, None, None, result.config.streamable,
+                          result.task.name)
     log(f"[2/5] export a {graph} graph ({f'{ops} ops' if ops else 'ops: export chooses'})")
     exported = export(ckpt_path, out / "model.onnx", graph=graph, ops=ops)
     if ops is None:
@@ -179,6 +181,10 @@ def demo(out: str | Path, *, horizon: int = 10_000, profile: str | None = None,
         log("[4/5] stream through edgernn.runtime, next to PyTorch eager")
         streaming = stream_latency(exported.path, ckpt_path, result, profile)
     mode = (prof.quantize_mode() if prof else None) or DEFAULT_QUANTIZE_MODE
+    if graph == "chunk" and mode != "fp16":
+        log(f"[5/5] quantize: not for this chunk graph ({mode} quantization takes step graphs: "
+            f"export --graph step, then quantize)")
+        return DemoResult(result, ckpt_path, exported, report, streaming, None, mode)
     log(f"[5/5] quantize ({mode}) behind the quality gate")
     quant = quantize(exported.path, quantized_path(exported.path, mode), mode=mode,
                      checkpoint=ckpt_path, gate=Gate(horizon=max(horizon, 100)))
@@ -213,11 +219,14 @@ def demo_seq2seq(out: str | Path, **train_options) -> dict:
             "export": exported.to_dict(), "runtime": runtime, "result": result}
 
 
-def form_for(profile, graph, ops, streamable: bool = True) -> tuple[str, str | None]:
-    """Graph kind and ops: explicit choices win, then the profile's preference, then export's
-    own default. A model that cannot stream (bidirectional) gets a sequence graph unless a
-    graph is asked for (export then says why it cannot)."""
+def form_for(profile, graph, ops, streamable: bool = True,
+             task: str = "") -> tuple[str, str | None]:
+    """Graph kind and ops: explicit choices win, then the profile's preference, then the
+    checkpoint's task's (voice activity: a chunk graph, several hops a call), then export's own
+    default. A model that cannot stream (bidirectional) gets a sequence graph unless a graph is
+    asked for (export then says why it cannot)."""
     from edgernn.choices import DEFAULT_GRAPH
+    from edgernn.tasks import TASKS
 
     if not streamable and graph is None:
         return "sequence", ops or "fused"
@@ -226,7 +235,7 @@ def form_for(profile, graph, ops, streamable: bool = True) -> tuple[str, str | N
 
         p = get_profile(profile)
         return graph or p.graph, ops or (p.ops if (graph or p.graph) == "step" else "fused")
-    return graph or DEFAULT_GRAPH, ops
+    return graph or (TASKS[task].graph if task in TASKS else DEFAULT_GRAPH), ops
 
 
 def stream_latency(onnx_path, ckpt_path, result, profile=None, steps: int = 2000) -> dict:

@@ -81,13 +81,15 @@ def state_file_lock(path: str | os.PathLike, *, what: str = "", who: str = "anot
 
 
 def step_record(stream, y, *, rng=None, temperature: float = 0.0,
-                top_k: int | None = None) -> dict:
-    """What one step's output means, as a JSON-ready dict: the step and the output, with the
-    label (classifiers), the forecast in data units (forecasters) or the next character
-    (language models, sampled at ``temperature``; 0 takes the most likely)."""
+                top_k: int | None = None, step: int | None = None) -> dict:
+    """What one step's output means, as a JSON-ready dict: the step (``step``, else the
+    stream's count) and the output, with the label (classifiers), the forecast in data units
+    (forecasters) or the next character (language models, sampled at ``temperature``; 0 takes
+    the most likely)."""
     model = stream.model
     head = model.contract.head
-    record = {"step": stream.steps, "y": np.round(y.astype(float), 6).tolist()}
+    record = {"step": stream.steps if step is None else step,
+              "y": np.round(y.astype(float), 6).tolist()}
     if head in ("classify_last", "classify_step") or model.labels:
         record["label"] = stream.label(y)
     elif head == "regress":

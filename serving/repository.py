@@ -85,7 +85,7 @@ def config_text(contract: Contract, options: Options, states: list | None = None
     """The ``config.pbtxt`` (Triton's text protobuf) for ``contract``."""
     if contract.graph != "step":
         raise ConfigError(f"Triton's sequence batcher sends one step per request: export a step "
-                          f"graph (this one is '{contract.graph}')")
+                          f"graph, edgernn export --graph step (this one is '{contract.graph}')")
     x, y = contract.inputs[0], contract.outputs[0]
     lines = [f'name: "{options.name}"', f'backend: "{options.backend}"',
              f"max_batch_size: {options.max_batch_size}",

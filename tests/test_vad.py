@@ -27,6 +27,7 @@ from edgernn.tasks import get_task  # noqa: E402
 from edgernn.tasks.speech import HOP, mixtures, speech_hops  # noqa: E402
 from tests import audiodata  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
+from tests.tolerances import SPLITS  # noqa: E402
 
 
 def test_speech_is_loud_hops_with_short_pauses_bridged_and_30_ms_padding():
@@ -46,9 +47,11 @@ def trained(tmp_path_factory):
     out = run_cli("train", "--task", "vad", "--size", "0.1", "-o", d / "v.pt", "--json",
                   timeout=600)
     assert out.returncode == 0, out.stderr
-    for graph in ("step", "chunk"):
-        done = run_cli("export", d / "v.pt", "--graph", graph, "-o", d / f"{graph}.onnx")
-        assert done.returncode == 0, done.stderr
+    done = run_cli("export", d / "v.pt", "-o", d / "chunk.onnx")      # the task's default
+    assert done.returncode == 0, done.stderr
+    assert "a chunk graph, the 'vad' task's default" in done.stdout
+    done = run_cli("export", d / "v.pt", "--graph", "step", "-o", d / "step.onnx")
+    assert done.returncode == 0, done.stderr
     return d, json.loads(out.stdout)
 
 
@@ -60,21 +63,32 @@ def test_a_model_of_the_builtin_mixtures_labels_every_10_ms_of_real_speech(train
     step = load(d / "step.onnx")
     assert step.labels == ["silence", "speech"] and step.contract.audio["hop_ms"] == 10
     y = step.stream().feed(hops)
-    # the chunk graph takes 30 ms a call and gives the same outputs (fp32 sums in another
-    # order: 1e-5)
-    chunk = load(d / "chunk.onnx").stream()
-    z = np.concatenate([chunk.feed(hops[i:i + 3]) for i in range(0, len(hops), 3)])
-    np.testing.assert_allclose(z, y, atol=1e-5)
+    # the chunk graph (the default) takes 30 ms a call and gives the same outputs (fp32 sums
+    # in another order: SPLITS)
+    chunk = load(d / "chunk.onnx")
+    assert chunk.graph == "chunk"
+    stream = chunk.stream()
+    z = np.concatenate([stream.feed(hops[i:i + 3]) for i in range(0, len(hops), 3)])
+    np.testing.assert_allclose(z, y, atol=SPLITS)
     labels = [step.labels[i] for i in y.argmax(-1)]
     run = run_cli("run", d / "step.onnx", audiodata.SPEECH, "--every-hop")
     assert run.returncode == 0, run.stderr
     assert [json.loads(line)["label"] for line in run.stdout.splitlines()] == labels
-    # by default, stretches of speech with their times (runtime/events.py's rules)
-    run = run_cli("run", d / "step.onnx", audiodata.SPEECH)
+    # by default, stretches of speech with their times (runtime/events.py's rules), 30 ms a
+    # call of the chunk graph
+    run = run_cli("run", d / "chunk.onnx", audiodata.SPEECH)
     assert run.returncode == 0, run.stderr
     got = [json.loads(line) for line in run.stdout.splitlines()]
-    assert got == [e.to_dict() for e in events(labels, 0.01)]
+    assert got == [e.to_dict() for e in events([step.labels[i] for i in z.argmax(-1)], 0.01)]
     assert all(e["event"] == "speech" and 0 <= e["start"] < e["end"] <= 12.0 for e in got)
+    # any number of hops a call, the same hops' outputs; a step graph takes one
+    run = run_cli("run", d / "chunk.onnx", audiodata.SPEECH, "--every-hop", "--hops", "7")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["step"] for line in lines] == list(range(1, len(hops) + 1))
+    np.testing.assert_allclose([line["y"] for line in lines], z, atol=SPLITS)
+    run = run_cli("run", d / "step.onnx", audiodata.SPEECH, "--hops", "3")
+    assert run.returncode == 2 and "--hops is for audio models with a chunk graph" in run.stderr
 
 
 def _folder(root, seconds=2.0, count=6):

@@ -57,8 +57,8 @@ export async function load(source, options = {}) {
   const contract = readContract(bytes, where);
   if (contract.seq2seq) return openPair(bytes, contract, source, options, bytesOf, readContract);
   const wholeText = contract.graph === "sequence" && contract.tokenizer;
-  if (contract.graph !== "step" && !wholeText) {
-    throw new ModelError(`${where} is a '${contract.graph}' graph; the web runtime streams step graphs ` +
+  if (!["step", "chunk"].includes(contract.graph) && !wholeText) {
+    throw new ModelError(`${where} is a '${contract.graph}' graph; the web runtime streams step and chunk graphs ` +
                          "(edgernn export --graph step), and runs whole-text classifiers");
   }
   checkTensors(contract);
@@ -112,7 +112,8 @@ export class WholeTextModel {
 }
 
 // What this runtime keeps: float32 state and outputs, float32 or integer frames, and a first
-// axis that holds streams (symbolic, or 1) on the input, the output and every state.
+// axis that holds streams (symbolic, or 1) on the input, the output and every state (a chunk
+// graph's input and output have a time axis after it).
 const streamsAxis = (shape) => shape.length > 0 && (typeof shape[0] === "string" || shape[0] === 1);
 
 function checkTensors(contract) {
@@ -135,7 +136,10 @@ export class Model {
     this.fingerprint = fingerprint;
     this.input = contract.inputs[0];
     this.output = contract.outputs[0];
-    this.frameShape = this.input.shape.slice(1);
+    this.chunk = contract.graph === "chunk";             // a call takes any number of steps
+    const lead = this.chunk ? 2 : 1;                     // batch (and time) before a frame
+    this.frameShape = this.input.shape.slice(lead);
+    this.outputShape = this.output.shape.slice(lead);
     const open = this.frameShape.filter((d) => typeof d !== "number");
     if (open.length) {
       throw new ModelError(`input '${this.input.name}' leaves frame axes ${open.join(", ")} open; a stream needs fixed sizes`);
@@ -194,13 +198,26 @@ export class Stream {
     return run;
   }
 
-  /** The frame as the graph takes it: checked (length, numbers, finite) and normalised. */
-  _prep(frame) {
+  /** Frames as one input tensor: a step graph's one frame, or a chunk graph's frames. */
+  _prep(frames) {
+    const m = this.model, values = frames.map((f) => this._values(f));
+    const shape = m.chunk ? [1, frames.length, ...m.frameShape] : [1, ...m.frameShape];
+    if (m.integer) {
+      const ids = values.map((v) => v[0]);
+      return new ort.Tensor(m.input.dtype, m.input.dtype === "int64" ? BigInt64Array.from(ids, BigInt) : Int32Array.from(ids), shape);
+    }
+    const x = new Float32Array(values.length * m.frameSize);
+    values.forEach((v, i) => x.set(v, i * m.frameSize));
+    return new ort.Tensor(m.input.dtype, x, shape);
+  }
+
+  /** One frame as the graph takes it: checked (length, numbers, finite) and normalised. */
+  _values(frame) {
     const m = this.model;
     if (m.integer) {
       const id = typeof frame === "number" ? frame : (frame && frame.length === 1 ? Number(frame[0]) : NaN);
       if (!Number.isInteger(id)) throw new DataError(`this model takes one integer token id per step, got ${String(frame).slice(0, 40)}`);
-      return new ort.Tensor(m.input.dtype, m.input.dtype === "int64" ? BigInt64Array.of(BigInt(id)) : Int32Array.of(id), [1, ...m.frameShape]);
+      return [id];
     }
     const length = frame && typeof frame.length === "number" ? frame.length : -1;
     if (length !== m.frameSize || typeof frame === "string") {
@@ -220,40 +237,49 @@ export class Stream {
     if (!x.every(Number.isFinite)) {
       throw new DataError("the normalised frame overflows float32; check the frame's units against the model's preprocessing");
     }
-    return new ort.Tensor(m.input.dtype, x, [1, ...m.frameShape]);
+    return x;
   }
 
-  async _run(frame) {
+  // One call on `frames` (one frame for a step graph): each frame's output, and the new state.
+  async _run(frames) {
     const m = this.model;
-    const feeds = { [m.input.name]: this._prep(frame) };
+    const feeds = { [m.input.name]: this._prep(frames) };
     this._state.forEach((s, i) => { feeds[m.states[i].input] = new ort.Tensor("float32", s.data, s.shape); });
     const out = await m.session.run(feeds);
-    const y = Float32Array.from(out[m.output.name].data);
+    const all = out[m.output.name].data, size = all.length / frames.length;
+    const ys = frames.map((_, t) => Float32Array.from(all.subarray(t * size, (t + 1) * size)));
     const next = m.states.map((s, i) => ({ name: s.name, shape: this._state[i].shape, data: Float32Array.from(out[s.output].data) }));
-    return [y, next];
+    return [ys, next];
   }
 
   /** One time step: that step's output (Float32Array). */
   step(frame) {
     return this._serial(async () => {
-      const [y, next] = await this._run(frame);
+      const [[y], next] = await this._run([frame]);
       this._state = next;                                   // only once the run succeeded
       this.steps += 1;
       return y;
     });
   }
 
-  /** Many steps, all or nothing: the outputs, or an error with the state as it was. */
+  /** Many steps, all or nothing: the outputs, or an error with the state as it was. A chunk
+   *  graph takes them in one call. */
   feed(frames) {
     return this._serial(async () => {
       if (!frames || !frames.length) throw new DataError("feed() got no frames; pass at least one");
+      if (this.model.chunk) {
+        const [ys, next] = await this._run(Array.from(frames));
+        this._state = next;
+        this.steps += ys.length;
+        return ys;
+      }
       let state = this._state;
       const saved = state;
       const ys = [];
       try {
         for (const frame of frames) {
           this._state = state;
-          const [y, next] = await this._run(frame);
+          const [[y], next] = await this._run([frame]);
           ys.push(y);
           state = next;
         }

@@ -154,7 +154,7 @@ function charlmView(stream, model, signal) {
 }
 
 function genericView(stream, model) {
-  const k = Math.min(4, model.output.shape.slice(1).reduce((a, b) => a * b, 1));
+  const k = Math.min(4, model.outputShape.reduce((a, b) => a * b, 1));
   const lines = Array.from({ length: k }, () => []);
   legend(lines.map((_, i) => [`output ${i}`, COLORS[i]]));
   return {
@@ -264,7 +264,7 @@ async function main() {
   const stream = model.stream();
   const c = model.contract;
   $("task").textContent = `· ${c.task || "model"} · ${c.quantization ? c.quantization.mode + " int8" : "fp32"}`;
-  $("about").textContent = `${c.model && c.model.cell ? c.model.cell.toUpperCase() : "recurrent"} step graph, ` +
+  $("about").textContent = `${c.model && c.model.cell ? c.model.cell.toUpperCase() : "recurrent"} ${c.graph} graph, ` +
     `state ${model.states.map((s) => s.name).join(", ")}; streaming ${signal.description}`;
   const view = { classify: classifyView, forecast: forecastView, charlm: charlmView }[signal.kind] || genericView;
   const show = view(stream, model, signal);

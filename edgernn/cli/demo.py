@@ -62,12 +62,15 @@ def command(out, horizon, profile, as_json, **options):
             click.echo("\nstreaming one step per call, state carried, 1 thread (microseconds):")
             click.echo(table([[k, v["p50_us"], v["p99_us"]] for k, v in streaming.items()],
                              ["engine", "p50", "p99"]))
-        q = "fp16" if mode == "fp16" else "int8"
-        click.echo(f"\nfp32 against {q} ({mode}):")
-        click.echo(table(_summary_rows(quant), ["figure", "fp32", q, f"{q} / fp32"]))
-        for note in quant.notes:
-            click.echo(f"note: {note}")
-        click.echo(f"\nfiles in {out}: model.pt, model.onnx, {Path(quant.path).name}, drift.png")
+        if quant is not None:
+            q = "fp16" if mode == "fp16" else "int8"
+            click.echo(f"\nfp32 against {q} ({mode}):")
+            click.echo(table(_summary_rows(quant), ["figure", "fp32", q, f"{q} / fp32"]))
+            for note in quant.notes:
+                click.echo(f"note: {note}")
+        files = ["model.pt", "model.onnx", *([Path(quant.path).name] if quant else []),
+                 "drift.png"]
+        click.echo(f"\nfiles in {out}: {', '.join(files)}")
     raise_if_failed(report)
 
 

@@ -16,7 +16,8 @@ def export_options(f):
         click.option("--graph", type=click.Choice(GRAPH_KINDS),
                      help="One step per call, T steps per call (T dynamic), or whole sequences "
                      "without state (the only kind for bidirectional models) [default: the "
-                     "profile's, else step; sequence for a bidirectional model]."),
+                     "profile's, else the task's (chunk for vad), else step; sequence for a "
+                     "bidirectional model]."),
         click.option("--ops", type=click.Choice(OP_FORMS),
                      help="How a step graph writes the cell: edgernn's compact graph (one "
                           "product per layer; state (batch, layers x hidden)), edgernn's lean "
@@ -69,7 +70,9 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
     writable(output, "--output", inputs={"the checkpoint": checkpoint})
     if checkpoint_kind(checkpoint) == "seq2seq":
         return _seq2seq(checkpoint, output, graph, ops, profile, opset, atol, as_json)
-    graph, ops = form_for(profile, graph, ops, load_checkpoint(checkpoint).config.streamable)
+    ckpt = load_checkpoint(checkpoint)
+    asked = graph or profile
+    graph, ops = form_for(profile, graph, ops, ckpt.config.streamable, ckpt.task)
 
     from edgernn.exporters import export
     result = export(checkpoint, output, graph=graph, ops=ops, opset=opset, exporter=exporter,
@@ -86,6 +89,10 @@ def command(checkpoint, output, graph, ops, profile, opset, exporter, atol, rtol
                       ["ops", " ".join(result.op_types)]], ["field", "value"]))
     for note in result.notes:
         click.echo(f"note: {note}")
+    if not asked and graph == "chunk":
+        click.echo(f"note: a chunk graph, the '{ckpt.task}' task's default: it takes any number "
+                   f"of hops a call (edgernn run feeds 30 ms); --graph step writes one hop a "
+                   f"call, for Triton and int8")
 
 
 def _seq2seq(checkpoint, output, graph, ops, profile, opset, atol, as_json):

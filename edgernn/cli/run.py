@@ -97,11 +97,15 @@ atexit.register(_HELD.close)
 @click.option("--every-hop", is_flag=True,
               help="Audio models: print each hop's output, not events with start and end "
                    "times.")
+@click.option("--hops", type=click.IntRange(1, 1000),
+              help="Audio models with a chunk graph: hops of samples a call [default: 3, 30 ms "
+                   "at 10 ms a hop; a step graph takes 1]. More is cheaper per second of "
+                   "audio, fewer answers sooner.")
 @click.option("--json", "probabilities", is_flag=True,
               help="Text classifiers: every label's probability on each line.")
 @foreign_options
 def command(model_path, source, fmt, state_file, save_every, save_seconds, resume, raw, profile,
-            threads, temperature, top_k, seed, beam, max_len, every_hop, probabilities,
+            threads, temperature, top_k, seed, beam, max_len, every_hop, hops, probabilities,
             state_pairs, constant_values, dim_sizes):
     """Stream frames from SOURCE (a file, or - for stdin) and print one JSON line per step.
 
@@ -111,7 +115,8 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
     with its length-normalised score (--beam for beam search); a text classifier reads one
     text a line and prints its label (--json: and every label's probability). A model that
     takes audio prints events as they end, {"event": "speech", "start": 0.03, "end": 2.01} in
-    seconds (runtime/events.py has the rules; --every-hop: a line a hop instead).
+    seconds (runtime/events.py has the rules; --every-hop: a line a hop instead); such a model
+    exported as a chunk graph takes 30 ms a call (--hops).
 
     \b
     Examples:
@@ -168,10 +173,38 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
         raise click.UsageError("--every-hop is for models that take audio")
     found = None if audio is None or every_hop else Events(audio["hop_ms"] / 1000,
                                                            first_step=stream.steps)
+    per_call = _hops_per_call(model, hops)
     skip = stream.steps if resume else 0
     durable = Durable(stream, state_file, save_every, save_seconds)
     rng = np.random.default_rng(seed)
-    consumed, last_good = 0, 0
+    consumed, last_good, waiting = 0, 0, []
+
+    def run_waiting():
+        """The frames read and not yet run: one call (a chunk of hops) or one step."""
+        nonlocal last_good
+        if not waiting:
+            return
+        line = waiting[-1][0]
+        try:
+            if per_call == 1:
+                ys = [stream.step(waiting[0][1])]
+            else:
+                ys = stream.feed(np.stack([frame for _, frame in waiting]))
+        except EdgeRNNError as exc:
+            raise DataError(f"line {line} of {reader.where}: {exc}") from None
+        finally:
+            waiting.clear()
+        last_good = line
+        first = stream.steps - len(ys)
+        for i, y in enumerate(ys, start=1):
+            if found is None:
+                click.echo(json.dumps(step_record(stream, y, rng=rng, temperature=temperature,
+                                                  top_k=top_k, step=first + i)))
+            else:
+                _echo_events(found.push(stream.label(y)))
+        sys.stdout.flush()
+        durable.maybe()
+
     with _Signals() as signals:
         try:
             frames = iter(reader)
@@ -188,20 +221,13 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                     continue
                 if fmt == "text":
                     frame = stream.encode(frame)[0]
-                try:
-                    y = stream.step(frame)
-                except EdgeRNNError as exc:
-                    raise DataError(f"line {line} of {reader.where}: {exc}") from None
-                last_good = line
-                if found is None:
-                    click.echo(json.dumps(step_record(stream, y, rng=rng,
-                                                      temperature=temperature, top_k=top_k)))
-                else:
-                    _echo_events(found.push(stream.label(y)))
-                sys.stdout.flush()
-                durable.maybe()
+                waiting.append((line, frame))
+                if len(waiting) == per_call:
+                    run_waiting()
                 signals.check()
+            run_waiting()
         except _Stop as stop:
+            run_waiting()                   # the hops already read of an unfinished call
             durable.save()
             _echo_events(found.close() if found else [])
             click.echo(f"stopped by signal {signal.Signals(stop.signum).name} after step "
@@ -225,6 +251,20 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                                           if state_file else ""))
     durable.save()
     _echo_events(found.close() if found else [])
+
+
+def _hops_per_call(model, hops: int | None) -> int:
+    """Frames a call: ``--hops`` for an audio model's chunk graph (default CALL_HOPS), else 1."""
+    from edgernn.frontend import CALL_HOPS
+
+    chunked = model.contract.audio is not None and model.graph == "chunk"
+    if hops is None:
+        return CALL_HOPS if chunked else 1
+    if not chunked and hops != 1:
+        raise click.UsageError(
+            "--hops is for audio models with a chunk graph; this file takes one frame a call "
+            "(export the checkpoint with --graph chunk to take several hops a call)")
+    return hops
 
 
 def _echo_events(events) -> None:

@@ -97,6 +97,7 @@ class Task:
     metric_relative: bool = False  # ... as a share of the reference value, not in metric units
     reset_every: int | None = None  # a device resets the state this often (per clip); None: never
     dataset: str = ""             # the built-in data set this task generates
+    graph: str = "step"           # what export writes when neither --graph nor a profile says
     model: ModelConfig
     training: TrainConfig
     data_help: str = ""

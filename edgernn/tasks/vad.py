@@ -38,6 +38,10 @@ class VadTask(ClassifyTask):
     metric_tolerance = 0.01
     reset_every = None            # one long stream: the state is never reset
     dataset = "speechmix"
+    # several 10 ms hops a call: a call's fixed cost, not its arithmetic, sets a one-hop step's
+    # price, and at 30 ms a call the model costs about 0.6x silero-vad per second of audio
+    # (benchmarks/vad_bench.py); `edgernn run` feeds it 30 ms a call
+    graph = "chunk"
     model = ModelConfig(cell="gru", input_size=40, hidden_size=32, num_layers=1, output_size=2,
                         head="classify_step")
     training = TrainConfig(epochs=15, batch_size=32, lr=3e-3, patience=4)

@@ -108,6 +108,12 @@ def _check_weights(checkpoint, contract, in_path, example_input, state_layout):
     return src
 
 
+# why a model that hears gains little from int8 (docs/audio.md, benchmarks/vad_bench.py)
+_HEARS = (". For a model that hears, int8 leaves the front end in fp32 and saves little: the "
+          "cost of a one-hop call is mostly the call's own, which the chunk graph spreads over "
+          "several hops")
+
+
 def quantize(in_path, out_path=None, **options) -> QuantizeReport:
     """Quantize an edgernn step graph; write ``out_path`` only if it passes the gate (or
     ``force``). Options: see :func:`_quantize`."""
@@ -146,7 +152,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         raise ConfigError(f"{in_path} is a '{contract.graph}' graph; {mode} quantization works "
                           f"on step graphs (also: fp16 on chunk graphs, dynamic on sequence "
                           f"graphs); export one with --graph step"
-                          f"{'' if contract.streamable else ', or use --mode dynamic'}")
+                          f"{'' if contract.streamable else ', or use --mode dynamic'}"
+                          f"{_HEARS if contract.audio and contract.graph == 'chunk' else ''}")
     from edgernn.tasks.resolve import data_for_contract
 
     dataset = data_for_contract(contract, data, stage="quantize", model=str(in_path))

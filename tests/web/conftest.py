@@ -56,8 +56,9 @@ def browser():
 
 @pytest.fixture(scope="session")
 def web_models(tmp_path_factory) -> dict[str, Path]:
-    """Step graphs of three forms, two int8 files, a character model, and an older-style file
-    that normalises outside the graph (the runtime applies the contract's statistics)."""
+    """Step graphs of three forms, a chunk graph, two int8 files, a character model, and an
+    older-style file that normalises outside the graph (the runtime applies the contract's
+    statistics)."""
     import onnx
 
     from edgernn.checkpoint import Checkpoint, save_checkpoint
@@ -76,6 +77,7 @@ def web_models(tmp_path_factory) -> dict[str, Path]:
         preprocessing=Normalization([0.5] * 6, [2.0] * 6), labels=["yes", "no", "up", "down"]))
     out = {ops: export(ckpt, d / f"{ops}.onnx", ops=ops).path for ops in ("compact", "lean",
                                                                          "fused")}
+    out["chunk"] = export(ckpt, d / "chunk.onnx", graph="chunk").path   # any steps a call
     out["int8"] = d / "int8.onnx"
     quantize(out["compact"], out["int8"], recurrent="int8", force=True, measure_latency=False,
              gate=Gate(horizon=200, check_metric=False))

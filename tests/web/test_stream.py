@@ -31,7 +31,8 @@ def js_steps(page, name, xs, snapshot=False):
     return page.evaluate(STEP, [f"./{name}.onnx", np.asarray(xs).tolist(), snapshot])
 
 
-@pytest.mark.parametrize("name", ["compact", "lean", "fused", "int8", "int8_lean", "outside"])
+@pytest.mark.parametrize("name", ["compact", "lean", "fused", "chunk", "int8", "int8_lean",
+                                  "outside"])
 def test_500_steps_equal_the_python_runtime(harness, web_models, name, monkeypatch):
     # int8_lean has one ai.edgernn node per layer: the browser runs the plain-ONNX functions the
     # file carries, so Python is held to the same functions (its kernels off); its kernels
@@ -50,6 +51,26 @@ def test_500_steps_equal_the_python_runtime(harness, web_models, name, monkeypat
         fast = load(web_models[name])
         assert fast.kernels
         assert float(np.abs(got - fast.stream().feed(xs)).max()) <= INT8_VS_FP32
+
+
+def test_a_chunk_graph_takes_many_steps_a_call_as_in_python(harness, web_models):
+    """feed() on a chunk graph is one call whatever its length (7, 1, 30 steps here), with the
+    state carried between calls; a bad frame anywhere refuses the whole call."""
+    xs = frames(6, 38, 6)
+    got = harness.evaluate("""async (xs) => {
+      const m = await import("./edgernn.js");
+      const s = (await m.load("./chunk.onnx")).stream();
+      const out = [...await s.feed(xs.slice(0, 7)), ...await s.feed(xs.slice(7, 8)),
+                   ...await s.feed(xs.slice(8))].map((y) => Array.from(y));
+      const before = Array.from(s.state[0].data);
+      let err = "";
+      try { await s.feed([xs[0], [1, 2]]); } catch (e) { err = e.name; }
+      return { out, err, same: before.every((v, i) => v === s.state[0].data[i]), steps: s.steps };
+    }""", xs.tolist())
+    model = load(web_models["chunk"])
+    assert model.graph == "chunk"
+    np.testing.assert_allclose(np.array(got["out"]), model.stream().feed(xs), atol=WEB_VS_NATIVE)
+    assert got["err"] == "DataError" and got["same"] and got["steps"] == 38
 
 
 def test_outputs_read_as_in_python(harness, web_models):
