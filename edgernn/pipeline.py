@@ -42,7 +42,7 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.tasks import get_task
 
     known = (set(MODEL_OVERRIDES) | set(TRAINING_OVERRIDES) | set(SEQ2SEQ_ONLY)
-             | set(TEXT_OPTIONS) | {"embedding", "embeddings"})
+             | set(TEXT_OPTIONS) | {"embedding", "embeddings", "keywords"})
     unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown training option(s) {', '.join(sorted(unknown))}; known: "
@@ -66,9 +66,21 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
         raise ConfigError(f"--{name.replace('_', '-')} is for --task classify on a text file "
                           f"(.csv, .tsv, .jsonl)"
                           + (" or for --task seq2seq" if name in ("tokens", "embedding") else ""))
+    keywords = overrides.get("keywords")
+    if keywords is not None:
+        if task_name not in ("classify", "keyword") or data is None or not Path(data).is_dir():
+            raise ConfigError("--keywords is for --task keyword on a folder of WAV clips "
+                              "(--data FOLDER, one sub-folder per word)")
+        keywords = [k.strip() for k in keywords.split(",") if k.strip()] \
+            if isinstance(keywords, str) else list(keywords)
+        if not keywords:
+            raise ConfigError("--keywords names no word; give the folders to learn, e.g. "
+                              "--keywords yes,no,up,down")
     task = get_task(task_name)
     if is_text:
         dataset = task.load(data, seed=seed, **text)
+    elif keywords:
+        dataset = task.load(data, keywords=keywords)
     else:
         dataset = task.load(data) if data else task.generate(seed=seed, size=size)
     model, training, why = task.sized(dataset)

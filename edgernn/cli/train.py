@@ -29,6 +29,11 @@ def train_options(f):
                           "forecast; .txt for charlm; source<TAB>target lines for seq2seq; a "
                           "folder of WAV files for keyword and vad). "
                           "See the README for the layout."),
+        click.option("--keywords",
+                     help="keyword on a folder of WAV clips: the word folders to learn, "
+                          "comma-separated; the clips of every other word folder become one "
+                          "_unknown_ class, 10 %% as many as the keywords' (Speech Commands' "
+                          "recipe) [default: every folder is a label]."),
         click.option("--tokens", type=click.Choice(SPLITS),
                      help="Text: characters, space-separated words, or words and punctuation "
                           "apart [default: chars for seq2seq, wordpunct for a text "

@@ -99,14 +99,21 @@ def features(fbank: Fbank, frames: np.ndarray, batch: int = 256) -> np.ndarray:
                                                     np.float32)
 
 
-def load_folder(path, fbank: Fbank | None = None) -> TaskData:
+def load_folder(path, fbank: Fbank | None = None, *, keywords=None,
+                labels: list[str] | None = None) -> TaskData:
     """A folder of WAV clips, one sub-folder per label (:mod:`edgernn.tasks.wavfolder`), as
-    frames of one hop of samples each: (clips, steps, hop)."""
+    frames of one hop of samples each: (clips, steps, hop). ``keywords``: the labels to learn,
+    every other word folder one ``_unknown_`` class (:func:`with_unknown`); ``labels``: a
+    trained model's, whose words and ``_unknown_`` are read the same way again."""
     from edgernn.errors import DataError
     from edgernn.tasks import wavfolder
 
     fbank = fbank or Fbank()
     folder = wavfolder.load(path, rate=fbank.sample_rate)
+    if not keywords and labels and UNKNOWN in labels:
+        keywords = [lab for lab in labels if lab not in (UNKNOWN, SILENCE)]
+    if keywords:
+        with_unknown(folder, keywords, where=path)
     labels = list(folder.labels)
     if folder.noise:
         labels = with_noise(folder)
@@ -123,6 +130,43 @@ def load_folder(path, fbank: Fbank | None = None) -> TaskData:
     data = TaskData(**splits, labels=labels, audio=fbank)
     data.ref = file_ref(path, data, fbank.hop)
     return data
+
+
+UNKNOWN = "_unknown_"
+UNKNOWN_SHARE = 0.1           # unknown clips in each split, as a share of its keywords' clips
+
+
+def with_unknown(folder, keywords, where, seed: int = 0) -> None:
+    """Speech Commands' recipe for words that are not keywords (TensorFlow's speech-commands
+    example, its defaults): the ``keywords`` folders stay labels; the clips of every other word
+    folder become one ``_unknown_`` class, 10 % as many in each split as the keywords' clips
+    there, drawn once with a fixed seed (the same folder gives the same data). The labels
+    become the keywords, sorted, then ``_unknown_``."""
+    from edgernn.errors import DataError
+
+    keywords = sorted(set(keywords))
+    missing = [k for k in keywords if k not in folder.labels]
+    if missing:
+        raise DataError(f"{where}: no word folder {', '.join(missing)} for --keywords; its "
+                        f"folders are {', '.join(folder.labels)}")
+    others = [k for k, lab in enumerate(folder.labels) if lab not in keywords]
+    if not others:
+        raise DataError(f"{where}: every word folder is a keyword, so nothing is left to make "
+                        f"{UNKNOWN} from; drop --keywords or name fewer")
+    rng = np.random.default_rng(seed)
+    index = {folder.labels.index(k): i for i, k in enumerate(keywords)}
+    for part in folder.audio:
+        y = folder.y[part]
+        known = np.flatnonzero(np.isin(y, list(index)))
+        pool = np.flatnonzero(np.isin(y, others))
+        count = min(len(pool), int(np.ceil(UNKNOWN_SHARE * len(known))))
+        keep = np.concatenate([known, np.sort(rng.choice(pool, count, replace=False))])
+        folder.audio[part] = folder.audio[part][keep]
+        folder.y[part] = np.array([index.get(int(v), len(keywords)) for v in y[keep]],
+                                  y.dtype)
+        if part in folder.files:
+            folder.files[part] = [folder.files[part][i] for i in keep]
+    folder.labels = (*keywords, UNKNOWN)
 
 
 SILENCE = "_silence_"

@@ -77,8 +77,9 @@ class ClassifyTask(Task):
         return clips.reshape(-1, self.features)[:steps]                 # clips back to back
 
     def load(self, path, **text) -> TaskData:
-        """The user's data: an .npz of frames, or texts and labels in a .csv, .tsv or .jsonl
-        (``text``: the options of :func:`edgernn.tasks.text.load_text`)."""
+        """The user's data: an .npz of frames, texts and labels in a .csv, .tsv or .jsonl
+        (``text``: the options of :func:`edgernn.tasks.text.load_text`), or a folder of WAV
+        clips (``keywords``, ``labels``: :func:`edgernn.tasks.audio.load_folder`'s)."""
         from pathlib import Path
 
         from edgernn.csvio import TEXT_SUFFIXES
@@ -86,7 +87,7 @@ class ClassifyTask(Task):
         if Path(path).is_dir():                    # WAV clips, one sub-folder per label
             from edgernn.tasks.audio import load_folder
 
-            return load_folder(path)
+            return load_folder(path, keywords=text.get("keywords"), labels=text.get("labels"))
         if str(path).lower().endswith(TEXT_SUFFIXES):
             from edgernn.tasks.text import load_text
 

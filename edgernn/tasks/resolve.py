@@ -16,6 +16,7 @@ import numpy as np
 from edgernn.contract import DataRef
 from edgernn.errors import ConfigError, DataError
 from edgernn.tasks import TaskData, get_task
+from edgernn.tasks.audio import UNKNOWN
 from edgernn.tasks.base import file_sha256
 
 
@@ -37,6 +38,8 @@ def resolve_data(task_name: str, recorded: DataRef | None, data_path=None, *, st
         text = {"tokenizer": tokenizer, "labels": labels, "text_column": columns[0],
                 "label_column": columns[-1],
                 "seed": (recorded.seed or 0) if recorded is not None else 0}
+    elif labels and UNKNOWN in labels:
+        text = {"labels": labels}      # a keyword model's words: other folders are _unknown_
     if not task_name:
         raise ConfigError(f"{model} names no task, so {stage} cannot score it on data; its "
                           f"checks run on random inputs only")

@@ -132,3 +132,52 @@ def test_background_noise_makes_a_silence_class_and_is_mixed_into_training_clips
             assert not changed.any()                        # held-out clips stay as recorded
     again = load_folder(root)                               # the same folder, the same data
     assert np.array_equal(again.train.x, data.train.x)
+
+
+def test_keywords_make_every_other_word_one_unknown_class_read_again_alike(tmp_path):
+    from edgernn.tasks.audio import UNKNOWN, load_folder
+
+    words = ("down", "go", "no", "up", "yes")
+    root = wavfolder.write(_clips(n_per=20, labels=words), tmp_path / "sc")
+    clean = wavfolder.load(root)
+    data = load_folder(root, keywords=["yes", "no"])
+    assert data.labels == ["no", "yes", UNKNOWN]
+    for part, s in (("train", data.train), ("val", data.val), ("test", data.test)):
+        y, audio = clean.y[part], clean.audio[part]
+        keyword = np.isin(y, [2, 4])                       # "no", "yes" in the folder's order
+        n, others = int(keyword.sum()), int((~keyword).sum())
+        got = s.x.reshape(len(s), -1)
+        assert len(s) == n + min(others, int(np.ceil(0.1 * n)))   # 10 % as many unknowns
+        assert (s.y[:n] == np.where(y[keyword] == 2, 0, 1)).all()
+        assert np.array_equal(got[:n], audio[keyword][:, :got.shape[1]])
+        assert (s.y[n:] == 2).all()                       # each unknown is another word's clip
+        for clip in got[n:]:
+            assert any(np.array_equal(clip, a[:got.shape[1]]) for a in audio[~keyword])
+    # a trained model's labels read the folder the same way (validate, quantize)
+    again = load_folder(root, labels=data.labels)
+    assert np.array_equal(again.train.x, data.train.x) and np.array_equal(again.test.y,
+                                                                          data.test.y)
+    with pytest.raises(DataError, match="no word folder maybe for --keywords; its folders are"):
+        load_folder(root, keywords=["yes", "maybe"])
+    with pytest.raises(DataError, match="every word folder is a keyword"):
+        load_folder(root, keywords=list(words))
+
+
+def test_train_keywords_through_the_cli_and_validate_reads_them_again(tmp_path):
+    pytest.importorskip("torch")
+    from tests.conftest import run_cli
+
+    root = wavfolder.write(_clips(n_per=12, labels=("go", "no", "yes")), tmp_path / "sc")
+    out = run_cli("train", "--task", "keyword", "--data", root, "--keywords", "yes,no",
+                  "--epochs", "1", "-o", tmp_path / "m.pt", "--json")
+    assert out.returncode == 0, out.stderr
+    done = run_cli("export", tmp_path / "m.pt", "-o", tmp_path / "m.onnx")
+    assert done.returncode == 0, done.stderr
+    from edgernn.runtime import load
+
+    assert load(tmp_path / "m.onnx").labels == ["no", "yes", "_unknown_"]
+    checked = run_cli("validate", tmp_path / "m.pt", tmp_path / "m.onnx")
+    assert checked.returncode == 0, checked.stderr
+    bad = run_cli("train", "--task", "forecast", "--keywords", "yes", "-o", tmp_path / "f.pt")
+    assert bad.returncode != 0 and "--keywords is for --task keyword on a folder" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "f.pt").exists()
