@@ -20,8 +20,8 @@ const PLAIN = { channelCount: 1, echoCancellation: false, noiseSuppression: fals
 
 /** Streams the microphone (or `media`, a MediaStream) through `stream`. Callbacks:
  *  onStep(y, hop, label, ms) for every hop (ms: its call's time, shared by a call's hops),
- *  onEvent({event, start, end}) as events end, onError(e) once if a call fails (listening
- *  stops). hops: hops a call (a chunk graph's; a step graph takes 1). record: keep every hop
+ *  onEvent({event, start, end}) as events end, onError(e) once if a call fails (the hops
+ *  after it are dropped; stop() releases the microphone). hops: hops a call (a chunk graph's; a step graph takes 1). record: keep every hop
  *  in `heard`. */
 export async function listen(stream, { onStep = () => {}, onEvent = () => {},
                                        onError = (e) => console.error(e), record = false,
@@ -35,7 +35,7 @@ export async function listen(stream, { onStep = () => {}, onEvent = () => {},
   const hop = Math.round((audio.sample_rate * audio.hop_ms) / 1000);
   if (hop !== stream.model.frameSize) {
     throw new ModelError(`the model takes ${stream.model.frameSize} samples a step, not one hop ` +
-                         `(${hop}); listen() streams step graphs of one hop`);
+                         `(${hop}); listen() streams files whose frame is one hop`);
   }
   const perCall = hops === null ? (stream.model.chunk ? CALL_HOPS : 1) : hops;
   if (!Number.isInteger(perCall) || perCall < 1 || (perCall > 1 && !stream.model.chunk)) {
