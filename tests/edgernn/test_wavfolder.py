@@ -163,21 +163,21 @@ def test_keywords_make_every_other_word_one_unknown_class_read_again_alike(tmp_p
         load_folder(root, keywords=list(words))
 
 
-def test_train_keywords_through_the_cli_and_validate_reads_them_again(tmp_path):
+def test_train_keywords_through_the_cli_and_later_stages_read_them_again(tmp_path):
     pytest.importorskip("torch")
+    from edgernn.checkpoint import load_checkpoint
+    from edgernn.tasks.resolve import data_for_checkpoint
     from tests.conftest import run_cli
 
     root = wavfolder.write(_clips(n_per=12, labels=("go", "no", "yes")), tmp_path / "sc")
     out = run_cli("train", "--task", "keyword", "--data", root, "--keywords", "yes,no",
-                  "--epochs", "1", "-o", tmp_path / "m.pt", "--json")
+                  "--epochs", "1", "-o", tmp_path / "m.pt")
     assert out.returncode == 0, out.stderr
-    done = run_cli("export", tmp_path / "m.pt", "-o", tmp_path / "m.onnx")
-    assert done.returncode == 0, done.stderr
-    from edgernn.runtime import load
-
-    assert load(tmp_path / "m.onnx").labels == ["no", "yes", "_unknown_"]
-    checked = run_cli("validate", tmp_path / "m.pt", tmp_path / "m.onnx")
-    assert checked.returncode == 0, checked.stderr
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt.labels == ["no", "yes", "_unknown_"]
+    # validate and quantize find the data as training read it, from the model's labels
+    data = data_for_checkpoint(ckpt, stage="validate", model="m.pt")
+    assert data.labels == ckpt.labels and set(data.test.y) <= {0, 1, 2}
     bad = run_cli("train", "--task", "forecast", "--keywords", "yes", "-o", tmp_path / "f.pt")
     assert bad.returncode != 0 and "--keywords is for --task keyword on a folder" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "f.pt").exists()

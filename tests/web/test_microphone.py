@@ -50,7 +50,7 @@ def detector(tmp_path_factory):
     from edgernn.tasks.audio import AudioFeatures, features
 
     d = tmp_path_factory.mktemp("microphone")
-    speech = audiodata.recording()[:int(5.5 * RATE)]
+    speech = audiodata.recording()[:int(3.5 * RATE)]             # two stretches of speech
     level = features(Fbank(), speech[:len(speech) // HOP * HOP].reshape(1, -1, HOP))[0].mean(-1)
     cfg = ModelConfig(cell="gru", input_size=40, hidden_size=1, num_layers=1, output_size=2,
                       head="classify_step")
