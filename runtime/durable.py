@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -52,6 +53,54 @@ class Durable:
             return
         self.stream.save(self.path)
         self.saved_steps, self.saved_at = self.stream.steps, time.monotonic()
+
+
+# the signals that stop a durable stream, and the exit status a shell gives each (128 + n)
+EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
+
+
+class Stop(Exception):
+    """A stop signal arrived (``signum``); the state is whole: save it and exit."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+class Signals:
+    """SIGTERM, SIGINT and SIGHUP for a durable stream: while reading (possibly blocked on
+    stdin) a signal raises :class:`Stop` at once; while stepping it is noted and raised by
+    :meth:`check` after the step, so a step is never half-counted::
+
+        with Signals() as signals:
+            signals.reading = True
+            frame = next(source)
+            signals.reading = False
+            stream.step(frame)
+            signals.check()
+    """
+
+    def __init__(self):
+        self.reading = False
+        self.pending: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in EXIT_CODES:
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum, frame):
+        if self.reading:
+            raise Stop(signum)
+        self.pending = signum
+
+    def check(self):
+        if self.pending is not None:
+            raise Stop(self.pending)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,8 @@ benchmarks/audio_bench.py.
   MIT), as floats in [-1, 1); :func:`recording`: its first 12 seconds.
 - :func:`kaldi`: Kaldi's filterbank as sherpa-onnx computes it (kaldi-native-fbank, no torch).
 - :func:`stream`: edgernn's front-end graph in ONNX Runtime, fed a chunk of hops at a time.
+- :func:`loudness_detector`: a voice-activity file written by hand (the browser's microphone
+  test, the listener app's test); :func:`write_wav`, :func:`pcm16`: samples as files and bytes.
 """
 
 from __future__ import annotations
@@ -79,3 +81,48 @@ def stream(samples: np.ndarray, fb: Fbank, hops: int) -> np.ndarray:
 def relative(a, b) -> float:
     """The largest relative difference of ``a`` from ``b``."""
     return float((np.abs(a - b) / np.abs(b)).max())
+
+
+def loudness_detector(folder: Path, seconds: float = 3.5, graph: str = "chunk") -> Path:
+    """A voice-activity file written by hand, so its events on the recording are known without
+    training: a GRU of one unit behind edgernn's front end whose candidate is the mean
+    normalised log-mel level, speech where that is above the 40th percentile of the first
+    ``seconds`` of :func:`recording`, smoothed by the update gate (0.5). A chunk graph unless
+    told, as voice activity exports by default."""
+    import torch
+
+    from edgernn.checkpoint import Checkpoint, save_checkpoint
+    from edgernn.config import ModelConfig
+    from edgernn.contract import Normalization
+    from edgernn.exporters import export
+    from edgernn.models import build
+    from edgernn.tasks.audio import AudioFeatures, features
+
+    fb = Fbank()
+    speech = recording()[:int(seconds * fb.sample_rate)]
+    hops = speech[:len(speech) // fb.hop * fb.hop].reshape(1, -1, fb.hop)
+    threshold = float(np.percentile(features(fb, hops)[0].mean(-1), 40))
+    cfg = ModelConfig(cell="gru", input_size=fb.mel_bins, hidden_size=1, num_layers=1,
+                      output_size=2, head="classify_step")
+    weights = {k: torch.zeros_like(v) for k, v in build(cfg, seed=0).state_dict().items()}
+    weights["rnn.weight_ih_l0"][2] = 1.0 / fb.mel_bins     # candidate: the mean level
+    weights["head.weight"][1, 0] = 10.0                    # speech where it is above zero
+    ckpt = save_checkpoint(folder / "loud.pt", Checkpoint(
+        config=cfg, state_dict=weights, labels=["silence", "speech"],
+        audio=AudioFeatures(fb, Normalization([threshold] * fb.mel_bins, [1.0] * fb.mel_bins))))
+    return export(ckpt, folder / f"loud.{graph}.onnx", graph=graph).path
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """16-bit mono PCM."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm16(samples))
+    return path
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """Samples in [-1, 1) as raw 16-bit little-endian PCM (what arecord -f S16_LE writes)."""
+    return (np.clip(samples, -1, 1 - 2 ** -15) * 32768).astype("<i2").tobytes()

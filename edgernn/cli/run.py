@@ -24,43 +24,8 @@ from edgernn.cli.common import Finite, foreign_kwargs, foreign_options
 from edgernn.cli.frames import FORMATS, FrameReader, guess_format
 from edgernn.csvio import BOM
 from edgernn.errors import DataError, EdgeRNNError
+from edgernn.runtime.durable import EXIT_CODES, Signals, Stop
 from edgernn.runtime.events import Events
-
-_SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
-
-
-class _Stop(Exception):
-    def __init__(self, signum: int):
-        self.signum = signum
-
-
-class _Signals:
-    """While reading (possibly blocked on stdin) a signal stops at once; while stepping it is
-    noted and honoured after the step, so a step is never half-counted."""
-
-    def __init__(self):
-        self.reading = False
-        self.pending: int | None = None
-        self._old = {}
-
-    def __enter__(self):
-        for sig in _SIGNALS:
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _handle(self, signum, frame):
-        if self.reading:
-            raise _Stop(signum)
-        self.pending = signum
-
-    def check(self):
-        if self.pending is not None:
-            raise _Stop(self.pending)
-
 
 _HELD = contextlib.ExitStack()     # the state file's lock: held until the process ends
 atexit.register(_HELD.close)
@@ -205,7 +170,7 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
         sys.stdout.flush()
         durable.maybe()
 
-    with _Signals() as signals:
+    with Signals() as signals:
         try:
             frames = iter(reader)
             while True:
@@ -226,14 +191,14 @@ def command(model_path, source, fmt, state_file, save_every, save_seconds, resum
                     run_waiting()
                 signals.check()
             run_waiting()
-        except _Stop as stop:
+        except Stop as stop:
             run_waiting()                   # the hops already read of an unfinished call
             durable.save()
             _echo_events(found.close() if found else [])
             click.echo(f"stopped by signal {signal.Signals(stop.signum).name} after step "
                        f"{stream.steps}" + (f"; state saved to {state_file}" if state_file
                                             else ""), err=True)
-            sys.exit(_SIGNALS[stop.signum])
+            sys.exit(EXIT_CODES[stop.signum])
         except DataError as exc:
             durable.save()
             where = (f"The state after the last good line ({last_good}, step {stream.steps}) "

@@ -90,3 +90,48 @@ def test_multi_sensor_pool_equals_single_streams(forecaster):
     expect = [stream.denormalize(stream.step(rows[t].astype(np.float32))) for t in range(5)]
     s0 = [g["forecast"] for g in got if g["sensor"] == "s0"]
     np.testing.assert_allclose(s0, expect, atol=PRINTED_FORECAST)
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    from tests import audiodata
+
+    return audiodata.loudness_detector(tmp_path_factory.mktemp("loud"), seconds=12)
+
+
+def test_listener_prints_events_of_a_wav_and_resumes_raw_samples_from_its_state(detector,
+                                                                                tmp_path):
+    from edgernn.runtime import load
+    from edgernn.runtime.events import Events
+    from tests import audiodata
+
+    samples = audiodata.recording()                        # 12 s: 1200 hops of 10 ms
+    model = load(detector)
+    labels = [model.labels[i] for i in model.stream().feed(samples.reshape(-1, 160)).argmax(-1)]
+
+    def found(part, first=0):
+        e = Events(0.01, first_step=first)
+        return [x.to_dict() for label in part for x in e.push(label)] + [
+            x.to_dict() for x in e.close()]
+
+    wav = app("listener", detector, audiodata.SPEECH)
+    assert wav.returncode == 0, wav.stderr
+    assert [json.loads(line) for line in wav.stdout.splitlines()] == found(labels)
+    assert len(found(labels)) >= 3
+    # raw 16-bit samples on stdin (arecord's), stopped after 5 s and resumed from --state: the
+    # same events, with the one open at 5 s reported in two parts
+    pcm, cut, state = audiodata.pcm16(samples), 500 * 160 * 2, tmp_path / "mic.state"
+    runs = [subprocess.run([sys.executable, "-m", "edgernn.devices.apps.listener", str(detector),
+                            "-", "--state", str(state)], input=part, capture_output=True,
+                           timeout=120) for part in (pcm[:cut], pcm[cut:])]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    got = [json.loads(line) for r in runs for line in r.stdout.decode().splitlines()]
+    assert got == found(labels[:500]) + found(labels[500:], first=500)
+    assert json.loads(runs[1].stderr.decode().splitlines()[-1]) == {"hops": 1200,
+                                                                     "seconds": 12.0}
+
+
+def test_listener_refuses_a_model_that_takes_frames(forecaster):
+    done = app("listener", forecaster, "-", input="")
+    assert done.returncode == 1 and "takes frames of features, not audio" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -21,9 +21,7 @@ What is held:
 
 from __future__ import annotations
 
-import json
 import threading
-import wave
 
 import numpy as np
 import pytest
@@ -39,35 +37,11 @@ LEAD = 0.5                     # seconds of silence before the speech (and after
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory):
     """The loudness detector's file, the WAV the fake microphone plays, and the page folder."""
-    import torch
-
-    from edgernn.checkpoint import Checkpoint, save_checkpoint
-    from edgernn.config import ModelConfig
-    from edgernn.contract import Normalization
-    from edgernn.exporters import export
-    from edgernn.frontend import Fbank
-    from edgernn.models import build
-    from edgernn.tasks.audio import AudioFeatures, features
-
     d = tmp_path_factory.mktemp("microphone")
-    speech = audiodata.recording()[:int(3.5 * RATE)]             # two stretches of speech
-    level = features(Fbank(), speech[:len(speech) // HOP * HOP].reshape(1, -1, HOP))[0].mean(-1)
-    cfg = ModelConfig(cell="gru", input_size=40, hidden_size=1, num_layers=1, output_size=2,
-                      head="classify_step")
-    weights = {k: torch.zeros_like(v) for k, v in build(cfg, seed=0).state_dict().items()}
-    weights["rnn.weight_ih_l0"][2] = 1.0 / 40        # candidate: the mean normalised level
-    weights["head.weight"][1, 0] = 10.0              # speech where it is above zero
-    threshold = float(np.percentile(level, 40))
-    ckpt = save_checkpoint(d / "loud.pt", Checkpoint(
-        config=cfg, state_dict=weights, labels=["silence", "speech"],
-        audio=AudioFeatures(Fbank(), Normalization([threshold] * 40, [1.0] * 40))))
-    model = export(ckpt, d / "loud.onnx", graph="chunk").path      # voice activity's default
+    model = audiodata.loudness_detector(d, seconds=3.5)          # two stretches of speech
+    speech = audiodata.recording()[:int(3.5 * RATE)]
     clip = np.concatenate([np.zeros(int(LEAD * RATE)), speech, np.zeros(int(LEAD * RATE))])
-    with wave.open(str(d / "clip.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes((np.clip(clip, -1, 1 - 2 ** -15) * 32768).astype("<i2").tobytes())
+    audiodata.write_wav(d / "clip.wav", clip)
     done = run_cli("web", model, "-o", d / "site")
     assert done.returncode == 0, done.stderr
     return model, d / "clip.wav", d / "site", clip.astype(np.float32)
