@@ -14,7 +14,8 @@ Nyquist) and take the log, floored at float32's epsilon.
 
 Every step before the squaring is linear in the frame, so they fold into one constant matrix:
 the frame times :meth:`Fbank.spectrum_basis` gives the real and imaginary parts together. A
-frame then costs one (L x 2K) product, one square, one (K x mel) product and a log.
+frame then costs one (L x 2K) product, one square, one (2K x mel) product (the filters twice,
+:meth:`Fbank.power_mel_banks`, which also sums the two squares) and a log.
 
 Streaming: a step takes whole hops of new samples and carries the last ``frame_length - hop``
 samples as state (:attr:`Fbank.tail`), zeros at the start. Frame ``t`` of a stream therefore
@@ -160,6 +161,13 @@ class Fbank:
         angle = 2 * np.pi * np.outer(np.arange(self.frame_length), k) / self.fft_size
         dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
         return (self.frame_map() @ dft).astype(np.float32)
+
+    def power_mel_banks(self) -> np.ndarray:
+        """(2K, mel) float32: :meth:`mel_banks` twice, so the squared real and imaginary parts
+        go through the filters in one product (``re^2 M + im^2 M``), with no split and sum
+        of the power spectrum between."""
+        banks = self.mel_banks()
+        return np.concatenate([banks, banks]).astype(np.float32)
 
     def mel_banks(self) -> np.ndarray:
         """(K, mel) float32 triangular filters on Kaldi's mel scale (kaldi MelBanks)."""

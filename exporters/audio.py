@@ -8,8 +8,8 @@ float32 in [-1, 1), and the previous ``tail`` (batch, frame_length - hop); it re
 recurrent state (snapshots, pools, Triton's implicit state, the browser), zeros at the start.
 
 The arithmetic and its constants are :class:`edgernn.frontend.Fbank`'s: frames gathered from
-tail + pcm, one product with the folded spectrum basis, the power, the mel product, the floored
-log. Parity with kaldi-native-fbank is in tests/exporters/test_audio.py.
+tail + pcm, one product with the folded spectrum basis, the square, the mel product (which also
+sums the squared real and imaginary parts), the floored log. Parity with kaldi-native-fbank is in tests/exporters/test_audio.py.
 """
 
 from __future__ import annotations
@@ -27,28 +27,34 @@ PREFIX = "audio_"          # the front end's node names begin so (exporters.quan
 AUDIO_KEY = "edgernn.audio"      # the metadata entry holding the options, as JSON
 
 
-def write(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int) -> tuple[str, str]:
-    """Nodes from ``pcm`` and ``tail`` to (features, new tail): see the module's docstring."""
+def write(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int,
+          flat: bool = False) -> tuple[str, str]:
+    """Nodes from ``pcm`` and ``tail`` to (features, new tail): see the module's docstring.
+    ``flat`` (one hop only): features (batch, mel), with no time axis to gather or squeeze."""
     if hops < 1:
         raise ValueError(f"a step takes at least one hop of samples, not {hops}")
+    if flat and hops != 1:
+        raise ValueError(f"flat features are one hop's, not {hops} hops'")
     first = len(g.nodes)
-    features, new_tail = _nodes(g, pcm, tail, fbank, hops)
+    features, new_tail = _nodes(g, pcm, tail, fbank, hops, flat)
     for node in g.nodes[first:]:                    # named as the front end's: quantize keeps
         node.name = PREFIX + node.name              # their products in float
     return features, new_tail
 
 
-def _nodes(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int) -> tuple[str, str]:
+def _nodes(g: Writer, pcm: str, tail: str, fbank: Fbank, hops: int,
+           flat: bool) -> tuple[str, str]:
     length, hop, keep = fbank.frame_length, fbank.hop, fbank.tail
     buffer = g.one("Concat", [tail, pcm], axis=1)                     # (B, keep + hops*hop)
-    index = np.arange(hops)[:, None] * hop + np.arange(length)[None, :]
-    frames = g.one("Gather", [buffer, g.const("frame_index", index.astype(np.int64))],
-                   axis=1)                                            # (B, hops, L)
+    if flat:                                                          # one hop: the buffer
+        frames = buffer                                               # is the frame (B, L)
+    else:
+        index = np.arange(hops)[:, None] * hop + np.arange(length)[None, :]
+        frames = g.one("Gather", [buffer, g.const("frame_index", index.astype(np.int64))],
+                       axis=1)                                        # (B, hops, L)
     parts = g.one("MatMul", [frames, g.const("spectrum_basis", fbank.spectrum_basis())])
-    square = g.one("Mul", [parts, parts])                             # (B, hops, 2K)
-    re, im = g.op("Split", [square, g.sizes(fbank.bins, 2)], n_out=2, axis=-1)
-    power = g.one("Add", [re, im])                                    # (B, hops, K)
-    mel = g.one("MatMul", [power, g.const("mel_banks", fbank.mel_banks())])
+    square = g.one("Mul", [parts, parts])                             # (B, [hops,] 2K)
+    mel = g.one("MatMul", [square, g.const("mel_banks", fbank.power_mel_banks())])
     floored = g.one("Max", [mel, g.const("log_floor", np.array(LOG_FLOOR, np.float32))])
     features = g.one("Log", [floored])
     start = g.const("tail_start", np.array([hops * hop], np.int64))

@@ -37,9 +37,7 @@ def log_mel(fbank: Fbank, pcm, tail=None):
     frames = buffer[:, index]                                           # (B, T, L)
     basis, banks = _constants(fbank)
     parts = frames @ basis
-    square = parts * parts
-    power = square[..., :fbank.bins] + square[..., fbank.bins:]
-    mel = power @ banks
+    mel = (parts * parts) @ banks                      # re^2 and im^2 through the filters
     return torch.log(torch.clamp(mel, min=LOG_FLOOR)), buffer[:, steps * hop:]
 
 
@@ -48,7 +46,8 @@ def _constants(fbank: Fbank):
     """The spectrum basis and mel banks as tensors, made once per set of options."""
     import torch
 
-    return torch.from_numpy(fbank.spectrum_basis()), torch.from_numpy(fbank.mel_banks())
+    return (torch.from_numpy(fbank.spectrum_basis()),
+            torch.from_numpy(fbank.power_mel_banks()))
 
 
 @dataclass

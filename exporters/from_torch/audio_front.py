@@ -70,9 +70,7 @@ def step_graph_in(graph, x: str, audio: AudioFeatures) -> str:
 
     from edgernn.exporters.audio import write
 
-    feats, tail = write(graph, x, TAIL, audio.fbank, hops=1)            # (B, 1, mel)
-    axis = graph.const("axis1", np.array([1], np.int64))
-    flat = graph.one("Squeeze", [feats, axis])
+    flat, tail = write(graph, x, TAIL, audio.fbank, hops=1, flat=True)  # (B, mel)
     mean, std = audio.norm.arrays()
     graph.nodes.append(helper.make_node("Identity", [tail], [f"{TAIL}_out"], name="keep_tail"))
     return graph.one("Mul", [graph.one("Sub", [flat, graph.const("feature_mean", mean)]),
