@@ -36,7 +36,7 @@ class StepGraph:
         from edgernn.exporters.from_torch.difference import Differenced
 
         self.wrapper = model if isinstance(model, Differenced) else None
-        self.audio = model.audio if isinstance(model, AudioFront) else None
+        self.front = model if isinstance(model, AudioFront) else None   # hears
         wrapped = isinstance(model, (Differenced, AudioFront))
         self.net = model.core if wrapped else model
         self.cfg, self.name = self.net.config, name
@@ -57,10 +57,10 @@ class StepGraph:
         x = "x"
         if self.wrapper is not None:
             x = step_graph_in(self.g, x, *self.wrapper.normalizations)
-        if self.audio is not None:
+        if self.front is not None:
             from edgernn.exporters.from_torch import audio_front
 
-            x = audio_front.step_graph_in(self.g, x, self.audio)
+            x = audio_front.step_graph_in(self.g, x, self.front)
         if self.cfg.tokens:
             x = self.g.one("Gather", [self.g.const("embedding", self.params["embedding.weight"]),
                                       x], axis=0)
@@ -81,11 +81,11 @@ class StepGraph:
             states += [(STATE_NAMES[0], cfg.input_size, ["batch", "features"]),
                        (STATE_NAMES[1], 1, ["batch", "seen"])]
         width = cfg.input_size
-        if self.audio is not None:
+        if self.front is not None:
             from edgernn.frontend import TAIL
 
-            states.append((TAIL, self.audio.fbank.tail, ["batch", "samples"]))
-            width = self.audio.fbank.hop
+            states.append((TAIL, self.front.audio.fbank.tail, ["batch", "samples"]))
+            width = self.front.audio.fbank.hop
         self.states = states
         shape = lambda n: n if isinstance(n, list) else ["batch", n]      # noqa: E731
         x_type = (helper.make_tensor_value_info("x", TensorProto.INT64, ["batch"])

@@ -25,13 +25,18 @@ class AudioFront(nn.Module):
     """``core`` (trained on normalised features) behind the front end.
 
     Takes samples (B, T, hop) and state ``(*core_state, audio_tail (B, frame - hop))``; returns
-    the core's outputs and the new state."""
+    the core's outputs and the new state. :func:`folded_front` is what gets converted: the
+    features' normalisation folded into the first layer's weights, as
+    :func:`~edgernn.exporters.from_torch.fold.folded` does for frames, so no runtime spends a
+    step on it; this module, normalising, is the reference export's parity check compares
+    with."""
 
-    def __init__(self, core: nn.Module, audio: AudioFeatures):
+    def __init__(self, core: nn.Module, audio: AudioFeatures, normalize: bool = True):
         super().__init__()
         self.core = core
         self.config = core.config
         self.audio = audio
+        self.normalize = normalize
         mean, std = audio.norm.arrays()
         self.register_buffer("mean", torch.from_numpy(mean))
         self.register_buffer("inv_std", torch.from_numpy(1.0 / std))
@@ -47,7 +52,7 @@ class AudioFront(nn.Module):
 
     def _features(self, x, tail):
         feats, tail = log_mel(self.audio.fbank, x, tail)
-        return (feats - self.mean) * self.inv_std, tail
+        return ((feats - self.mean) * self.inv_std if self.normalize else feats), tail
 
     def forward_steps(self, x, state=None):
         core_state, tail = self._split(state)
@@ -62,16 +67,28 @@ class AudioFront(nn.Module):
         return y, (*self.config.family.unpack_state(core_state), tail)
 
 
-def step_graph_in(graph, x: str, audio: AudioFeatures) -> str:
+def folded_front(core: nn.Module, audio: AudioFeatures) -> AudioFront:
+    """The module export converts: ``AudioFront(core, audio)`` with the features'
+    normalisation folded into a copy of the first layer (``W' = W / std``,
+    ``b' = b - W (mean / std)``), so the graph goes from the log straight to the layer."""
+    from edgernn.exporters.from_torch.fold import folded
+
+    return AudioFront(folded(core, audio.norm, None), audio, normalize=False).eval()
+
+
+def step_graph_in(graph, x: str, front: AudioFront) -> str:
     """Nodes of a step graph under construction (an ``exporters.graph.Writer``) from one hop of
-    samples ``x`` (B, hop) and the state ``audio_tail`` to the network's normalised features
-    (B, mel); the new tail is written as ``audio_tail_out``."""
+    samples ``x`` (B, hop) and the state ``audio_tail`` to the features the network takes
+    (B, mel): normalised in the graph only when ``front`` has not folded that into the
+    network's weights. The new tail is written as ``audio_tail_out``."""
     from onnx import helper
 
     from edgernn.exporters.audio import write
 
-    flat, tail = write(graph, x, TAIL, audio.fbank, hops=1, flat=True)  # (B, mel)
-    mean, std = audio.norm.arrays()
+    flat, tail = write(graph, x, TAIL, front.audio.fbank, hops=1, flat=True)  # (B, mel)
     graph.nodes.append(helper.make_node("Identity", [tail], [f"{TAIL}_out"], name="keep_tail"))
+    if not front.normalize:
+        return flat
+    mean, std = front.audio.norm.arrays()
     return graph.one("Mul", [graph.one("Sub", [flat, graph.const("feature_mean", mean)]),
                              graph.const("feature_inv_std", (1.0 / std).astype(np.float32))])

@@ -140,10 +140,9 @@ def _in_data_units(core, ckpt: Checkpoint):
     from edgernn.exporters.from_torch.fold import Normalized, folded
 
     if ckpt.audio is not None:                 # samples in: the front end computes features
-        from edgernn.exporters.from_torch.audio_front import AudioFront
+        from edgernn.exporters.from_torch.audio_front import AudioFront, folded_front
 
-        wrapped = AudioFront(core, ckpt.audio).eval()
-        return wrapped, wrapped
+        return folded_front(core, ckpt.audio), AudioFront(core, ckpt.audio).eval()
     if ckpt.difference is not None:
         from edgernn.exporters.from_torch.difference import Differenced
 
