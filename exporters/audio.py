@@ -9,7 +9,8 @@ recurrent state (snapshots, pools, Triton's implicit state, the browser), zeros 
 
 The arithmetic and its constants are :class:`edgernn.frontend.Fbank`'s: frames gathered from
 tail + pcm, one product with the folded spectrum basis, the square, the mel product (which also
-sums the squared real and imaginary parts), the floored log. Parity with kaldi-native-fbank is in tests/exporters/test_audio.py.
+sums the squared real and imaginary parts), the floored log. Parity with kaldi-native-fbank
+is in tests/exporters/test_audio.py.
 """
 
 from __future__ import annotations
