@@ -10,9 +10,9 @@ graph one. Each event is one JSON line, flushed: ``{"event": "speech", "start": 
 2.01}``, seconds from the stream's first sample (runtime/events.py's rules).
 
 With ``--state`` the stream is durable: its state is saved every 5 seconds, when the input
-ends, and on SIGTERM or SIGINT (after the call in progress), atomically and by one writer at a
-time; the next start resumes from it, its times counting on (SIGHUP too). An event open at a stop is
-reported in two parts.
+ends, and on SIGTERM, SIGINT or SIGHUP (after the call in progress), atomically and by one
+writer at a time; the next start resumes from it, its times counting on. An event open at a
+stop is reported in two parts.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.errors import EdgeRNNError
-from edgernn.frontend import CALL_HOPS
+from edgernn.frontend import CALL_HOPS, Fbank
 from edgernn.runtime import load
 from edgernn.runtime.durable import Durable, Signals, Stop, state_file_lock
 from edgernn.runtime.events import Events
@@ -55,13 +55,17 @@ def main(argv=None) -> int:
     ap.add_argument("source", nargs="?", default="-", help="a WAV file, or - for raw samples")
     ap.add_argument("--state", type=Path, help="resume from / save to this file")
     args = ap.parse_args(argv)
+    inputs = [Path(args.model)] + ([Path(args.source)] if args.source != "-" else [])
+    if args.state and any(args.state.resolve() == p.resolve() for p in inputs):
+        sys.exit(f"error: --state {args.state} is one of the inputs; saving the stream there "
+                 f"would overwrite it. Give the state a file of its own")
     try:
         model = load(args.model, threads=1)
         audio = model.contract.audio
         if audio is None:
             sys.exit(f"error: {args.model} takes frames of features, not audio; the listener "
                      f"needs a model exported with the audio front end")
-        hop = int(round(audio["sample_rate"] * audio["hop_ms"] / 1000))
+        hop = Fbank.from_dict(audio).hop
         hops = CALL_HOPS if model.graph == "chunk" else 1
         with state_file_lock(args.state) if args.state else contextlib.nullcontext():
             stream = model.stream()

@@ -140,6 +140,10 @@ export class Model {
     const lead = this.chunk ? 2 : 1;                     // batch (and time) before a frame
     this.frameShape = this.input.shape.slice(lead);
     this.outputShape = this.output.shape.slice(lead);
+    if (this.chunk && typeof this.output.shape[1] === "number") {
+      throw new ModelError(`output '${this.output.name}' ${showShape(this.output.shape)} has no time axis: ` +
+                           "a chunk graph returns every step's output (export a step graph)");
+    }
     const open = this.frameShape.filter((d) => typeof d !== "number");
     if (open.length) {
       throw new ModelError(`input '${this.input.name}' leaves frame axes ${open.join(", ")} open; a stream needs fixed sizes`);
@@ -206,8 +210,11 @@ export class Stream {
       const ids = values.map((v) => v[0]);
       return new ort.Tensor(m.input.dtype, m.input.dtype === "int64" ? BigInt64Array.from(ids, BigInt) : Int32Array.from(ids), shape);
     }
-    const x = new Float32Array(values.length * m.frameSize);
-    values.forEach((v, i) => x.set(v, i * m.frameSize));
+    let x = values[0];                                   // one frame: as it is
+    if (values.length > 1) {
+      x = new Float32Array(values.length * m.frameSize);
+      values.forEach((v, i) => x.set(v, i * m.frameSize));
+    }
     return new ort.Tensor(m.input.dtype, x, shape);
   }
 
@@ -247,6 +254,9 @@ export class Stream {
     this._state.forEach((s, i) => { feeds[m.states[i].input] = new ort.Tensor("float32", s.data, s.shape); });
     const out = await m.session.run(feeds);
     const all = out[m.output.name].data, size = all.length / frames.length;
+    if (!Number.isInteger(size)) {
+      throw new ModelError(`the model returned ${all.length} values for ${frames.length} step(s); its output does not follow its steps`);
+    }
     const ys = frames.map((_, t) => Float32Array.from(all.subarray(t * size, (t + 1) * size)));
     const next = m.states.map((s, i) => ({ name: s.name, shape: this._state[i].shape, data: Float32Array.from(out[s.output].data) }));
     return [ys, next];

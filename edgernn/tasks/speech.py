@@ -24,12 +24,12 @@ import numpy as np
 
 from edgernn.errors import MissingProgramError
 from edgernn.frontend import Fbank
+from edgernn.tasks.audio import SILENCE, UNKNOWN
 from edgernn.wav import read
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "tree", "wow", "marvin",
                  "sheila")
-UNKNOWN, SILENCE = "_unknown_", "_silence_"
 LABELS = (*KEYWORDS, UNKNOWN, SILENCE)
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "klatt", "klatt3")

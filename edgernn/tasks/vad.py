@@ -39,7 +39,7 @@ class VadTask(ClassifyTask):
     reset_every = None            # one long stream: the state is never reset
     dataset = "speechmix"
     # several 10 ms hops a call: a call's fixed cost, not its arithmetic, sets a one-hop step's
-    # price, and at 30 ms a call the model costs about 0.6x silero-vad per second of audio
+    # price, and at 30 ms a call the model costs 0.53-0.63x silero-vad per second of audio
     # (benchmarks/vad_bench.py); `edgernn run` feeds it 30 ms a call
     graph = "chunk"
     model = ModelConfig(cell="gru", input_size=40, hidden_size=32, num_layers=1, output_size=2,

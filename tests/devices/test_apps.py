@@ -131,7 +131,12 @@ def test_listener_prints_events_of_a_wav_and_resumes_raw_samples_from_its_state(
                                                                      "seconds": 12.0}
 
 
-def test_listener_refuses_a_model_that_takes_frames(forecaster):
+def test_listener_refuses_a_model_that_takes_frames_and_a_state_file_that_is_an_input(
+        forecaster, detector):
     done = app("listener", forecaster, "-", input="")
     assert done.returncode == 1 and "takes frames of features, not audio" in done.stderr
     assert "Traceback" not in done.stderr
+    before = detector.read_bytes()
+    done = app("listener", detector, "-", "--state", detector, input="")
+    assert done.returncode == 1 and "is one of the inputs" in done.stderr
+    assert detector.read_bytes() == before
