@@ -17,13 +17,41 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+# Modules whose module-scoped fixture trains or exports models for many seconds: under
+# pytest -n each goes to one worker whole (pytest_xdist_make_scheduler), so its fixture is made
+# once, not once on every worker that draws one of its tests.
+SHARED_SETUP = ("test_audio_pipeline.py", "test_vad.py", "test_failures.py",
+                "exporters/test_seq2seq.py", "runtime/test_cli_run.py", "runtime/test_durable.py",
+                "web/test_text.py", "web/test_microphone.py", "web/test_shapes.py",
+                "serving/test_shapes.py", "serving/test_server.py", "devices/test_apps.py")
+
+
 def pytest_collection_modifyitems(items):
-    """Modules with a long test (marked slow or arm64) run first, each module's tests kept
-    together (module fixtures are set up once). With pytest -n, a long test that starts last
-    is the run's tail, while short tests fill in beside long ones started first."""
+    """Modules with a long test (marked slow or arm64), then those of SHARED_SETUP, run first,
+    each module's tests kept together (module fixtures are set up once). With pytest -n, a
+    long test that starts last is the run's tail, while short tests fill in beside long ones
+    started first."""
     long = {str(it.path) for it in items
             if it.get_closest_marker("slow") or it.get_closest_marker("arm64")}
-    items.sort(key=lambda it: str(it.path) not in long)
+    items.sort(key=lambda it: (str(it.path) not in long, _module(it.nodeid) not in SHARED_SETUP))
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].removeprefix("tests/")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest -n's default (load) scheduling, except that each module of SHARED_SETUP is one
+    unit of work. (xdist's own loadgroup marks do not take with pytest 9's node ids.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _module(nodeid) if _module(nodeid) in SHARED_SETUP else nodeid
+
+    return SharedSetup(config, log)
 
 
 def run_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
@@ -43,9 +71,19 @@ def models(tmp_path_factory) -> Path:
     pytest.importorskip("torch", reason="building test models needs torch; set "
                                         "EDGERNN_TEST_MODELS to a folder made by "
                                         "'python -m tests.runtime.models DIR'")
+    from filelock import FileLock               # torch's dependency
+
     from tests.runtime.models import build_models
 
-    return build_models(tmp_path_factory.mktemp("models"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build_models(tmp_path_factory.mktemp("models"))
+    # one folder for all of this run's pytest -n workers (their base temps' parent)
+    shared = tmp_path_factory.getbasetemp().parent / "runtime-models"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / ".built").is_file():
+            build_models(shared)
+            (shared / ".built").touch()
+    return shared
 
 
 @pytest.fixture
