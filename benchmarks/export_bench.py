@@ -29,7 +29,7 @@ def main() -> None:
     from edgernn.models import build
     from edgernn.tasks import get_task
 
-    model = build(get_task("keyword").model, seed=0)
+    model = build(get_task("classify").model, seed=0)
     rows = []
     for exporter in ("torchscript", "dynamo"):
         for graph, ops in (("step", "fused"), ("step", "decomposed"), ("chunk", "fused")):

@@ -38,7 +38,7 @@ def trained(cell: str, folder: Path):
 
     path = folder / f"keyword-{cell}.pt"
     if not path.exists():
-        task = get_task("keyword")
+        task = get_task("classify")
         result = fit(task, config=task.model.replace(cell=cell), verbose=False)
         save_checkpoint(path, result.checkpoint())
     return path, load_checkpoint(path)
@@ -130,7 +130,7 @@ def study(seeds: int = 20, steps: int = 50, folder: Path | None = None) -> dict:
     from edgernn.tasks import get_task
 
     folder = folder or Path(tempfile.mkdtemp(prefix="edgernn-int8err-"))
-    task = get_task("keyword")
+    task = get_task("classify")
     doc = {}
     for cell in CELLS:
         print(f"int8 error: {cell}", file=sys.stderr)

@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--folder", type=Path)
     args = ap.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="edgernn-scheme-"))
-    task = get_task("keyword")
+    task = get_task("classify")
     frames = [task.stream(50, s) for s in range(20)]
     for cell in args.cells.split(","):
         ckpt_path, ckpt = int8_error.trained(cell, folder)

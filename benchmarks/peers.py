@@ -61,7 +61,7 @@ def network(cell: str, size=SIZES[0]):
     from edgernn.tasks import get_task
 
     i, h, o = size
-    config = get_task("keyword").model.replace(cell=cell, input_size=i, hidden_size=h,
+    config = get_task("classify").model.replace(cell=cell, input_size=i, hidden_size=h,
                                               output_size=o)
     return build(config, seed=0).eval()
 

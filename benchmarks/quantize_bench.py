@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CASES = [("keyword", "lstm"), ("keyword", "gru"), ("keyword", "rnn"), ("forecast", None),
+CASES = [("classify", "lstm"), ("classify", "gru"), ("classify", "rnn"), ("forecast", None),
          ("charlm", None)]
 
 
@@ -99,7 +99,7 @@ def case(task_name: str, cell, folder: Path, args) -> dict:
            "changed": report.metric.changed if report.metric else None,
            "p99_over_std": report.error_p99, "worst_over_std": report.worst_error,
            "drift_first": report.drift_first, "drift_last": report.drift_last}
-    if task_name == "keyword":
+    if task_name == "classify":
         errors = {"edgernn int8": fed_back_error(fp32, report.path, task, args.seeds)}
         if report.recurrent != "int8":
             full = folder / f"{name}.full.onnx"

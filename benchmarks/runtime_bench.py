@@ -133,7 +133,7 @@ def main() -> None:
     from edgernn.tasks import get_task
 
     calls = args.rounds * args.per
-    config = get_task("keyword").model
+    config = get_task("classify").model
     net = build(config, seed=0)
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-rbench-"))
     paths = {ops: export(net, tmp / f"{ops}.onnx", ops=ops).path

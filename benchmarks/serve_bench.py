@@ -124,7 +124,7 @@ async def run(args) -> dict:
     from edgernn.serving import Options, Server, write_repository
     from edgernn.tasks import get_task
 
-    config = get_task("keyword").model
+    config = get_task("classify").model
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-sbench-"))
     path = export(build(config, seed=0), tmp / "kw.onnx").path
     repo = tmp / "repo"

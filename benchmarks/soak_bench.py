@@ -45,7 +45,7 @@ def artifacts(folder: Path) -> dict[str, Path]:
     from edgernn.tasks import get_task
     from edgernn.training import fit
 
-    task = get_task("keyword")
+    task = get_task("classify")
     result = fit(task, task.generate(size=0.3), training=task.training.replace(epochs=3),
                  verbose=False)
     ckpt = save_checkpoint(folder / "kw.pt", result.checkpoint())

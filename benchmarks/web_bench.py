@@ -70,7 +70,7 @@ def run(args) -> dict:
     from edgernn.runtime import load
     from edgernn.tasks import get_task
 
-    config = get_task("keyword").model
+    config = get_task("classify").model
     tmp = Path(tempfile.mkdtemp(prefix="edgernn-wbench-"))
     fp32 = export(build(config, seed=0), tmp / "fp32.onnx").path
     int8 = tmp / "int8.onnx"

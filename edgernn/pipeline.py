@@ -81,8 +81,15 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
         dataset = task.load(data, seed=seed, **text)
     elif keywords:
         dataset = task.load(data, keywords=keywords)
+    elif data:
+        dataset = task.load(data)
     else:
-        dataset = task.load(data) if data else task.generate(seed=seed, size=size)
+        # built-in data is good by construction, and spoken clips take seconds to make: a
+        # missing torch is said before, not after
+        from edgernn.deps import require
+
+        require("torch", "training")
+        dataset = task.generate(seed=seed, size=size)
     model, training, why = task.sized(dataset)
     if why and verbose:
         log(why)

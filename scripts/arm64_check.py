@@ -138,7 +138,7 @@ def artifacts(work: Path) -> list[Path]:
     from edgernn.models import build
     from edgernn.tasks import get_task
 
-    cfg = get_task("keyword").model
+    cfg = get_task("classify").model
     ckpt = save_checkpoint(work / "lstm.pt", Checkpoint(cfg, build(cfg, seed=0).state_dict()))
     out = []
     for ops in ("compact", "lean"):

@@ -29,7 +29,7 @@ def command(out, horizon, profile, as_json, **options):
 
     \b
     Examples:
-      edgernn demo                      # keyword spotting, LSTM 40->128x2->10
+      edgernn demo                      # keyword spotting on spoken clips, GRU 128
       edgernn demo --task charlm --out runs/charlm
       edgernn demo --profile arm64-cpu
     """

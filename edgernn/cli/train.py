@@ -19,8 +19,9 @@ def train_options(f):
     options = [
         click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True,
                      type=click.Choice(TASK_NAMES),
-                     help="What to learn: classify (one label per sequence; 'keyword' is it on "
-                          "the built-in keyword clips), forecast (the next frame), charlm "
+                     help="What to learn: classify (one label per sequence), keyword (the "
+                          "word a one-second clip of 16 kHz audio holds; built-in: spoken "
+                          "clips), forecast (the next frame), charlm "
                           "(the next character), vad (speech or silence every 10 ms of audio) "
                           "or seq2seq (an output text for an input text; built-in: dates to "
                           "ISO 8601)."),
@@ -151,7 +152,7 @@ def command(output, as_json, **options):
     \b
     Examples:
       edgernn train --task forecast -o forecast.pt
-      edgernn train --task keyword --cell gru --hidden 64 --epochs 5
+      edgernn train --task classify --cell gru --hidden 64 --epochs 5
       edgernn train --task forecast --data sensors.csv -o mine.pt
     """
     from edgernn.checkpoint import save_checkpoint

@@ -1,9 +1,9 @@
 """Tasks (kinds of problem) and their built-in data sets.
 
-``classify`` (sequence classification), ``forecast`` (one-step forecasting) and ``charlm``
-(character language model) and ``vad`` (voice activity, every 10 ms of raw audio) run on the
-user's ``--data`` or on their built-in generated data set; ``keyword`` names the classification task on its built-in keyword-spotting clips, as it
-always has.
+``classify`` (sequence classification), ``forecast`` (one-step forecasting), ``charlm``
+(character language model), ``keyword`` (keyword spotting on raw 16 kHz audio: the classifier
+on spoken one-second clips) and ``vad`` (voice activity, every 10 ms of raw audio) run on the
+user's ``--data`` or on their built-in generated data set.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from edgernn.tasks.base import Split, Task, TaskData
 from edgernn.tasks.charlm import CharLMTask
 from edgernn.tasks.forecast import ForecastTask
 from edgernn.tasks.keyword import ClassifyTask
+from edgernn.tasks.spoken import KeywordTask
 from edgernn.tasks.vad import VadTask
 
-TASKS: dict[str, Task] = {t.name: t for t in (ClassifyTask("keyword"), ClassifyTask("classify"),
+TASKS: dict[str, Task] = {t.name: t for t in (KeywordTask(), ClassifyTask("classify"),
                                               ForecastTask(), CharLMTask(), VadTask())}
 DEFAULT_TASK = "keyword"
 # Sequence to sequence (edgernn/tasks/seq2seq.py) pairs texts with an encoder-decoder model: not

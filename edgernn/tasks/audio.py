@@ -98,6 +98,12 @@ def features(fbank: Fbank, frames: np.ndarray, batch: int = 256) -> np.ndarray:
                                                     np.float32)
 
 
+def hops(audio: np.ndarray, hop: int) -> np.ndarray:
+    """(clips, samples) -> (clips, steps, hop): whole hops, a partial last one dropped."""
+    steps = audio.shape[1] // hop
+    return np.ascontiguousarray(audio[:, :steps * hop].reshape(len(audio), steps, hop))
+
+
 def load_folder(path, fbank: Fbank | None = None, *, keywords=None,
                 labels: list[str] | None = None) -> TaskData:
     """A folder of WAV clips, one sub-folder per label (:mod:`edgernn.tasks.wavfolder`), as
@@ -116,12 +122,8 @@ def load_folder(path, fbank: Fbank | None = None, *, keywords=None,
     labels = list(folder.labels)
     if folder.noise:
         labels = with_noise(folder)
-    splits = {}
-    for part in wavfolder.SPLITS:
-        audio = folder.audio[part]
-        steps = audio.shape[1] // fbank.hop
-        splits[part] = Split(np.ascontiguousarray(
-            audio[:, :steps * fbank.hop].reshape(len(audio), steps, fbank.hop)), folder.y[part])
+    splits = {part: Split(hops(folder.audio[part], fbank.hop), folder.y[part])
+              for part in wavfolder.SPLITS}
     for part in ("val", "test"):
         if not len(splits[part].y):
             raise DataError(f"{path}: no clip fell in the {part} split; add "

@@ -1,10 +1,11 @@
-"""Sequence classification, and the built-in ``keyword`` data set it generates.
+"""Sequence classification, and the built-in synthetic-feature data set it generates.
 
 The task (``classify``) reads one label per sequence at its last real step; sequences may have
 different lengths (``lengths_*`` arrays or NaN-padded tails in the user's ``.npz``).
+``keyword`` (:mod:`edgernn.tasks.spoken`) is this task on spoken clips of raw audio.
 
-The built-in data (``keyword``): each clip is ``frames`` frames of ``features`` noisy
-log-mel-like features. One of ``classes`` keyword patterns (``keyword_len`` frames each) is
+The built-in data (``classify``; the ``keyword`` data set until keywords were spoken): each
+clip is ``frames`` frames of ``features`` noisy log-mel-like features. One of ``classes`` keyword patterns (``keyword_len`` frames each) is
 buried at a random position in the first half; the label is read at the last frame, so the
 network must carry what it heard across 20+ steps.
 """
@@ -282,6 +283,3 @@ def _names(arrays: dict, features: int, path) -> list[str] | None:
         raise DataError(f"{path}: feature_names has {len(names)} names for {features} features")
     return names
 
-
-# Today's name for the task on its built-in data; ``classify`` is the task on any data.
-KeywordTask = ClassifyTask

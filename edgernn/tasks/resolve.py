@@ -15,7 +15,7 @@ import numpy as np
 
 from edgernn.contract import DataRef
 from edgernn.errors import ConfigError, DataError
-from edgernn.tasks import TaskData, get_task
+from edgernn.tasks import TASKS, TaskData, get_task
 from edgernn.tasks.audio import UNKNOWN
 from edgernn.tasks.base import file_sha256
 
@@ -50,6 +50,10 @@ def resolve_data(task_name: str, recorded: DataRef | None, data_path=None, *, st
         raise DataNeeded(f"{model} does not record the data it was trained on; pass --data "
                          f"FILE with data for {stage} ({task.data_help})")
     elif recorded.kind == "builtin":
+        # a data set another task of the same kind generates: a keyword model trained before
+        # keywords were spoken is on classify's built-in frames
+        task = next((t for t in TASKS.values() if t.dataset == recorded.name and
+                     isinstance(task, type(t))), task)
         if recorded.name != task.dataset:
             raise DataNeeded(f"{model} was trained on built-in data {recorded.name!r}, which "
                              f"task {task.name!r} does not generate; pass --data FILE")

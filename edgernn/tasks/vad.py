@@ -20,6 +20,7 @@ import numpy as np
 from edgernn.config import ModelConfig, TrainConfig
 from edgernn.errors import DataError
 from edgernn.frontend import Fbank
+from edgernn.tasks.audio import hops
 from edgernn.tasks.base import Split, TaskData, builtin_ref, file_ref, split_by_fraction
 from edgernn.tasks.keyword import ClassifyTask
 
@@ -55,7 +56,7 @@ class VadTask(ClassifyTask):
 
         n = max(16, int(400 * size))
         made = mixtures(n + 2 * max(4, n // 8), seed=seed)
-        frames = _hops(made.audio, Fbank().hop)
+        frames = hops(made.audio, Fbank().hop)
         y = made.speech[:, :frames.shape[1]].astype(np.int64)
         a, b = n, n + max(4, n // 8)
         data = TaskData(Split(frames[:a], y[:a]), Split(frames[a:b], y[a:b]),
@@ -68,7 +69,7 @@ class VadTask(ClassifyTask):
 
         hop = Fbank().hop
         made = mixtures(1, seed=seed, seconds=steps * hop / Fbank().sample_rate + 0.01)
-        return _hops(made.audio, hop)[0, :steps]
+        return hops(made.audio, hop)[0, :steps]
 
     def load(self, path, **_) -> TaskData:
         from edgernn.wav import read
@@ -130,11 +131,6 @@ class VadTask(ClassifyTask):
 
     def advice(self, result=None) -> str:
         return "try more --epochs, a larger --hidden, or more recordings"
-
-
-def _hops(audio: np.ndarray, hop: int) -> np.ndarray:
-    steps = audio.shape[1] // hop
-    return np.ascontiguousarray(audio[:, :steps * hop].reshape(len(audio), steps, hop))
 
 
 def _segments(path: Path, names: set[str]) -> dict[str, list[tuple[float, float]]]:

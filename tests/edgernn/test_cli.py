@@ -95,7 +95,7 @@ def test_export_then_info(tmp_path, forecast_checkpoint):
 
 def test_export_bidirectional_step_says_use_sequence(tmp_path):
     ckpt = tmp_path / "bi.pt"
-    assert run_cli("train", "--task", "keyword", "--bidirectional", "--hidden", "4",
+    assert run_cli("train", "--task", "classify", "--bidirectional", "--hidden", "4",
                    "--layers", "1", "--epochs", "1", "--size", "0.02", "-o", ckpt).returncode == 0
     out = run_cli("export", ckpt, "-o", tmp_path / "bi.onnx", "--graph", "step")
     assert out.returncode == 1

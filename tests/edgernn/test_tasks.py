@@ -165,3 +165,17 @@ def test_a_held_out_validation_split_when_the_file_has_none(tmp_path):
     data = get_task("classify").load(tmp_path / "u.npz")
     assert (len(data.train), len(data.val), len(data.test)) == (34, 6, 10)
     assert data.ref.splits == {"train": 34, "val": 6, "test": 10} and len(data.ref.sha256) == 64
+
+
+def test_a_keyword_model_trained_before_keywords_were_spoken_finds_its_frames_again():
+    """Checkpoints of task 'keyword' made before edgernn/tasks/spoken.py record the built-in
+    data set 'keyword': classify's synthetic frames, which validate and quantize regenerate."""
+    from edgernn.tasks.resolve import DataNeeded, resolve_data
+
+    ref = get_task("classify").generate(seed=0, size=0.01).ref
+    assert ref.name == "keyword"
+    data = resolve_data("keyword", ref, stage="validate", features=40)
+    assert data.audio is None and data.test.x.shape[1:] == (24, 40)
+    other = type(ref)("builtin", "sensor", seed=0, size=0.01)       # forecast's: not a kind
+    with pytest.raises(DataNeeded, match="which task 'keyword' does not generate"):
+        resolve_data("keyword", other, stage="validate")

@@ -10,7 +10,6 @@ from edgernn.training import _windows, fit, predict  # noqa: E402
 
 # Small budgets that still reach each task's useful level in seconds on 2 cores.
 SMALL = {
-    "keyword": (0.4, dict(hidden_size=64, num_layers=1), dict(epochs=10)),
     "classify": (0.4, dict(hidden_size=64, num_layers=1), dict(epochs=10)),
     "forecast": (0.5, dict(hidden_size=32), dict(epochs=10)),
     "charlm": (0.25, dict(hidden_size=64), dict(epochs=8)),
@@ -20,10 +19,13 @@ SMALL = {
 
 
 def test_every_task_has_a_small_budget():
-    assert set(SMALL) == set(TASKS)
+    # but keyword: its spoken clips reach 0.90 on the default budget, about 90 s on 2 cores
+    # (benchmarks/keyword_bench.py); tests/test_audio_pipeline.py trains a smaller one
+    assert set(SMALL) | {"keyword"} == set(TASKS)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+# vad's budget trains tests/test_vad.py's model (through the CLI), which checks the threshold
+@pytest.mark.parametrize("name", sorted(set(SMALL) - {"vad"}))
 def test_training_reduces_loss_and_reaches_the_task_threshold(name):
     task = get_task(name)
     size, model_changes, train_changes = SMALL[name]
@@ -46,7 +48,7 @@ def test_same_seed_trains_to_the_same_weights():
 
 
 def test_early_stopping_keeps_the_best_epoch(capsys):
-    task = get_task("keyword")
+    task = get_task("classify")
     # A learning rate far too high: validation loss stops improving quickly.
     result = fit(task, task.generate(seed=0, size=0.05), task.model.replace(hidden_size=8,
                  num_layers=1), task.training.replace(epochs=30, lr=0.5, patience=2),
@@ -105,7 +107,7 @@ def test_help_shows_the_training_controls_and_defaults():
 
 
 def test_early_stopping_waits_until_the_warm_up_is_over():
-    task = get_task("keyword")
+    task = get_task("classify")
     data = task.generate(seed=0, size=0.01)               # 60 clips: one batch per epoch
     result = fit(task, data, task.model.replace(hidden_size=8, num_layers=1),
                  task.training.replace(epochs=40, patience=2, warmup_steps=12, lr=1e-4),
@@ -151,7 +153,7 @@ def test_variable_length_classification_reads_each_sequence_at_its_last_real_ste
 def test_the_1nn_baseline_is_the_nearest_labelled_series():
     from edgernn.tasks.keyword import one_nn_accuracy
 
-    task = get_task("keyword")
+    task = get_task("classify")
     data = task.generate(seed=0, size=0.05)
     x = np.concatenate([data.train.x, data.val.x]).reshape(-1, data.train.x[0].size)
     y = np.concatenate([data.train.y, data.val.y])
@@ -166,7 +168,7 @@ def test_the_1nn_baseline_is_the_nearest_labelled_series():
 
 
 def test_the_best_epoch_can_be_chosen_by_the_metric():
-    task = get_task("keyword")
+    task = get_task("classify")
     data = task.generate(seed=0, size=0.02)
     result = fit(task, data, task.model.replace(hidden_size=8, num_layers=1, dropout=0.3),
                  task.training.replace(epochs=6, patience=6, warmup_steps=0, select="metric"),
@@ -182,7 +184,7 @@ def test_dropout_is_training_only():
 
     from edgernn.models import build
 
-    config = get_task("keyword").model.replace(hidden_size=8, num_layers=1, dropout=0.5)
+    config = get_task("classify").model.replace(hidden_size=8, num_layers=1, dropout=0.5)
     net, plain = build(config, seed=0), build(config.replace(dropout=0.0), seed=0)
     x = torch.randn(2, 5, config.input_size)
     net.train()

@@ -69,7 +69,7 @@ def test_snapshots_carry_the_previous_frame(trending, tmp_path):
 def test_difference_is_for_forecasting():
     from edgernn.errors import ConfigError
 
-    task = get_task("keyword")
+    task = get_task("classify")
     with pytest.raises(ConfigError, match="--difference is for forecasting"):
         fit(task, task.generate(size=0.01), task.model.replace(hidden_size=4, num_layers=1),
             task.training.replace(epochs=1, difference=True), verbose=False)

@@ -15,7 +15,7 @@ from edgernn.runtime import load
 from tests.web.conftest import ARTIFACTS
 
 # the colours page.js draws its lines in
-LINE = {"keyword": (34, 34, 34), "forecast": (255, 127, 14), "charlm": (31, 119, 180)}
+LINE = {"classify": (34, 34, 34), "forecast": (255, 127, 14), "charlm": (31, 119, 180)}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def task_models(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("task-models")
     out = {}
-    for name in ("keyword", "forecast", "charlm"):
+    for name in ("classify", "forecast", "charlm"):
         task = get_task(name)
         data = task.generate(size=0.05)
         cfg = task.fit_config(task.model.replace(hidden_size=24), data)
@@ -73,7 +73,7 @@ def plot_pixels(page, path, colour) -> int:
     return int((np.abs(crop - np.array(colour)).sum(axis=2) < 60).sum())
 
 
-@pytest.mark.parametrize("task", ["keyword", "forecast", "charlm"])
+@pytest.mark.parametrize("task", ["classify", "forecast", "charlm"])
 def test_the_page_streams_and_plots_each_task(browser, cli, task_models, tmp_path, task):
     page, server, errors = open_page(browser, cli, task_models[task], tmp_path / "page")
     try:
@@ -82,7 +82,7 @@ def test_the_page_streams_and_plots_each_task(browser, cli, task_models, tmp_pat
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / f"web-{task}.png"
         assert plot_pixels(page, shot, LINE[task]) > 300, f"no plot drawn: see {shot}"
-        if task == "keyword":
+        if task == "classify":
             labels = load(task_models[task]).labels
             assert page.evaluate("edgernnPage.label") in labels
     finally:
