@@ -107,7 +107,9 @@ def test_what_it_hears_is_the_file_and_labelled_as_the_file_is(heard, detector):
     got = np.array(heard["heard"], np.float32).ravel()
     n = min(len(got), len(clip))
     lag = int(np.argmax(np.correlate(got[:n], clip[:n], "full"))) - (n - 1)
-    assert abs(lag) < 0.1 * RATE
+    # Chromium plays the file from when capture starts; on a busy machine the page's first
+    # hops can come part-way into it (163 ms once under make test), within the lead silence
+    assert -0.8 * LEAD * RATE < lag < 0.1 * RATE, lag
     a = got[max(lag, 0):][:n - abs(lag)]
     b = clip[max(-lag, 0):][:len(a)]
     assert np.corrcoef(a, b)[0, 1] >= 0.98
@@ -115,7 +117,7 @@ def test_what_it_hears_is_the_file_and_labelled_as_the_file_is(heard, detector):
     aligned = clip[-lag:] if lag < 0 else np.concatenate([np.zeros(lag, np.float32), clip])
     python = load(model)
     k = min(len(aligned), len(got)) // HOP
-    assert k >= len(clip) // HOP - 10
+    assert k >= (len(clip) + min(lag, 0)) // HOP - 10
     y = python.stream().feed(aligned[:k * HOP].reshape(k, HOP))
     agree = np.mean([python.labels[i] == label for i, label in zip(y.argmax(-1), heard["labels"])])
     assert agree >= 0.97, agree
