@@ -5,9 +5,10 @@ different lengths (``lengths_*`` arrays or NaN-padded tails in the user's ``.npz
 ``keyword`` (:mod:`edgernn.tasks.spoken`) is this task on spoken clips of raw audio.
 
 The built-in data (``classify``; the ``keyword`` data set until keywords were spoken): each
-clip is ``frames`` frames of ``features`` noisy log-mel-like features. One of ``classes`` keyword patterns (``keyword_len`` frames each) is
-buried at a random position in the first half; the label is read at the last frame, so the
-network must carry what it heard across 20+ steps.
+clip is ``frames`` frames of ``features`` noisy log-mel-like features. One of ``classes``
+keyword patterns (``keyword_len`` frames each) is buried at a random position in the first
+half; the label is read at the last frame, so the network must carry what it heard across 20+
+steps.
 """
 
 from __future__ import annotations
