@@ -45,12 +45,15 @@ DEVICE := build/device
 device-test: $(STAMP)
 	rm -rf $(DEVICE)
 	$(BIN)/python -m pip wheel --quiet --no-deps -w $(DEVICE)/wheel .
-	$(PYTHON) -m venv $(DEVICE)/venv
-	$(DEVICE)/venv/bin/python -m pip install --quiet -c constraints.txt $(DEVICE)/wheel/*.whl pytest hypothesis
+	# the host side makes the test models while pip installs the wheel (each mostly one core)
+	$(BIN)/python -m tests.runtime.models $(DEVICE)/models > $(DEVICE)/models.log 2>&1 & \
+	$(PYTHON) -m venv $(DEVICE)/venv && \
+	$(DEVICE)/venv/bin/python -m pip install --quiet -c constraints.txt $(DEVICE)/wheel/*.whl \
+		pytest pytest-xdist hypothesis; installed=$$?; \
+	wait $$! || { cat $(DEVICE)/models.log; exit 1; }; exit $$installed
 	$(DEVICE)/venv/bin/python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'onnx') if u.find_spec(m)]; sys.exit(f'device venv has {bad}' if bad else 0)"
-	$(BIN)/python -m tests.runtime.models $(DEVICE)/models
 	cp -r tests $(DEVICE)/tests
-	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -p no:cacheprovider tests/runtime tests/test_imports.py tests/test_api.py
+	cd $(DEVICE) && EDGERNN_TEST_MODELS=$(CURDIR)/$(DEVICE)/models venv/bin/python -m pytest -q -n auto -p no:cacheprovider tests/runtime tests/test_imports.py tests/test_api.py
 
 # The benchmark-only install: LiteRT's own converter and quantizer (litert-torch,
 # ai-edge-quantizer, with jax), which write the LiteRT files the benchmarks compare against

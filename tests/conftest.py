@@ -42,7 +42,7 @@ def _module(nodeid: str) -> str:
     return nodeid.split("::", 1)[0].removeprefix("tests/")
 
 
-@pytest.hookimpl(optionalhook=True)         # the device install has no xdist
+@pytest.hookimpl(optionalhook=True)         # pytest without xdist: not called
 def pytest_xdist_make_scheduler(config, log):
     """pytest -n's default (load) scheduling, except that each module of SHARED_SETUP is one
     unit of work. (xdist's own loadgroup marks do not take with pytest 9's node ids.)"""
