@@ -105,7 +105,18 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     training = training.replace(**{k: v for k, v in given.items() if v is not None})
     from edgernn.training import fit          # torch loads only once the data is known good
 
-    return fit(task, dataset, config, training, verbose=verbose)
+    result = fit(task, dataset, config, training, verbose=verbose)
+    again = task.retry(result) if given["lr"] is None else None
+    if again is None:
+        return result
+    if verbose:
+        log(again[1])
+    second = fit(task, dataset, config, again[0], verbose=verbose)
+    kept = min((result, second), key=lambda r: r.fitted_loss)
+    kept.seconds = result.seconds + second.seconds
+    if verbose:
+        log(f"kept learning rate {kept.training.lr:g} (training loss {kept.fitted_loss:.3f})")
+    return kept
 
 
 def _pretrained(dataset, config, overrides: dict, seed: int, verbose: bool):

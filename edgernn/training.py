@@ -66,6 +66,13 @@ class TrainResult:
     audio: object = None                 # AudioFeatures: trained on the front end's features
 
     @property
+    def fitted_loss(self) -> float:
+        """The training loss of the epoch kept (nan before any epoch)."""
+        if not self.history:
+            return float("nan")
+        return self.history[max(self.best_epoch, 1) - 1].train_loss
+
+    @property
     def reached(self) -> bool:
         return self.task.reached(self.test_metric, self.data.test)
 
@@ -85,6 +92,7 @@ class TrainResult:
         return {"task": self.task.name, "model": self.config.to_dict(),
                 "data": asdict(self.data.ref),
                 "metric": self.task.metric, "test": self.test_metric, "baseline": self.baseline,
+                "lr": self.training.lr,
                 "reached_threshold": self.reached, "epochs": len(self.history),
                 "best_epoch": self.best_epoch, "stop_reason": self.stop_reason,
                 "seconds": round(self.seconds, 2), "history": [asdict(h) for h in self.history]}

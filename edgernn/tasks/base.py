@@ -140,6 +140,12 @@ class Task:
         them), and a line saying what was changed for it ("" when nothing was)."""
         return self.model, self.training, ""
 
+    def retry(self, result) -> tuple[TrainConfig, str] | None:
+        """A second training to run when ``result`` (trained on the sized defaults, with no
+        --lr given) shows the defaults did not suit the data, and the line that says why; None
+        when it does not. ``train`` then keeps whichever run fitted its training split better."""
+        return None
+
     def advice(self, result=None) -> str:
         """What to change when ``result``'s test metric stays under the useful level."""
         return "try more --epochs, a larger --hidden, or more data"

@@ -77,6 +77,10 @@ class KeywordTask(ClassifyTask):
         return hops(clips.audio[order], hop).reshape(-1, hop)[:steps]
 
     def advice(self, result=None) -> str:
+        if result is not None and result.data.audio is None:        # frames or texts
+            from edgernn.tasks import get_task
+
+            return get_task("classify").advice(result)
         return ("try more clips (--size 2) or more --epochs; for real voices train on "
                 "recordings (--data FOLDER, --keywords)")
 
