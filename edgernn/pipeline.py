@@ -106,7 +106,9 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     from edgernn.training import fit          # torch loads only once the data is known good
 
     result = fit(task, dataset, config, training, verbose=verbose)
-    again = task.retry(result) if given["lr"] is None else None
+    # the sized defaults' second try; not when the user chose the rate, the epochs or the time
+    mine = any(given[k] is not None for k in ("lr", "epochs", "time_budget"))
+    again = None if mine else task.retry(result)
     if again is None:
         return result
     if verbose:

@@ -77,7 +77,8 @@ def train_options(f):
         click.option("--batch-size", type=click.IntRange(1)),
         click.option("--lr", type=Finite(0, min_open=True),
                      help="Peak learning rate [default: the task's; on a small set that it "
-                          "does not fit, a third of it is tried as well]."),
+                          "does not fit, a third of it is tried as well, unless --epochs or "
+                          "--time-budget is given]."),
         click.option("--bptt", type=click.IntRange(1),
                      help="Truncated BPTT window in steps (stream tasks)."),
         click.option("--patience", type=click.IntRange(1),
