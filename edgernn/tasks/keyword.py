@@ -168,8 +168,8 @@ class ClassifyTask(Task):
         is trained again at a third of it. Not a search scored on the validation split: on
         ArrowHead's 5 series it ranked the run that had learnt nothing first on seed 1
         (benchmarks/small_bench.py)."""
-        if not _small(result.data) or not result.history:
-            return None
+        if not _small(result.data) or not result.history or result.data.train.y.ndim != 1:
+            return None                      # per-step labels (voice activity): one run
         fitted = result.fitted_loss
         counts = np.bincount(result.data.train.y)
         p = counts[counts > 0] / counts.sum()

@@ -179,3 +179,32 @@ def test_a_keyword_model_trained_before_keywords_were_spoken_finds_its_frames_ag
     other = type(ref)("builtin", "sensor", seed=0, size=0.01)       # forecast's: not a kind
     with pytest.raises(DataNeeded, match="which task 'keyword' does not generate"):
         resolve_data("keyword", other, stage="validate")
+
+
+def test_a_small_set_the_defaults_do_not_fit_is_tried_again_at_a_third_of_the_rate(tmp_path):
+    """ClassifyTask.retry, on a real run: labels that are noise leave the training loss at
+    guessing's after one epoch, so train is told to run again at lr / 3 (the CLI's side is
+    tests/test_realdata.py's ArrowHead test). Per-step labels (voice activity) and built-in
+    data never get a second run."""
+    pytest.importorskip("torch")
+    from edgernn.tasks.base import Split
+    from edgernn.training import fit
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.npz"
+    np.savez(path, x_train=rng.normal(size=(40, 12, 3)).astype(np.float32),
+             y_train=rng.integers(0, 3, 40))
+    task = get_task("classify")
+    data = task.load(path)
+    model, training, _ = task.sized(data)
+    result = fit(task, data, model.replace(hidden_size=4), training.replace(epochs=1),
+                 verbose=False)
+    again, why = task.retry(result)
+    assert again.lr == pytest.approx(training.lr / 3) and again.epochs == 1  # only the rate
+    assert "did not fit the training split; training again at" in why
+    train = data.train
+    data.train = Split(train.x, np.zeros(train.x.shape[:2], np.int64))      # a label a step
+    assert get_task("vad").retry(result) is None
+    data.train = train
+    data.ref = task.generate(seed=0, size=0.05).ref                         # built-in data
+    assert task.retry(result) is None
