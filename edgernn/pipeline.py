@@ -111,9 +111,10 @@ def train(task_name: str = "keyword", data=None, *, seed: int = 0, size: float =
     again = None if mine else task.retry(result)
     if again is None:
         return result
+    retraining, why = again
     if verbose:
-        log(again[1])
-    second = fit(task, dataset, config, again[0], verbose=verbose)
+        log(why)
+    second = fit(task, dataset, config, retraining, verbose=verbose)
     kept = min((result, second), key=lambda r: r.fitted_loss)
     kept.seconds = result.seconds + second.seconds
     if verbose:

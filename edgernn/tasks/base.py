@@ -141,9 +141,10 @@ class Task:
         return self.model, self.training, ""
 
     def retry(self, result) -> tuple[TrainConfig, str] | None:
-        """A second training to run when ``result`` (trained on the sized defaults, with no
-        --lr given) shows the defaults did not suit the data, and the line that says why; None
-        when it does not. ``train`` then keeps whichever run fitted its training split better."""
+        """A second training to run when ``result`` (trained on the sized defaults; ``train``
+        asks only when no --lr, --epochs or --time-budget was given) shows the defaults did not
+        suit the data, and the line that says why; None when it does not. ``train`` then keeps
+        whichever run fitted its training split better."""
         return None
 
     def advice(self, result=None) -> str:
