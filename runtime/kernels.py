@@ -1,12 +1,15 @@
-"""edgernn's int8 cell kernels for ONNX Runtime: where they are, and registering them.
+"""edgernn's cell kernels for ONNX Runtime: where they are, and registering them.
 
-An int8 step file from ``edgernn quantize`` computes each layer's step with one ``ai.edgernn``
-node (:mod:`edgernn.exporters.quant.cells8`) and carries that node's meaning as a plain-ONNX
-function. :func:`register` adds the kernel library (``runtime/cells8``, built when edgernn is
-installed) to a session's options, and ONNX Runtime then runs the kernel instead of the
-function: one call per layer instead of some thirty small ones. Without the library (no
-compiler at install, another platform's wheel) or with ``EDGERNN_KERNELS=0`` in the
-environment, the same file runs its functions: the same model, slower.
+An int8 step file from ``edgernn quantize``, and the fp32 lean file ``edgernn export`` writes by
+default (Step nodes), compute each layer's step with one ``ai.edgernn`` node
+(:mod:`edgernn.exporters.quant.cells8`) and carry that node's meaning as a plain-ONNX function
+(for a Step node: ONNX's own ``LSTM``/``GRU``/``RNN`` operator). :func:`register` adds the
+kernel library (``runtime/cells8``, built when edgernn is installed) to a session's options, and
+ONNX Runtime then runs the kernel instead of the function: one call per layer instead of some
+thirty small ones (int8), or instead of ONNX Runtime's slower one-step recurrent kernel
+(fp32). Without the library (no compiler at install, another platform's wheel) or with
+``EDGERNN_KERNELS=0`` in the environment, the same file runs its functions: the same model,
+slower.
 
 The library's integer product has one path per instruction set (:func:`paths`: ``avx2`` on
 x86-64 with AVX2 and FMA3, ``neon-dotprod`` on ARM64 with the ARMv8.2 dot product,
@@ -132,15 +135,17 @@ def status() -> str:
     """One line for ``edgernn doctor``: whether int8 step files run the kernels here, and if not,
     why and what to do."""
     if library() is None:
-        return ("not built: lean and fused int8 files run their plain-ONNX functions, about "
-                "half as fast; reinstall edgernn where a C++ compiler is available")
+        return ("not built: lean files (fp32 and int8) and fused int8 files run their "
+                "plain-ONNX functions, int8 about half as fast; reinstall edgernn where a C++ "
+                "compiler is available")
     if not enabled():
-        return f"turned off by {ENV}=0: lean and fused int8 files run their plain-ONNX functions"
+        return (f"turned off by {ENV}=0: lean files (fp32 and int8) and fused int8 files run "
+                f"their plain-ONNX functions")
     forced = os.environ.get(PATH_ENV)
     note = (f"; {PATH_ENV}={forced} names no path this CPU has ({', '.join(paths())})"
             if forced and forced not in paths() else "")
-    return (f"registered: lean and fused int8 files run one kernel call per layer, integer "
-            f"product on the {path()} path{note}")
+    return (f"registered: lean files (fp32 and int8) and fused int8 files run one kernel call "
+            f"per layer, integer product on the {path()} path{note}")
 
 
 def refusal(message: str) -> str | None:

@@ -17,11 +17,14 @@ import onnx
 from onnx import helper
 
 from edgernn.exporters.forms.compact import StepGraph
+from edgernn.exporters.quant import cells8
 
 
-def build_lean(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
+def build_lean(model, opset: int = 17, steppable: bool = True) -> tuple[onnx.ModelProto, list]:
     """The lean step graph of an edgernn RecurrentNet (optionally Differenced), and its states
-    as (name, size, layout)."""
+    as (name, size, layout). Each layer is a Step node (:mod:`edgernn.exporters.quant.cells8`)
+    where it can be, else ONNX's own operator; ``steppable=False`` writes ONNX's operator for
+    every layer."""
     b = StepGraph(model, "edgernn_lean_step")
     g, cfg = b.g, b.cfg
     fam, hidden, names = cfg.family, cfg.hidden_size, list(cfg.family.states)
@@ -30,17 +33,23 @@ def build_lean(model, opset: int = 17) -> tuple[onnx.ModelProto, list]:
     op = fam.onnx_op
     attrs = {"hidden_size": hidden, **fam.fused_attrs(cfg.nonlinearity)}
     for layer in range(cfg.num_layers):
-        w_ih, w_hh, b_ih, b_hh = b.layer_weights(layer)
-        w = g.const("W", fam.to_onnx_gates(w_ih)[None])
-        r = g.const("R", fam.to_onnx_gates(w_hh)[None])
-        bias = g.const("B", np.concatenate([fam.to_onnx_gates(b_ih),
-                                            fam.to_onnx_gates(b_hh)])[None])
+        weights = b.layer_weights(layer)
         states = [f"{s}{layer}" for s in names]
-        g.nodes.append(helper.make_node(op, [seq, w, r, bias, "", *states],
-                                        ["", *(f"{s}_out" for s in states)],
-                                        name=f"{op.lower()}{layer}", **attrs))
+        outs = [f"{s}_out" for s in states]
+        if steppable and cells8.steppable(fam, cfg.nonlinearity, *weights):
+            cells8.step(g, fam, seq, tuple(states), *weights, outs)
+        else:
+            w_ih, w_hh, b_ih, b_hh = weights
+            w = g.const("W", fam.to_onnx_gates(w_ih)[None])
+            r = g.const("R", fam.to_onnx_gates(w_hh)[None])
+            bias = g.const("B", np.concatenate([fam.to_onnx_gates(b_ih),
+                                                fam.to_onnx_gates(b_hh)])[None])
+            g.nodes.append(helper.make_node(op, [seq, w, r, bias, "", *states], ["", *outs],
+                                            name=f"{op.lower()}{layer}", **attrs))
         for s in states:
             b.states.append((s, [1, "batch", hidden], ["directions", "batch", "hidden"]))
-        seq = f"{names[0]}{layer}_out"                                   # Y_h: (1, B, H)
+        seq = outs[0]                                                    # Y_h: (1, B, H)
     top = g.one("Squeeze", [seq, axis0])                                 # (B, H)
-    return b.finish(top, opset), b.states
+    proto = b.finish(top, opset)
+    cells8.functions(proto, opset)
+    return proto, b.states

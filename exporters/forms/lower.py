@@ -20,6 +20,7 @@ from onnx import helper, numpy_helper
 
 from edgernn.cells import BY_ONNX_OP
 from edgernn.exporters.graph import Writer, drop_dead, replace_nodes, set_dims
+from edgernn.exporters.quant import cells8
 
 RECURRENT = tuple(BY_ONNX_OP)
 
@@ -67,6 +68,17 @@ def lower(proto: onnx.ModelProto, cell=None) -> tuple[onnx.ModelProto, list[str]
     notes, out_nodes = [], []
     g = Writer(start=10_000)                        # names that cannot meet the graph's own
     for node in graph.node:
+        if cells8.is_step(node):                    # the lean export's fp32 layer
+            why = "" if all(node.input[i] in consts for i in range(-4, 0)) else \
+                "weights that are not constants"
+            if why:
+                notes.append(f"{node.op_type} node {node.name or '?'} kept ({why})")
+                out_nodes.append(node)
+                continue
+            start = len(g.nodes)
+            _lower_step(g, node, consts, cell)
+            out_nodes.extend(g.nodes[start:])
+            continue
         if node.op_type not in RECURRENT or node.domain not in ("", "ai.onnx"):
             out_nodes.append(node)
             continue
@@ -81,26 +93,40 @@ def lower(proto: onnx.ModelProto, cell=None) -> tuple[onnx.ModelProto, list[str]
         out_nodes.extend(g.nodes[start:])
     replace_nodes(graph, out_nodes, g)
     _cancel_squeezes(graph)
+    cells8.prune(proto)
     return proto, notes
 
 
 def _lower_one(g: Writer, node, attrs: dict, consts: dict, cell=None) -> None:
-    op = node.op_type
     ins = list(node.input) + [""] * 8
-    outs = list(node.output) + [""] * 3
-    zero = g.const("axis0", np.array([0], np.int64))
-    fam = BY_ONNX_OP[op]                                         # ONNX gate order -> torch's
+    fam = BY_ONNX_OP[node.op_type]                               # ONNX gate order -> torch's
     w = fam.from_onnx_gates(consts[ins[1]][0])                   # (G*H, I)
     r = fam.from_onnx_gates(consts[ins[2]][0])                   # (G*H, H)
     gates = w.shape[0]
     b = consts[ins[3]][0] if ins[3] else np.zeros(2 * gates, np.float32)
     b_ih, b_hh = fam.from_onnx_gates(b[:gates]), fam.from_onnx_gates(b[gates:])
-    x = g.one("Squeeze", [ins[0], zero])                         # (1, B, I) -> (B, I)
-    state = tuple(g.one("Squeeze", [ins[5 + k], zero])          # (1, B, H) -> (B, H)
-                  for k in range(len(fam.states)))
     nonlinearity = fam.nonlinearity_of(attrs.get("activations", []))
-    written = cell(g, fam, x, state, w, r, b_ih, b_hh, nonlinearity) if cell else None
-    h_new, new = written or fam.graph(g, x, state, w, r, b_ih, b_hh, nonlinearity)
+    _write(g, fam, ins[0], ins[5:5 + len(fam.states)], (w, r, b_ih, b_hh), nonlinearity,
+           list(node.output) + [""] * 3, cell)
+
+
+def _lower_step(g: Writer, node, consts: dict, cell=None) -> None:
+    """A Step node (torch's gate order; W, R transposed) as the family's nodes or ``cell``'s."""
+    fam = BY_ONNX_OP[node.op_type[:-len("Step")]]
+    n = len(fam.states)
+    w, b_ih, r, b_hh = (consts[name] for name in node.input[1 + n:])
+    _write(g, fam, node.input[0], node.input[1:1 + n], (w.T, r.T, b_ih, b_hh), "tanh",
+           ["", *node.output, ""], cell)
+
+
+def _write(g: Writer, fam, x: str, states, weights, nonlinearity: str, outs, cell) -> None:
+    """One layer's step on (1, B, .) tensors: ``weights`` (w_ih, w_hh, b_ih, b_hh) in torch's
+    order; ``outs`` the fused operator's (Y, Y_h, Y_c), "" where not wanted."""
+    zero = g.const("axis0", np.array([0], np.int64))
+    x = g.one("Squeeze", [x, zero])                              # (1, B, I) -> (B, I)
+    state = tuple(g.one("Squeeze", [s, zero]) for s in states)   # (1, B, H) -> (B, H)
+    written = cell(g, fam, x, state, *weights, nonlinearity) if cell else None
+    h_new, new = written or fam.graph(g, x, state, *weights, nonlinearity)
     c_new = new[1] if len(new) > 1 else None
     if outs[0]:
         g.nodes.append(helper.make_node("Unsqueeze", [h_new, g.const("axes01", np.array(

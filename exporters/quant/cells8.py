@@ -1,4 +1,4 @@
-"""int8 layers as one node each: ``ai.edgernn`` operators that carry a plain-ONNX fallback.
+"""Layers as one node each: ``ai.edgernn`` operators that carry a plain-ONNX fallback.
 
 The row-independent int8 rewrite (:mod:`edgernn.exporters.quant.int8`) writes a layer's step as
 some thirty ONNX nodes, and at one stream ONNX Runtime's cost per node, not the arithmetic, sets
@@ -15,7 +15,12 @@ activation (the head on the last layer) becomes one ``Dense8`` node:
 - ``LSTMCellF(x, h, c, W, Wb, R, Rb)`` and ``LSTMCellFQ(x, h, c, W, Ws, Wb, R, Rb)`` (and the
   GRU and RNN ones): the same with the hidden-to-hidden product in float (``R``: (H, G*H)), for a
   layer quantized with ``--recurrent fp32`` (the vanilla RNN's default);
-- ``Dense8(x, W, Ws, B) -> x @ W^T + B`` with ``x`` bounded (``W``: (N, K) u8).
+- ``Dense8(x, W, Ws, B) -> x @ W^T + B`` with ``x`` bounded (``W``: (N, K) u8);
+- ``LSTMStep(x, h, c, W, Wb, R, Rb)``, ``GRUStep``, ``RNNStep``: an fp32 layer's step, as
+  ``LSTMCellF`` with a float input product, on the ``(1, B, .)`` tensors of ONNX's own operator
+  and with its ``hidden_size`` attribute. The lean export (:mod:`edgernn.exporters.forms.lean`)
+  writes these, and their function is that operator, so where the kernels are not registered
+  the file runs what it ran before, at the same speed.
 
 8-bit values are the int8 module's: u8 around 128, activations ``QuantizeLinear(v, 1/127, 128)``,
 weights one scale per output; ``Rs``/``Ws`` hold each output's weight scale times 1/127.
@@ -32,14 +37,18 @@ steps a state value on a rounding boundary of the 8-bit grid may round the other
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper
+
+from edgernn.cells import BY_ONNX_OP
 
 DOMAIN = "ai.edgernn"
 CELLS = {"LSTM": "LSTMCell8", "GRU": "GRUCell8", "RNN": "RNNCell8"}
 FLOAT_R = {"LSTM": "LSTMCellF", "GRU": "GRUCellF", "RNN": "RNNCellF"}   # R in float
-NAMES = (frozenset(CELLS.values()) | frozenset(FLOAT_R.values())
+STEP = {"LSTM": "LSTMStep", "GRU": "GRUStep", "RNN": "RNNStep"}        # fp32: ONNX's operator
+NAMES = (frozenset(CELLS.values()) | frozenset(FLOAT_R.values()) | frozenset(STEP.values())
          | {c + "Q" for c in (*CELLS.values(), *FLOAT_R.values())} | {"Dense8"})
 ZERO, TOP = 128, 127
+MAX_WEIGHT = 1e6                    # the kernels refuse float weights beyond it (checks.h)
 
 
 def inputs_of(op: str) -> list[str]:
@@ -53,7 +62,12 @@ def inputs_of(op: str) -> list[str]:
 
 def float_r(op: str) -> bool:
     """The cell's hidden-to-hidden product is in float (its R is float)."""
-    return "CellF" in op
+    return "CellF" in op or op in STEP.values()
+
+
+def is_step(node) -> bool:
+    """An fp32 layer's step node of the lean export (its function: ONNX's own operator)."""
+    return node.domain == DOMAIN and node.op_type in STEP.values()
 
 
 def slot(node, name: str) -> str:
@@ -104,6 +118,25 @@ def write(g, fam, x: str, state: tuple, w_ih, w_hh, b_ih, b_hh, nonlinearity="ta
     return outs[0], tuple(outs)
 
 
+def step(g, fam, x: str, state: tuple, w_ih, w_hh, b_ih, b_hh, outs: list[str]) -> None:
+    """One fp32 layer's step as a Step node (weights in torch's gate order): edgernn's float
+    kernel where the runtime registers it, else ONNX's own operator (its function). ``x`` and
+    the ``state`` are (1, B, .), as that operator takes them; ``outs`` names the new state."""
+    g.nodes.append(helper.make_node(
+        STEP[fam.onnx_op], [x, *state, g.const("W", np.ascontiguousarray(w_ih.T, np.float32)),
+                            g.const("Wb", b_ih.astype(np.float32)),
+                            g.const("R", np.ascontiguousarray(w_hh.T, np.float32)),
+                            g.const("Rb", b_hh.astype(np.float32))],
+        outs, name=g.name(STEP[fam.onnx_op]), domain=DOMAIN, hidden_size=int(w_hh.shape[1])))
+
+
+def steppable(fam, nonlinearity: str, *weights) -> bool:
+    """A layer the Step nodes cover: a tanh RNN, an LSTM or a GRU whose weights the kernels take
+    (finite, within their bound: runtime/cells8/checks.h)."""
+    return fam.onnx_op in STEP and nonlinearity == "tanh" and all(
+        np.isfinite(w).all() and np.abs(w).max(initial=0) <= MAX_WEIGHT for w in weights)
+
+
 def quantized_input(node, consts: dict, wr):
     """The ``...Q`` form of a float-input cell node whose ``x`` is bounded: its input product in
     8 bits too. Returns (the node, the weights' size)."""
@@ -139,6 +172,19 @@ def functions(proto, opset: int) -> None:
         proto.opset_import.append(helper.make_opsetid(DOMAIN, 1))
 
 
+def prune(proto) -> None:
+    """Drop the functions of ``ai.edgernn`` operators no node uses any more (a lowered file's
+    Step nodes), and the domain's opset import once no node of it is left."""
+    used = {n.op_type for n in proto.graph.node if n.domain == DOMAIN}
+    kept = [f for f in proto.functions if f.domain != DOMAIN or f.name in used]
+    del proto.functions[:]
+    proto.functions.extend(kept)
+    if not used:
+        imports = [o for o in proto.opset_import if o.domain != DOMAIN]
+        del proto.opset_import[:]
+        proto.opset_import.extend(imports)
+
+
 class _Body:
     """Nodes of a function body, named t0, t1, ..."""
 
@@ -158,7 +204,41 @@ class _Body:
                             bias])
 
 
+def _step_function(op: str, opset: int):
+    """A Step operator's function: its torch-order weights in ONNX's layout (constants, which
+    ONNX Runtime folds when it loads the file), then ONNX's own operator for one step."""
+    fam = BY_ONNX_OP[op[:-len("Step")]]
+    order = [int(k) for k in np.argsort(fam.onnx_order)]       # torch's blocks in ONNX's order
+    body = _Body()
+    body("Constant", [], ["axis0"], value=helper.make_tensor("axis0", TensorProto.INT64, [1],
+                                                             [0]))
+
+    def onnx_gates(v: str, transpose: bool) -> str:
+        if transpose:
+            v = body("Transpose", [v], perm=[1, 0])
+        if fam.gates > 1:
+            parts = body("Split", [v], [f"{v}_{k}" for k in range(fam.gates)], axis=0,
+                         **_equal(opset, fam.gates))
+            v = body("Concat", [parts[k] for k in order], axis=0)
+        return v
+
+    w, r = (body("Unsqueeze", [onnx_gates(v, True), "axis0"]) for v in ("W", "R"))
+    b = body("Unsqueeze", [body("Concat", [onnx_gates("Wb", False), onnx_gates("Rb", False)],
+                                axis=0), "axis0"])
+    states = list(fam.states)
+    hidden = helper.make_attribute_ref("hidden_size", AttributeProto.INT)
+    layer = helper.make_node(fam.onnx_op, ["x", w, r, b, "", *states],
+                             ["", *(f"{s}_new" for s in states)], **dict(fam.onnx_attrs))
+    layer.attribute.append(hidden)
+    body.nodes.append(layer)
+    return helper.make_function(DOMAIN, op, inputs_of(op), [f"{s}_new" for s in states],
+                                body.nodes, [helper.make_opsetid("", opset)],
+                                attributes=["hidden_size"])
+
+
 def _function(op: str, opset: int):
+    if op in STEP.values():
+        return _step_function(op, opset)
     body = _Body()
     body("Constant", [], ["scale"], value=helper.make_tensor("scale", TensorProto.FLOAT, [],
                                                              [1.0 / TOP]))

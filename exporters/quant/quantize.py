@@ -167,7 +167,8 @@ def _quantize(in_path, out_path, tmp: Path, *, mode: str = "dynamic", checkpoint
         base, notes = lower(given)
         if mode != "fp16" and inputs == "fp32":
             cells = {r: _cells(given, r) for r in ("int8", "fp32")}
-    if contract.graph == "step" and any(n.op_type in FUSED for n in given.graph.node):
+    if contract.graph == "step" and any(n.op_type in FUSED or cells8.is_step(n)
+                                        for n in given.graph.node):
         notes.append("fused recurrent operators written out as matrix products, from the file")
         base, flat = flatten_states(base, contract)
         cells = {r: g and flatten_states(g, contract)[0] for r, g in cells.items()}

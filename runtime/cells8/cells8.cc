@@ -12,6 +12,8 @@
 //   GRUCell8, GRUCell8Q, RNNCell8, RNNCell8Q           the same without c
 //   LSTMCellF(x, h, c, W, Wb, R, Rb), ...CellFQ(x, h, c, W, Ws, Wb, R, Rb), GRU.., RNN..
 //                                                      R: (H, G*H) float, h @ R + Rb in float
+//   LSTMStep(x, h, c, W, Wb, R, Rb), GRUStep, RNNStep: as LSTMCellF, all in float, with x, h and c
+//                                                      (1, B, .): one step of ONNX's operator
 //   Dense8(x, W, Ws, B) -> y                           W: (N, K) u8, x bounded; y = x W^T + B
 //
 // Gates in torch's order (LSTM i f g o, GRU r z n), the RNN's tanh. h (and c) may have any shape
@@ -52,6 +54,9 @@ constexpr Kind kKinds[] = {
     {"LSTMCellF", LSTM, false, true}, {"LSTMCellFQ", LSTM, true, true},
     {"GRUCellF", GRU, false, true},   {"GRUCellFQ", GRU, true, true},
     {"RNNCellF", RNN, false, true},   {"RNNCellFQ", RNN, true, true},
+    // an fp32 layer's step: a float cell whose function is ONNX's own operator (the lean export)
+    {"LSTMStep", LSTM, false, true, true}, {"GRUStep", GRU, false, true, true},
+    {"RNNStep", RNN, false, true, true},
 };
 constexpr int kKindCount = int(sizeof(kKinds) / sizeof(kKinds[0]));
 
@@ -67,6 +72,7 @@ struct Kernel {
   Tensor known[9];               // the initializers the load checked, as it described them
   bool w_zero = true, r_zero = true;
   std::vector<int8_t> w_centred, r_centred;   // their u8 W and R centred, once (product.h)
+  int64_t hidden_size = -1;      // a Step node's attribute, which its function's operator reads
 };
 
 // Scratch space for one call's rows, kept per thread between calls (a call allocates nothing
@@ -140,6 +146,7 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   }
   Sizes sizes;
   std::string wrong = check(kind, shapes, n, &sizes);
+  if (wrong.empty() && kind.step) wrong = check_hidden_size(kernel.hidden_size, sizes.hidden);
   bool w_zero = kernel.w_zero, r_zero = kernel.r_zero;
   if (wrong.empty()) wrong = check_weights(kind, in, kernel.seen, &w_zero, &r_zero);
   if (!wrong.empty()) return fail(kind, kernel.node, wrong, false);
@@ -268,6 +275,16 @@ std::string node_name(const OrtKernelInfo* info) {
   return name;
 }
 
+// A Step node's hidden_size attribute (its function's LSTM/GRU/RNN node reads it); -1 if absent.
+int64_t hidden_size_of(const OrtKernelInfo* info) {
+  int64_t value = -1;
+  if (OrtStatus* s = api->KernelInfoGetAttribute_int64(info, "hidden_size", &value)) {
+    api->ReleaseStatus(s);
+    return -1;
+  }
+  return value;
+}
+
 OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   const Slots sl = slots_of(kind);
   std::string node = node_name(info);
@@ -278,6 +295,8 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   if (OrtStatus* s = load_shapes(info, n, &shapes, &constants)) return s;
   Sizes sizes;
   std::string wrong = check(kind, shapes.data(), shapes.size(), &sizes);
+  const int64_t hidden_size = kind.step ? hidden_size_of(info) : -1;
+  if (wrong.empty() && kind.step) wrong = check_hidden_size(hidden_size, sizes.hidden);
   const void* none[9] = {};
   bool w_zero = true, r_zero = true;
   if (wrong.empty()) wrong = check_weights(kind, constants.data(), none, &w_zero, &r_zero);
@@ -289,6 +308,7 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   }
   k->w_zero = w_zero;
   k->r_zero = r_zero;
+  k->hidden_size = hidden_size;
   for (int i : {kind.quantized ? sl.w : -1, kind.float_r ? -1 : sl.r}) {   // u8: centred once
     if (i < 0 || constants[size_t(i)].data == nullptr) continue;
     std::vector<int8_t>& to = i == sl.r ? k->r_centred : k->w_centred;

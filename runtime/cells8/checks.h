@@ -27,6 +27,7 @@ struct Kind {
   Family family;
   bool quantized;                // W is u8 and x goes to 8 bits (else W float)
   bool float_r = false;          // R is float (H, G*H), h's product in float (else R u8)
+  bool step = false;             // one step of ONNX's LSTM/GRU/RNN: x, h, c are (1, B, .)
 };
 
 // Where each input sits (-1: the operator has none).
@@ -218,6 +219,17 @@ inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes)
     if (width >= 0 && in[i].dims[0] >= 0 && in[i].dims[0] != width)
       return name(i) + " must hold one value per output of W (" + std::to_string(width) + ")";
   }
+  // A Step operator takes what ONNX's own recurrent operator takes for one time step and one
+  // direction (its function is that operator): x (1, B, I), h and c (1, B, H).
+  if (k.step) {
+    for (int i : {s.x, s.h, s.c}) {
+      if (i < 0 || !in[i].ranked) continue;
+      const Dims& d = in[i].dims;
+      if (d.size() != 3 || (d[0] >= 0 && d[0] != 1))
+        return name(i) + " must be (1, batch, " + (i == s.x ? "inputs" : "hidden") +
+               "): one time step of one direction";
+    }
+  }
   // x (and h, c): known rank, one row per leading index; rank 0 is taken as not known at load
   // (ONNX Runtime reports a missing shape so), and refused on a real tensor at every call.
   const Shape& x = in[s.x];
@@ -267,6 +279,18 @@ inline std::string check(const Kind& k, const Shape* in, size_t n, Sizes* sizes)
   sizes->input = inputs;
   sizes->hidden = hidden;
   sizes->width = width;
+  return "";
+}
+
+// A Step node's hidden_size attribute against what R says (-1: not known yet): its function's
+// LSTM/GRU/RNN node needs the attribute, and refuses a file where the two differ.
+inline std::string check_hidden_size(int64_t attribute, int64_t hidden) {
+  if (attribute < 1)
+    return "has no hidden_size attribute (a positive integer), which its function's operator "
+           "needs";
+  if (hidden >= 0 && attribute != hidden)
+    return "has hidden_size " + std::to_string(attribute) + ", but R is for " +
+           std::to_string(hidden) + " hidden units";
   return "";
 }
 

@@ -49,7 +49,10 @@ struct OrtApi {
   Unused unused_65;
   OrtStatus* (*GetTensorTypeAndShape)(const OrtValue* value,
                                       OrtTensorTypeAndShapeInfo** out);                   // 66
-  Unused unused_67_88[22];
+  Unused unused_67_86[20];
+  OrtStatus* (*KernelInfoGetAttribute_int64)(const OrtKernelInfo* info, const char* name,
+                                             int64_t* out);                               // 87
+  Unused unused_88;
   OrtStatus* (*KernelContext_GetInputCount)(const OrtKernelContext* context, size_t* out); // 89
   OrtStatus* (*KernelContext_GetOutputCount)(const OrtKernelContext* context,
                                              size_t* out);                                // 90
@@ -84,7 +87,8 @@ EDGERNN_AT(CreateStatus, 1) EDGERNN_AT(CreateCustomOpDomain, 27)
 EDGERNN_AT(AddCustomOpDomain, 29) EDGERNN_AT(GetTensorMutableData, 52)
 EDGERNN_AT(CastTypeInfoToTensorInfo, 56) EDGERNN_AT(GetTensorElementType, 61)
 EDGERNN_AT(GetSymbolicDimensions, 64) EDGERNN_AT(GetTensorTypeAndShape, 66)
-EDGERNN_AT(KernelContext_GetInputCount, 89) EDGERNN_AT(KernelContext_GetOutput, 92)
+EDGERNN_AT(KernelInfoGetAttribute_int64, 87) EDGERNN_AT(KernelContext_GetInputCount, 89)
+EDGERNN_AT(KernelContext_GetOutput, 92)
 EDGERNN_AT(ReleaseStatus, 94) EDGERNN_AT(ReleaseTypeInfo, 99)
 EDGERNN_AT(ReleaseTensorTypeAndShapeInfo, 100) EDGERNN_AT(KernelInfo_GetInputCount, 231)
 EDGERNN_AT(KernelInfo_GetInputTypeInfo, 235) EDGERNN_AT(KernelInfo_GetNodeName, 245)

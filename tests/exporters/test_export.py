@@ -18,7 +18,7 @@ from edgernn.exporters import export  # noqa: E402
 from edgernn.exporters.checks.parity import drive, random_splits  # noqa: E402
 from edgernn.exporters.from_torch.source import resolve  # noqa: E402
 from edgernn.models import build  # noqa: E402
-from edgernn.runtime import load  # noqa: E402
+from edgernn.runtime import kernels, load  # noqa: E402
 from tests.tolerances import TORCH_VS_ONNX  # noqa: E402
 
 ATOL = TORCH_VS_ONNX
@@ -90,9 +90,15 @@ def test_matrix(cell, layers, form, exporter):
         assert fused_op not in ops_used and "MatMul" in ops_used
     elif ops == "compact":
         assert fused_op not in ops_used and "Gemm" in ops_used and "Transpose" not in ops_used
+    elif ops == "lean":          # tanh layers: Step nodes (edgernn's kernel, else ONNX's op)
+        assert ops_used & {fused_op, fused_op + "Step"} == {
+            fused_op + "Step" if act == "tanh" else fused_op}
+        with kernels.turned_off():                     # the function: ONNX's own operator
+            assert_matches(load(result.model_bytes), module, 4)
     elif exporter == "torchscript":
         assert fused_op in ops_used
     model = load(result.model_bytes)
+    assert model.kernels == (kernels.enabled() and ops == "lean" and act == "tanh")
     assert model.contract.graph == graph
     for batch in (1, 4):
         assert_matches(model, module, batch)

@@ -1,7 +1,7 @@
 """Write the fuzz suite's seed corpus: real lean int8 step files (LSTM, GRU, RNN, and the RNN
-with its default float recurrent product), made the way a user makes them (``export`` then
-``quantize``), from seeded small networks so that they stay a few kilobytes each. Run from the
-repository root when the file format changes:
+with its default float recurrent product) and the lean fp32 LSTM file (Step nodes), made the
+way a user makes them (``export`` then ``quantize``), from seeded small networks so that they
+stay a few kilobytes each. Run from the repository root when the file format changes:
 
     python -m tests.fuzz.make_corpus
 
@@ -37,6 +37,9 @@ def main() -> None:
             quantize(fp32, CORPUS / f"{name}.int8.onnx", recurrent=recurrent,
                      gate=Gate(horizon=50, check_metric=False), measure_latency=False)
             print(CORPUS / f"{name}.int8.onnx")
+            if name == "lstm":                      # the fp32 file: its layers are Step nodes
+                (CORPUS / "lstm.fp32.onnx").write_bytes(fp32.read_bytes())
+                print(CORPUS / "lstm.fp32.onnx")
 
 
 if __name__ == "__main__":

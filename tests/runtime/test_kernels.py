@@ -25,7 +25,8 @@ def test_the_installed_runtime_has_its_kernels(models):
     assert kernels.library(), "the install built no edgernn.runtime._cells8 (needs a C++ compiler)"
     model = load(models / "lstm_step_int8.onnx")
     assert model.kernels
-    assert not load(models / "lstm_step_lean.onnx").kernels       # no ai.edgernn node in it
+    assert load(models / "lstm_step_lean.onnx").kernels           # fp32: its Step nodes
+    assert not load(models / "lstm_step_fused.onnx").kernels      # no ai.edgernn node in it
     with kernels.turned_off():
         assert not load(models / "lstm_step_int8.onnx").kernels
 
