@@ -1,3 +1,3 @@
-from edgernn.cli import main
+from edgernn.cli import entry
 
-main()
+entry()

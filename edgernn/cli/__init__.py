@@ -10,8 +10,11 @@ to install when it is missing.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
+import sys
+import threading
 import warnings
 
 import click
@@ -108,3 +111,29 @@ def _register():
 
 
 _register()
+
+
+def entry() -> None:
+    """The ``edgernn`` command: :func:`main`, then, once torch is loaded, a quick exit.
+
+    Python's own shutdown tears down every module it imported, and after ``import torch`` that
+    takes about a second (measured here: ``python -c "import torch"`` 3.5 s, 2.5 s with
+    ``os._exit``), a second every ``train``, ``export`` or ``quantize`` would make its user wait
+    after the work is done. So when the command has finished and no other thread is running,
+    this runs what Python's exit runs that a user can see (the ``atexit`` functions: temporary
+    folders, locks, logging), flushes stdout and stderr, and ends the process with the same
+    exit code. Without torch, or with threads still running, it exits as Python does."""
+    try:
+        main()
+    except SystemExit as done:
+        code = 0 if done.code is None else done.code
+        if "torch" not in sys.modules or threading.active_count() > 1 or \
+                not isinstance(code, int):
+            raise
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):                 # a closed pipe: nothing to keep
+                pass
+        os._exit(code)

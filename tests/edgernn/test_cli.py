@@ -140,3 +140,33 @@ def test_run_takes_the_header_train_takes_and_checks_it(tmp_path):
     assert swapped.returncode == 1 and swapped.stdout == ""
     assert ("names the columns vibration, temp, but the model was trained on temp, vibration"
             in swapped.stderr)
+
+
+def test_after_torch_the_command_exits_quickly_with_its_code_output_and_exit_functions(tmp_path):
+    """edgernn.cli.entry skips Python's module teardown once torch is loaded (about a second),
+    but not what a user sees: the exit code, every byte written to stdout and stderr (through
+    a pipe, so buffered), and the atexit functions (temporary folders, locks, logging)."""
+    import subprocess
+    import sys
+
+    mark = tmp_path / "atexit-ran"
+    script = ("import atexit, sys, torch\n"
+              "from edgernn.cli import entry\n"
+              f"atexit.register(lambda: open({str(mark)!r}, 'w').write('ran'))\n"
+              "sys.argv = ['edgernn', *sys.argv[1:]]\n"
+              "entry()\n")
+    ckpt = tmp_path / "f.pt"
+    assert run_cli("train", "--task", "forecast", "--hidden", "8", "--epochs", "1", "--size",
+                   "0.1", "-o", ckpt).returncode == 0
+    for args, code in ((["export", ckpt, "-o", tmp_path / "f.onnx", "--json"], 0),
+                       (["export", tmp_path / "missing.pt", "-o", tmp_path / "m.onnx"], 1),
+                       (["export", ckpt, "--graph", "nonsense"], 2)):
+        mark.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", script, *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == code, done.stderr
+        assert mark.read_text() == "ran"
+        if code == 0:
+            assert json.loads(done.stdout)["max_abs_error"] < 1e-4      # the whole document
+        else:
+            assert "Error: " in done.stderr and "Traceback" not in done.stderr
