@@ -38,6 +38,7 @@
 #include "product.h"
 #include "row.h"
 #include "tensors.h"
+#include "load.h"
 
 namespace {
 
@@ -73,6 +74,7 @@ struct Kernel {
   bool w_zero = true, r_zero = true;
   std::vector<int8_t> w_centred, r_centred;   // their u8 W and R centred, once (product.h)
   int64_t hidden_size = -1;      // a Step node's attribute, which its function's operator reads
+  std::vector<float> w_panels, r_panels;      // a float cell's W and R packed, once (floats.h)
 };
 
 // Scratch space for one call's rows, kept per thread between calls (a call allocates nothing
@@ -81,6 +83,7 @@ struct Scratch {
   std::vector<int8_t> q, w, r;          // two rows' 8-bit activations; weights fed at the call
   std::vector<int32_t> acc;
   std::vector<float> xw, rec;
+  std::vector<float> fxw, frec;         // a float cell's block of rows (float_rows)
 };
 
 // The centred form of a u8 weight: the load's copy for the initializer it checked, else made
@@ -194,17 +197,36 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   if (outs[0] == nullptr || (lstm && outs[1] == nullptr))
     return api->CreateStatus(ORT_FAIL, "ai.edgernn: an output tensor has no data");
 
-  const int64_t longest = m.input > m.hidden ? m.input : m.hidden;
-  Scratch& sc = scratch;                  // two rows' worth
+  const float* xs = static_cast<const float*>(x.data);
+  const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
+  const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
+  Scratch& sc = scratch;
+  if (!kind.quantized && kind.float_r) {          // all in float: a block of rows a pass
+    const bool packed = in[sl.w].data == kernel.seen[sl.w] && in[sl.r].data == kernel.seen[sl.r] &&
+                        !kernel.w_panels.empty() && !kernel.r_panels.empty();
+    m.w_panels = packed ? kernel.w_panels.data() : nullptr;
+    m.r_panels = packed ? kernel.r_panels.data() : nullptr;
+    constexpr int64_t kRows = 64;
+    const int64_t block = rows < kRows ? rows : kRows;
+    if (int64_t(sc.fxw.size()) < block * m.width) {
+      sc.fxw.resize(size_t(block * m.width));
+      sc.frec.resize(size_t(block * m.width));
+    }
+    for (int64_t b0 = 0; b0 < rows; b0 += kRows) {
+      const int64_t n = rows - b0 < kRows ? rows - b0 : kRows;
+      float_rows(m, xs + b0 * m.input, hs + b0 * m.hidden, cs ? cs + b0 * m.hidden : nullptr,
+                 outs[0] + b0 * m.hidden, lstm ? outs[1] + b0 * m.hidden : nullptr, n,
+                 sc.fxw.data(), sc.frec.data());
+    }
+    return nullptr;
+  }
+  const int64_t longest = m.input > m.hidden ? m.input : m.hidden;   // two rows' worth
   if (int64_t(sc.q.size()) < 2 * longest) sc.q.resize(size_t(2 * longest));
   if (int64_t(sc.acc.size()) < 2 * m.width) {
     sc.acc.resize(size_t(2 * m.width));
     sc.xw.resize(size_t(2 * m.width));
     sc.rec.resize(size_t(2 * m.width));
   }
-  const float* xs = static_cast<const float*>(x.data);
-  const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
-  const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
   for (int64_t b0 = 0; b0 < rows; b0 += 2) {
     const int n = rows - b0 >= 2 ? 2 : 1;
     Row io[2] = {};
@@ -231,60 +253,6 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
 
 // ---------------------------------------------------------------- at load
 
-// The node's inputs as the session knows them while it is created: initializers whole (their data
-// too), the others as declared or inferred.
-OrtStatus* load_shapes(const OrtKernelInfo* info, size_t n, std::vector<Shape>* shapes,
-                       std::vector<Tensor>* constants) {
-  shapes->assign(n, Shape());
-  constants->assign(n, Tensor());
-  for (size_t i = 0; i < n; ++i) {
-    int is_constant = 0;
-    const OrtValue* value = nullptr;
-    if (OrtStatus* s = api->KernelInfoGetConstantInput_tensor(info, i, &is_constant, &value))
-      return s;
-    if (is_constant && value) {
-      if (OrtStatus* s = describe(value, &(*constants)[i])) return s;
-      (*shapes)[i] = (*constants)[i].shape;
-      continue;
-    }
-    OrtTypeInfo* type = nullptr;
-    if (OrtStatus* s = api->KernelInfo_GetInputTypeInfo(info, i, &type)) return s;
-    const OrtTensorTypeAndShapeInfo* tensor = nullptr;
-    OrtStatus* s = api->CastTypeInfoToTensorInfo(type, &tensor);
-    if (!s && tensor) read_shape(tensor, true, &(*shapes)[i]);
-    api->ReleaseTypeInfo(type);
-    if (s) return s;
-  }
-  return nullptr;
-}
-
-std::string node_name(const OrtKernelInfo* info) {
-  size_t size = 0;
-  OrtStatus* s = api->KernelInfo_GetNodeName(info, nullptr, &size);
-  if (s || size == 0 || size > 4096) {
-    if (s) api->ReleaseStatus(s);
-    return "";
-  }
-  std::string name(size, '\0');
-  s = api->KernelInfo_GetNodeName(info, &name[0], &size);
-  if (s) {
-    api->ReleaseStatus(s);
-    return "";
-  }
-  name.resize(strnlen(name.c_str(), name.size()));
-  return name;
-}
-
-// A Step node's hidden_size attribute (its function's LSTM/GRU/RNN node reads it); -1 if absent.
-int64_t hidden_size_of(const OrtKernelInfo* info) {
-  int64_t value = -1;
-  if (OrtStatus* s = api->KernelInfoGetAttribute_int64(info, "hidden_size", &value)) {
-    api->ReleaseStatus(s);
-    return -1;
-  }
-  return value;
-}
-
 OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   const Slots sl = slots_of(kind);
   std::string node = node_name(info);
@@ -309,6 +277,13 @@ OrtStatus* create(const Kind& kind, const OrtKernelInfo* info, Kernel** out) {
   k->w_zero = w_zero;
   k->r_zero = r_zero;
   k->hidden_size = hidden_size;
+  for (int i : {kind.quantized ? -1 : sl.w, kind.float_r ? sl.r : -1}) {   // float: packed once
+    if (kind.family == DENSE || i < 0 || constants[size_t(i)].data == nullptr) continue;
+    const Dims& d = constants[size_t(i)].shape.dims;            // (I, G*H), checked above
+    std::vector<float>& to = i == sl.r ? k->r_panels : k->w_panels;
+    to.resize(size_t(panel_floats(d[0], d[1])));
+    pack_panels(static_cast<const float*>(constants[size_t(i)].data), d[0], d[1], to.data());
+  }
   for (int i : {kind.quantized ? sl.w : -1, kind.float_r ? -1 : sl.r}) {   // u8: centred once
     if (i < 0 || constants[size_t(i)].data == nullptr) continue;
     std::vector<int8_t>& to = i == sl.r ? k->r_centred : k->w_centred;

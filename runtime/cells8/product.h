@@ -9,8 +9,7 @@
 // integers. The path is chosen at run time from what the CPU has (x86-64: AVX2; ARM64: the
 // dot-product instructions of ARMv8.2, the 8-bit matrix multiply of ARMv8.6);
 // EDGERNN_KERNEL_PATH names a lower one (tests force each
-// in turn, and so can a user who suspects one). The float product (a frame's, in fp32) is a chain
-// of fused multiply-adds in a fixed order, the same bits on every path too.
+// in turn, and so can a user who suspects one). The float product is in floats.h.
 #pragma once
 #include <stdint.h>
 #include <stdlib.h>
@@ -147,68 +146,6 @@ __attribute__((target("avx2"))) void product_avx2(const int8_t* const* q, const 
   for (int r = 0; r < n; ++r) tail<kAnyWeight>(q[r], w, rows, k, acc[r]);
 }
 
-// out[j] = sum_k x[k] w[k][j] as fused multiply-adds, k in order from 0: eight columns a
-// vector, 64 columns in registers through k. A fused multiply-add rounds once, on every CPU, so
-// this equals float_product_plain bit for bit.
-// ``stride``: W's row length (G when the product takes all its columns).
-__attribute__((target("avx2,fma"))) inline void float_product_fma(const float* x, const float* w,
-                                                                  int64_t I, int64_t G,
-                                                                  float* out, int64_t stride) {
-  int64_t j0 = 0;
-  for (; j0 + 64 <= G; j0 += 64) {
-    __m256 s[8];
-    for (int u = 0; u < 8; ++u) s[u] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < I; ++k) {
-      const __m256 xk = _mm256_broadcast_ss(x + k);
-      const float* wk = w + k * stride + j0;
-      for (int u = 0; u < 8; ++u) s[u] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(wk + 8 * u), s[u]);
-    }
-    for (int u = 0; u < 8; ++u) _mm256_storeu_ps(out + j0 + 8 * u, s[u]);
-  }
-  for (; j0 + 8 <= G; j0 += 8) {
-    __m256 s = _mm256_setzero_ps();
-    for (int64_t k = 0; k < I; ++k)
-      s = _mm256_fmadd_ps(_mm256_broadcast_ss(x + k), _mm256_loadu_ps(w + k * stride + j0), s);
-    _mm256_storeu_ps(out + j0, s);
-  }
-  for (; j0 < G; ++j0) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < I; ++k) s = __builtin_fmaf(x[k], w[k * stride + j0], s);
-    out[j0] = s;
-  }
-}
-
-// Two rows against one pass over W: 32 columns of each row in registers through k. Each sum is
-// the same chain of fused multiply-adds as one row's, so the bits are the same.
-__attribute__((target("avx2,fma"))) inline void float_product_fma2(const float* x0,
-                                                                   const float* x1,
-                                                                   const float* w, int64_t I,
-                                                                   int64_t G, float* out0,
-                                                                   float* out1) {
-  int64_t j0 = 0;
-  for (; j0 + 32 <= G; j0 += 32) {
-    __m256 a[4], b[4];
-    for (int u = 0; u < 4; ++u) a[u] = b[u] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < I; ++k) {
-      const __m256 xa = _mm256_broadcast_ss(x0 + k), xb = _mm256_broadcast_ss(x1 + k);
-      const float* wk = w + k * G + j0;
-      for (int u = 0; u < 4; ++u) {
-        const __m256 wv = _mm256_loadu_ps(wk + 8 * u);
-        a[u] = _mm256_fmadd_ps(xa, wv, a[u]);
-        b[u] = _mm256_fmadd_ps(xb, wv, b[u]);
-      }
-    }
-    for (int u = 0; u < 4; ++u) {
-      _mm256_storeu_ps(out0 + j0 + 8 * u, a[u]);
-      _mm256_storeu_ps(out1 + j0 + 8 * u, b[u]);
-    }
-  }
-  if (j0 < G) {                                       // the last columns: one row at a time
-    float_product_fma(x0, w + j0, I, G - j0, out0 + j0, G);
-    float_product_fma(x1, w + j0, I, G - j0, out1 + j0, G);
-  }
-}
-
 // The AVX2 path also takes the float product's fused multiply-adds (FMA3): every AVX2 CPU from
 // Intel and AMD has them.
 inline bool cpu_has(Path p) {
@@ -336,35 +273,6 @@ inline void product(Path path, bool any_weight, const int8_t* const* q, const in
     product_plain(q[r], w, rows, k, acc[r]);
   }
   (void)path;
-}
-
-// out[j] = sum_k x[k] w[k][j] (W: I x G floats), each sum a chain of fused multiply-adds in k's
-// order from 0, so every path gives the same bits (fmaf rounds once wherever it runs; ARM64 has
-// it as an instruction, x86 takes FMA3 on the AVX2 path). In blocks of 64 columns.
-inline void float_product_plain(const float* __restrict x, const float* __restrict w, int64_t I,
-                                int64_t G, float* __restrict out) {
-  constexpr int64_t kBlock = 64;
-  for (int64_t j0 = 0; j0 < G; j0 += kBlock) {
-    const int64_t n = G - j0 < kBlock ? G - j0 : kBlock;
-    float sum[kBlock] = {};
-    for (int64_t k = 0; k < I; ++k) {
-      const float xk = x[k];
-      const float* __restrict wk = w + k * G + j0;
-      for (int64_t j = 0; j < n; ++j) sum[j] = __builtin_fmaf(xk, wk[j], sum[j]);
-    }
-    for (int64_t j = 0; j < n; ++j) out[j0 + j] = sum[j];
-  }
-}
-
-// ``n`` rows (1 or 2) x[r] into out[r]; a pair shares each pass over W where the path can.
-inline void float_product(Path path, const float* const* x, const float* w, int64_t I,
-                          int64_t G, float* const* out, int n) {
-#ifdef EDGERNN_X86
-  if (path == AVX2 && n == 2) return float_product_fma2(x[0], x[1], w, I, G, out[0], out[1]);
-  if (path == AVX2) return float_product_fma(x[0], w, I, G, out[0], G);
-#endif
-  (void)path;
-  for (int r = 0; r < n; ++r) float_product_plain(x[r], w, I, G, out[r]);
 }
 
 inline bool holds_zero(const uint8_t* w, int64_t n) { return memchr(w, 0, size_t(n)) != nullptr; }

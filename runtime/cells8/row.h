@@ -7,6 +7,7 @@
 
 #include "arith.h"
 #include "checks.h"
+#include "floats.h"
 #include "product.h"
 
 namespace edgernn {
@@ -32,6 +33,7 @@ struct Weights {
   const int8_t* r;               // or u8 R (G*H, H), centred
   const float* rf;
   const float *rs, *rb;
+  const float *w_panels, *r_panels;   // float W and R packed (floats.h), or null
 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -113,14 +115,14 @@ static void step_rows(const Weights& m, const Row* io, int n) {
   } else {                                                   // x @ W in float, k in order
     const float* xs[2] = {io[0].x, io[n - 1].x};
     float* xws[2] = {io[0].xw, io[n - 1].xw};
-    float_product(m.path, xs, m.w, I, G, xws, n);
+    float_product(m.path, xs, m.w, I, G, xws, n, G);
     for (int r = 0; r < n; ++r) add_row(m.wb, G, io[r].xw);
   }
   if (m.family == DENSE) return;
   if (m.float_r) {                                           // h @ R in float
     const float* hs[2] = {io[0].h, io[n - 1].h};
     float* recs[2] = {io[0].rec, io[n - 1].rec};
-    float_product(m.path, hs, m.rf, H, G, recs, n);
+    float_product(m.path, hs, m.rf, H, G, recs, n, G);
     for (int r = 0; r < n; ++r) {
       add_row(m.rb, G, io[r].rec);
       finish_row(m, io[r]);
@@ -132,6 +134,30 @@ static void step_rows(const Weights& m, const Row* io, int n) {
   for (int r = 0; r < n; ++r) {
     scale_row(io[r].acc, m.rs, m.rb, G, io[r].rec);
     finish_row(m, io[r]);
+  }
+}
+
+// A float cell's step (float W and R: the Step operators, LSTMCellF) for ``n`` rows: each product
+// takes all of them one block of columns at a time (float_product_rows, W and R read once for the
+// n rows), then each row its biases and gates in step_rows' order, so a row's bits are those it
+// gets alone. xw and rec: scratch for n rows of G*H each.
+static void float_rows(const Weights& m, const float* xs, const float* hs, const float* cs,
+                       float* h_out, float* c_out, int64_t n, float* xw, float* rec) {
+  const int64_t H = m.hidden, G = m.width, I = m.input;
+  float_product_rows(m.path, xs, I, n, m.w, m.w_panels, I, G, xw, G);
+  float_product_rows(m.path, hs, H, n, m.rf, m.r_panels, H, G, rec, G);
+  for (int64_t b = 0; b < n; ++b) {
+    Row io = {};
+    io.x = xs + b * I;
+    io.h = hs + b * H;
+    io.c = cs ? cs + b * H : nullptr;
+    io.h_out = h_out + b * H;
+    io.c_out = c_out ? c_out + b * H : nullptr;
+    io.xw = xw + b * G;
+    io.rec = rec + b * G;
+    add_row(m.wb, G, io.xw);
+    add_row(m.rb, G, io.rec);
+    finish_row(m, io);
   }
 }
 

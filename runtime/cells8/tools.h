@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checks.h"
+#include "floats.h"
 #include "product.h"
 
 namespace edgernn {
@@ -98,7 +99,7 @@ int edgernn_cells8_float_product(const char* path, const float* x, int64_t n, co
     const int64_t r1 = r + 1 < n ? r + 1 : r;
     const float* xs[2] = {x + r * I, x + r1 * I};
     float* outs[2] = {out + r * G, out + r1 * G};
-    float_product(p, xs, w, I, G, outs, r + 1 < n ? 2 : 1);
+    float_product(p, xs, w, I, G, outs, r + 1 < n ? 2 : 1, G);
   }
   return 0;
 }

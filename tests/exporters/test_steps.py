@@ -52,8 +52,10 @@ def _session(model, with_kernels: bool):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("hidden,inputs", [(20, 7), (128, 40)])
-def test_one_step_equals_onnx_own_operator_and_the_reference(cell, hidden, inputs):
+@pytest.mark.parametrize("hidden,inputs,batch", [(20, 7, 5), (128, 40, 3), (33, 40, 70)])
+def test_one_step_equals_onnx_own_operator_and_the_reference(cell, hidden, inputs, batch):
+    """Batches of 3 (row pairs), 5 and 70 (blocks of six rows over packed weights, past the
+    kernel's 64-row block; 33 hidden units leave a part-filled panel)."""
     from onnx.reference import ReferenceEvaluator
 
     rng = np.random.default_rng(hidden + inputs)
@@ -62,15 +64,15 @@ def test_one_step_equals_onnx_own_operator_and_the_reference(cell, hidden, input
     body = next(f for f in model.functions if f.name.endswith("Step"))
     assert FAMILIES[cell].onnx_op in {n.op_type for n in body.node}     # ONNX's own operator
     fast, plain = _session(model, True), _session(model, False)
-    feed = {"x": rng.normal(0, 1.5, (1, 5, inputs)).astype(np.float32)}
+    feed = {"x": rng.normal(0, 1.5, (1, batch, inputs)).astype(np.float32)}
     for s in state:
-        feed[s] = np.tanh(rng.normal(0, 1, (1, 5, hidden))).astype(np.float32)
+        feed[s] = np.tanh(rng.normal(0, 1, (1, batch, hidden))).astype(np.float32)
     got = fast.run(None, feed)
     for want in (plain.run(None, feed), ReferenceEvaluator(model).run(None, feed)):
         for g, w in zip(got, want):
-            assert g.shape == w.shape == (1, 5, hidden) and g.dtype == np.float32
+            assert g.shape == w.shape == (1, batch, hidden) and g.dtype == np.float32
             assert float(np.abs(g - w).max()) <= ONE_STEP, float(np.abs(g - w).max())
-    for row in range(5):                           # a row alone is the same row in the batch
+    for row in range(batch):                       # a row alone is the same row in the batch
         alone = fast.run(None, {k: v[:, row:row + 1] for k, v in feed.items()})
         for g, a in zip(got, alone):
             assert np.array_equal(g[:, row:row + 1], a)
