@@ -2,9 +2,9 @@
 
 Reference paths, built from the same PyTorch network:
 
-- **edgernn's int8 files**: compact (plain operators) and lean (one ``ai.edgernn`` node per
-  layer, run by edgernn's kernels; also with the kernels turned off, the plain-ONNX functions
-  the browser and Triton run);
+- **edgernn's files**, fp32 and int8: compact (plain operators) and lean (one ``ai.edgernn``
+  node per layer, run by edgernn's kernels; also with the kernels turned off, the plain-ONNX
+  functions the browser and Triton run: for the fp32 file, ONNX Runtime's own LSTM/GRU/RNN);
 - **LiteRT** 2.3 (``ai-edge-litert``) on the files its own tools write from the same module
   (benchmarks/litert_ref.py): litert-torch's converter for fp32, ai-edge-quantizer's
   dynamic-range recipe for int8; batched files for the pools;
@@ -84,9 +84,10 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path, size=SIZES[0],
         stream = load(path, threads=1).stream(normalize=False)
         fns[name] = (lambda s=stream: s.step(frame))
         work[name] = roofline.step_work(path)
-    with kernels.turned_off():                       # the lean int8 file's plain functions
-        stream = load(files["edgernn lean int8"], threads=1).stream(normalize=False)
-    fns["edgernn lean int8, functions"] = (lambda s=stream: s.step(frame))
+    for precision in ("fp32", "int8"):     # the lean files' plain functions (fp32: ONNX's own
+        with kernels.turned_off():          # LSTM/GRU/RNN, what the lean fp32 file ran before)
+            stream = load(files[f"edgernn lean {precision}"], threads=1).stream(normalize=False)
+        fns[f"edgernn lean {precision}, functions"] = (lambda s=stream: s.step(frame))
     if cell == "lstm" and size == SIZES[0]:
         fns["onnxruntime int8 LSTM kernel"] = ort_int8_lstm(net, tmp)
     macs = net.config.macs_per_step()
@@ -104,6 +105,8 @@ def one_stream(cell: str, rounds: int, per: int, tmp: Path, size=SIZES[0],
             us["edgernn compact int8"] / us["edgernn compact fp32"],
         "edgernn lean int8: kernels / functions":
             us["edgernn lean int8"] / us["edgernn lean int8, functions"],
+        "edgernn lean fp32: kernels / functions":
+            us["edgernn lean fp32"] / us["edgernn lean fp32, functions"],
         "edgernn lean fp32 / litert fp32": us["edgernn lean fp32"] / us["litert fp32"],
         "edgernn lean int8 / litert int8": us["edgernn lean int8"] / us["litert int8"]}}
     if rates:
@@ -117,7 +120,7 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
     file (one invoke for all streams), fp32 and int8."""
     import litert_ref
 
-    from edgernn.runtime import bench, load
+    from edgernn.runtime import bench, kernels, load
 
     net = network(cell)
     config = net.config
@@ -132,6 +135,10 @@ def pools(cell: str, counts, steps: int, tmp: Path) -> dict:
             pool = load(files[name], threads=1).pool(normalize=False)
             ids = [pool.open() for _ in range(n)]
             fns[name] = (lambda p=pool, i=ids: p.step_many(i, frames))
+        with kernels.turned_off():          # ONNX Runtime's own recurrent kernels, batched
+            pool = load(files["edgernn lean fp32"], threads=1).pool(normalize=False)
+        ids = [pool.open() for _ in range(n)]
+        fns["edgernn lean fp32, functions"] = (lambda p=pool, i=ids: p.step_many(i, frames))
         for kind in ("fp32", "int8"):
             stream = litert_ref.Stream(lite[kind, n])
             fns[f"litert {kind} batched"] = (lambda s=stream: s.step_many(frames))
