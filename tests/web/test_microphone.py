@@ -47,9 +47,31 @@ def detector(tmp_path_factory):
     return model, d / "clip.wav", d / "site", clip.astype(np.float32)
 
 
+def _fidelity(got: np.ndarray, clip: np.ndarray) -> tuple[float, int]:
+    """(correlation at the best lag, the lag in samples) of what the page heard and the file."""
+    n = min(len(got), len(clip))
+    lag = int(np.argmax(np.correlate(got[:n], clip[:n], "full"))) - (n - 1)
+    a = got[max(lag, 0):][:n - abs(lag)]
+    b = clip[max(-lag, 0):][:len(a)]
+    return float(np.corrcoef(a, b)[0, 1]), lag
+
+
 @pytest.fixture(scope="module")
 def heard(browser, detector):
-    """What the page heard, labelled and found, listening to the clip as a microphone."""
+    """What the page heard, labelled and found, listening to the clip as a microphone. Chromium's
+    fake capture device plays the file in real time; on a saturated machine (both cores busy
+    under make test) it can underrun and put a gap into what it delivers (correlation 0.47 and
+    0.78 in two loaded runs on 2026-12-08, one of them make test; at least 0.98 run alone). Such a
+    capture is taken again, once: every check below runs on the capture kept."""
+    clip = detector[3]
+    for _ in range(2):
+        out = _listen(browser, detector)
+        if _fidelity(np.array(out["heard"], np.float32).ravel(), clip)[0] >= 0.98:
+            break
+    return out
+
+
+def _listen(browser, detector) -> dict:
     from edgernn.devices.web_page import serve_folder
 
     _, wav, site, clip = detector
@@ -105,14 +127,11 @@ def test_what_it_hears_is_the_file_and_labelled_as_the_file_is(heard, detector):
 
     model, _, _, clip = detector
     got = np.array(heard["heard"], np.float32).ravel()
-    n = min(len(got), len(clip))
-    lag = int(np.argmax(np.correlate(got[:n], clip[:n], "full"))) - (n - 1)
+    correlation, lag = _fidelity(got, clip)
     # Chromium plays the file from when capture starts; on a busy machine the page's first
     # hops can come part-way into it (163 ms once under make test), within the lead silence
     assert -0.8 * LEAD * RATE < lag < 0.1 * RATE, lag
-    a = got[max(lag, 0):][:n - abs(lag)]
-    b = clip[max(-lag, 0):][:len(a)]
-    assert np.corrcoef(a, b)[0, 1] >= 0.98
+    assert correlation >= 0.98
     # the file on the page's grid of hops (the capture starts part-way into a hop), in Python
     aligned = clip[-lag:] if lag < 0 else np.concatenate([np.zeros(lag, np.float32), clip])
     python = load(model)
