@@ -8,6 +8,9 @@ element-wise nodes, straight from the ONNX file: no checkpoint, no torch, so it 
 edgernn's files, a user's module exported fused, and a published model alike. The per-layer
 glue a lowered node leaves (``Unsqueeze`` then ``Squeeze`` on the same axis) is removed.
 
+The lean export's fp32 layers, ``ai.edgernn`` Step nodes (:mod:`edgernn.exporters.quant.cells8`)
+whose function is that same operator, are written out the same way.
+
 A node that does not fit (a direction other than forward, peepholes, clip, other activations,
 weights that are not constants) is left as it is, and :func:`lower` says so.
 """
@@ -69,8 +72,7 @@ def lower(proto: onnx.ModelProto, cell=None) -> tuple[onnx.ModelProto, list[str]
     g = Writer(start=10_000)                        # names that cannot meet the graph's own
     for node in graph.node:
         if cells8.is_step(node):                    # the lean export's fp32 layer
-            why = "" if all(node.input[i] in consts for i in range(-4, 0)) else \
-                "weights that are not constants"
+            why = _why_not_step(node, consts)
             if why:
                 notes.append(f"{node.op_type} node {node.name or '?'} kept ({why})")
                 out_nodes.append(node)
@@ -108,6 +110,23 @@ def _lower_one(g: Writer, node, attrs: dict, consts: dict, cell=None) -> None:
     nonlinearity = fam.nonlinearity_of(attrs.get("activations", []))
     _write(g, fam, ins[0], ins[5:5 + len(fam.states)], (w, r, b_ih, b_hh), nonlinearity,
            list(node.output) + [""] * 3, cell)
+
+
+def _why_not_step(node, consts: dict) -> str:
+    """Why a Step node cannot be written out ("" when it can): its inputs as its operator takes
+    them, constant weights of the sizes the kernels check (a file is untrusted input; the
+    kernels refuse such a node at load, with their own message)."""
+    names = cells8.inputs_of(node.op_type)
+    if len(node.input) != len(names):
+        return f"{len(node.input)} inputs where the operator takes {len(names)}"
+    w, wb, r, rb = (consts.get(node.input[names.index(k)]) for k in ("W", "Wb", "R", "Rb"))
+    if any(v is None for v in (w, wb, r, rb)):
+        return "weights that are not constants"
+    gates = BY_ONNX_OP[node.op_type[:-len("Step")]].gates
+    if w.ndim != 2 or r.ndim != 2 or r.shape[1] != gates * r.shape[0] or \
+            w.shape[1] != r.shape[1] or wb.shape != (r.shape[1],) or rb.shape != (r.shape[1],):
+        return "weights whose shapes do not fit together"
+    return ""
 
 
 def _lower_step(g: Writer, node, consts: dict, cell=None) -> None:

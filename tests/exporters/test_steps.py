@@ -132,3 +132,32 @@ def test_the_lean_export_keeps_onnx_operator_for_a_layer_the_kernels_refuse(tmp_
     used = ops(net)
     assert used.count("LSTMStep") == 1 and "LSTM" in used       # layer 0 Step, layer 1 ONNX's
     assert load(export(net, tmp_path / "big.onnx", ops="lean").path).kernels
+
+
+def test_quantize_refuses_an_edited_step_file_with_the_kernels_words(tmp_path):
+    """A Step node whose W was cut (an edited file): quantize writes nothing and says what the
+    kernels say at load (the node, the tensor, both shapes), not a Python error from lowering."""
+    pytest.importorskip("torch")
+    from onnx import numpy_helper
+
+    from edgernn.config import ModelConfig
+    from edgernn.errors import EdgeRNNError
+    from edgernn.exporters import export
+    from edgernn.exporters.forms.lower import lower
+    from edgernn.exporters.quant.quantize import Gate, quantize
+    from edgernn.models import build
+
+    net = build(ModelConfig(cell="gru", input_size=3, hidden_size=5, output_size=2,
+                            head="classify_step"), seed=0)
+    model = onnx.load(export(net, tmp_path / "m.onnx", ops="lean").path)
+    node = next(n for n in model.graph.node if n.op_type == "GRUStep")
+    w = next(t for t in model.graph.initializer if t.name == node.input[2])
+    w.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(w)[:, :7]),
+                                       w.name))
+    assert lower(model)[1] == [f"GRUStep node {node.name} kept (weights whose shapes do not "
+                               f"fit together)"]
+    onnx.save(model, tmp_path / "edited.onnx")
+    with pytest.raises(EdgeRNNError, match=r"GRUStep node .*W \(3, 7\)"):
+        quantize(tmp_path / "edited.onnx", tmp_path / "q.onnx",
+                 gate=Gate(horizon=20, check_metric=False), measure_latency=False)
+    assert not (tmp_path / "q.onnx").exists()
