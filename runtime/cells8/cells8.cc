@@ -201,23 +201,13 @@ OrtStatus* compute(const Kernel& kernel, OrtKernelContext* ctx) {
   const float* hs = dense ? nullptr : static_cast<const float*>(in[sl.h].data);
   const float* cs = lstm ? static_cast<const float*>(in[sl.c].data) : nullptr;
   Scratch& sc = scratch;
-  if (!kind.quantized && kind.float_r) {          // all in float: a block of rows a pass
-    const bool packed = in[sl.w].data == kernel.seen[sl.w] && in[sl.r].data == kernel.seen[sl.r] &&
-                        !kernel.w_panels.empty() && !kernel.r_panels.empty();
+  if (!kind.quantized && kind.float_r) {          // all in float: blocks of rows (row.h)
+    const bool packed = in[sl.w].data == kernel.seen[sl.w] &&
+                        in[sl.r].data == kernel.seen[sl.r] && !kernel.w_panels.empty() &&
+                        !kernel.r_panels.empty();
     m.w_panels = packed ? kernel.w_panels.data() : nullptr;
     m.r_panels = packed ? kernel.r_panels.data() : nullptr;
-    constexpr int64_t kRows = 64;
-    const int64_t block = rows < kRows ? rows : kRows;
-    if (int64_t(sc.fxw.size()) < block * m.width) {
-      sc.fxw.resize(size_t(block * m.width));
-      sc.frec.resize(size_t(block * m.width));
-    }
-    for (int64_t b0 = 0; b0 < rows; b0 += kRows) {
-      const int64_t n = rows - b0 < kRows ? rows - b0 : kRows;
-      float_rows(m, xs + b0 * m.input, hs + b0 * m.hidden, cs ? cs + b0 * m.hidden : nullptr,
-                 outs[0] + b0 * m.hidden, lstm ? outs[1] + b0 * m.hidden : nullptr, n,
-                 sc.fxw.data(), sc.frec.data());
-    }
+    float_cell(m, xs, hs, cs, outs[0], lstm ? outs[1] : nullptr, rows, &sc.fxw, &sc.frec);
     return nullptr;
   }
   const int64_t longest = m.input > m.hidden ? m.input : m.hidden;   // two rows' worth

@@ -5,6 +5,8 @@
 #pragma once
 #include <stdint.h>
 
+#include <vector>
+
 #include "arith.h"
 #include "checks.h"
 #include "floats.h"
@@ -158,6 +160,25 @@ static void float_rows(const Weights& m, const float* xs, const float* hs, const
     add_row(m.wb, G, io.xw);
     add_row(m.rb, G, io.rec);
     finish_row(m, io);
+  }
+}
+
+// A float cell's step for all ``rows`` rows, in blocks of 64 (float_rows), with the scratch for
+// one block kept in ``xw`` and ``rec`` (grown once, then reused).
+static void float_cell(const Weights& m, const float* xs, const float* hs, const float* cs,
+                       float* h_out, float* c_out, int64_t rows, std::vector<float>* xw,
+                       std::vector<float>* rec) {
+  constexpr int64_t kRows = 64;
+  const int64_t block = rows < kRows ? rows : kRows;
+  if (int64_t(xw->size()) < block * m.width) {
+    xw->resize(size_t(block * m.width));
+    rec->resize(size_t(block * m.width));
+  }
+  for (int64_t b0 = 0; b0 < rows; b0 += kRows) {
+    const int64_t n = rows - b0 < kRows ? rows - b0 : kRows;
+    float_rows(m, xs + b0 * m.input, hs + b0 * m.hidden, cs ? cs + b0 * m.hidden : nullptr,
+               h_out + b0 * m.hidden, c_out ? c_out + b0 * m.hidden : nullptr, n, xw->data(),
+               rec->data());
   }
 }
 
